@@ -1,0 +1,34 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "berth",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "berth", targets: ["berth"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
+        .target(name: "BerthModel"),
+        .target(name: "BerthYAML", dependencies: ["CYAML", "BerthModel"]),
+        .executableTarget(
+            name: "berth",
+            dependencies: [
+                "BerthModel",
+                "BerthYAML",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
+        .testTarget(name: "BerthYAMLTests", dependencies: ["BerthYAML", "BerthModel"]),
+        .testTarget(name: "BerthCLITests", dependencies: ["BerthYAML"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

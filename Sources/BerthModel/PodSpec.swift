@@ -1,0 +1,99 @@
+public enum RestartPolicy: String, Sendable, Hashable, CaseIterable {
+    case always = "Always"
+    case onFailure = "OnFailure"
+    case never = "Never"
+}
+
+public struct PodSpec: Sendable, Hashable {
+    public var containers: [Container] = []
+    public var initContainers: [Container] = []
+    public var volumes: [Volume] = []
+    public var nodeSelector: [String: String] = [:]
+    /// Required node affinity: the pod fits a node that matches any one of the terms.
+    public var nodeAffinity: [NodeSelectorTerm] = []
+    public var tolerations: [Toleration] = []
+    public var restartPolicy: RestartPolicy?
+    public var terminationGracePeriodSeconds: Int?
+    public init() {}
+
+    public var allContainers: [Container] { initContainers + containers }
+}
+
+public struct PodTemplateSpec: Sendable, Hashable {
+    public var labels: [String: String] = [:]
+    public var annotations: [String: String] = [:]
+    public var spec = PodSpec()
+    public init() {}
+}
+
+public struct NodeSelectorTerm: Sendable, Hashable {
+    public enum Operator: String, Sendable, Hashable, CaseIterable {
+        case `in` = "In"
+        case notIn = "NotIn"
+        case exists = "Exists"
+        case doesNotExist = "DoesNotExist"
+        case gt = "Gt"
+        case lt = "Lt"
+    }
+    public struct Requirement: Sendable, Hashable {
+        public var key = ""
+        public var op = Operator.in
+        public var values: [String] = []
+        public init() {}
+    }
+    public var matchExpressions: [Requirement] = []
+    public init() {}
+}
+
+public struct Toleration: Sendable, Hashable {
+    public enum Operator: String, Sendable, Hashable, CaseIterable {
+        case equal = "Equal"
+        case exists = "Exists"
+    }
+    public enum Effect: String, Sendable, Hashable, CaseIterable {
+        case noSchedule = "NoSchedule"
+        case preferNoSchedule = "PreferNoSchedule"
+        case noExecute = "NoExecute"
+    }
+    public var key: String?
+    public var op = Operator.equal
+    public var value: String?
+    /// nil tolerates every effect.
+    public var effect: Effect?
+    public var tolerationSeconds: Int?
+    public init() {}
+}
+
+public struct Volume: Sendable, Hashable {
+    public enum Source: Sendable, Hashable {
+        case emptyDir(medium: String?, sizeLimit: Quantity?)
+        case configMap(ProjectedKeys)
+        case secret(ProjectedKeys)
+        case persistentVolumeClaim(claimName: String, readOnly: Bool)
+        case hostPath(path: String, type: String?)
+    }
+    public var name = ""
+    public var source: Source = .emptyDir(medium: nil, sizeLimit: nil)
+    public init() {}
+}
+
+/// The keys of a ConfigMap or Secret projected as files.
+public struct ProjectedKeys: Sendable, Hashable {
+    public struct Item: Sendable, Hashable {
+        public var key = ""
+        public var path = ""
+        public var mode: Int?
+        public init() {}
+    }
+    public var name = ""
+    public var items: [Item] = []
+    public var defaultMode: Int?
+    public var optional = false
+    public init() {}
+}
+
+public struct Pod: Sendable, Hashable {
+    public var metadata = ObjectMeta()
+    public var spec = PodSpec()
+    public init() {}
+}

@@ -1,0 +1,104 @@
+import BerthModel
+import Dispatch
+
+/// A manifest file's path (as it is to be reported) and contents.
+public struct ManifestFile: Sendable {
+    public var path: String
+    public var bytes: [UInt8]
+
+    public init(path: String, bytes: [UInt8]) {
+        self.path = path
+        self.bytes = bytes
+    }
+}
+
+/// What loading a set of manifests gave: the desired state and every finding.
+public struct LoadResult: Sendable {
+    public var desired: DesiredState
+    public var findings: [Finding]
+    public var fileCount: Int
+    public var documentCount: Int
+
+    public var errorCount: Int { findings.count { $0.severity == .error } }
+    public var warningCount: Int { findings.count { $0.severity == .warning } }
+    /// A set with any error is rejected whole.
+    public var isValid: Bool { errorCount == 0 }
+}
+
+/// Loads and validates a whole set of manifest files at once, in parallel, from bytes: the same code
+/// serves `berth validate` on directories, the hooks, and snapshots of Git commits.
+public struct ManifestLoader: Sendable {
+    public var limits: InputLimits
+
+    public init(limits: InputLimits = InputLimits()) { self.limits = limits }
+
+    /// The file names that are manifests.
+    public static func isManifestName(_ name: String) -> Bool {
+        name.hasSuffix(".yaml") || name.hasSuffix(".yml") || name.hasSuffix(".json")
+    }
+
+    struct Decoded: Sendable {
+        var object: SourcedObject
+        var document: YAMLNode
+    }
+
+    struct FileResult: Sendable {
+        var decoded: [Decoded] = []
+        var findings: [Finding] = []
+        var documents = 0
+    }
+
+    public func load(_ files: [ManifestFile]) -> LoadResult {
+        var results = [FileResult](repeating: FileResult(), count: files.count)
+        results.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let out = buffer
+            DispatchQueue.concurrentPerform(iterations: files.count) { i in
+                out[i] = loadFile(files[i])
+            }
+        }
+        var decoded: [Decoded] = []
+        var findings: [Finding] = []
+        var documents = 0
+        for r in results {
+            decoded += r.decoded
+            findings += r.findings
+            documents += r.documents
+        }
+        let objects = decoded.map(\.object)
+        for v in SetValidator.validate(objects) {
+            let d = decoded[v.objectIndex]
+            let mark = d.document.locate(v.field)
+            findings.append(Finding(at: SourceLocation(path: d.object.origin.path, line: mark.line, column: mark.column),
+                                    severity: v.severity, message: v.message, field: v.field.description))
+        }
+        var desired = DesiredState()
+        for o in objects where desired.objects[o.object.key] == nil {
+            desired.objects[o.object.key] = o
+        }
+        return LoadResult(desired: desired, findings: Finding.sortedForDisplay(findings),
+                          fileCount: files.count, documentCount: documents)
+    }
+
+    func loadFile(_ file: ManifestFile) -> FileResult {
+        var result = FileResult()
+        let documents: [YAMLNode]
+        do {
+            documents = try YAMLParser.parse(file.bytes, limits: limits)
+        } catch {
+            result.findings.append(Finding(at: SourceLocation(path: file.path, line: error.mark.line, column: error.mark.column),
+                                           severity: .error, message: error.message, field: ""))
+            return result
+        }
+        result.documents = documents.count
+        for document in documents {
+            let ctx = DecodeContext(path: file.path, document: document)
+            let object = ObjectDecoder.decode(document, ctx: ctx)
+            result.findings += ctx.findings
+            if let object {
+                let origin = SourceLocation(path: file.path, line: document.mark.line, column: document.mark.column)
+                result.decoded.append(Decoded(object: SourcedObject(object: object, origin: origin), document: document))
+            }
+        }
+        return result
+    }
+}

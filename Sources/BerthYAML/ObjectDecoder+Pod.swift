@@ -1,0 +1,200 @@
+import BerthModel
+
+extension ObjectDecoder {
+    static let capabilityNames: Set<String> = [
+        "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF", "CHECKPOINT_RESTORE", "CHOWN",
+        "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE",
+        "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE", "NET_BROADCAST",
+        "NET_RAW", "PERFMON", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYSLOG", "SYS_ADMIN", "SYS_BOOT",
+        "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE", "SYS_RAWIO", "SYS_RESOURCE",
+        "SYS_TIME", "SYS_TTY_CONFIG", "WAKE_ALARM", "ALL",
+    ]
+
+    static let fieldRefPaths = ["metadata.name", "metadata.namespace", "status.podIP", "spec.nodeName"]
+
+    static func podTemplate(_ r: MapReader) -> PodTemplateSpec {
+        var t = PodTemplateSpec()
+        r.object("metadata") { m in
+            m.ignore("name", "namespace", "generateName", "creationTimestamp", "uid", "finalizers", "ownerReferences")
+            t.labels = labels(m, "labels")
+            t.annotations = annotations(m)
+        }
+        t.spec = r.object("spec", required: true) { podSpec($0) } ?? PodSpec()
+        return t
+    }
+
+    static func podSpec(_ r: MapReader) -> PodSpec {
+        var p = PodSpec()
+        r.ignore("serviceAccountName", "serviceAccount", "automountServiceAccountToken", "hostNetwork", "hostPID",
+                 "hostIPC", "dnsPolicy", "dnsConfig", "securityContext", "imagePullSecrets", "priorityClassName",
+                 "priority", "schedulerName", "topologySpreadConstraints", "hostAliases", "hostname", "subdomain",
+                 "shareProcessNamespace", "enableServiceLinks", "preemptionPolicy", "runtimeClassName", "overhead",
+                 "readinessGates", "activeDeadlineSeconds", "nodeName", "os", "setHostnameAsFQDN",
+                 "ephemeralContainers", "schedulingGates", "resourceClaims", "hostUsers")
+        p.volumes = r.objects("volumes") { volume($0) } ?? []
+        p.initContainers = r.objects("initContainers") { container($0, isInit: true) } ?? []
+        p.containers = r.objects("containers", required: true) { container($0, isInit: false) } ?? []
+        p.nodeSelector = labels(r, "nodeSelector")
+        r.object("affinity") { a in
+            a.ignore("podAffinity", "podAntiAffinity")
+            a.object("nodeAffinity") { n in
+                n.ignore("preferredDuringSchedulingIgnoredDuringExecution")
+                n.object("requiredDuringSchedulingIgnoredDuringExecution") { req in
+                    p.nodeAffinity = req.objects("nodeSelectorTerms", required: true) { nodeSelectorTerm($0) } ?? []
+                }
+            }
+        }
+        p.tolerations = r.objects("tolerations") { toleration($0) } ?? []
+        p.restartPolicy = r.enumeration("restartPolicy", RestartPolicy.self)
+        p.terminationGracePeriodSeconds = r.int("terminationGracePeriodSeconds", min: 0)
+        checkPod(p, r)
+        return p
+    }
+
+    /// Checks that span the containers and volumes of one pod.
+    static func checkPod(_ p: PodSpec, _ r: MapReader) {
+        var containerNames: [String: FieldPath] = [:]
+        let groups: [(String, [Container])] = [("initContainers", p.initContainers), ("containers", p.containers)]
+        for (field, list) in groups {
+            for (i, c) in list.enumerated() where !c.name.isEmpty {
+                let here = r.path.field(field).index(i).field("name")
+                if let first = containerNames[c.name] {
+                    r.ctx.error("container name \"\(c.name)\" is used twice (also at \(first))", field: here)
+                } else {
+                    containerNames[c.name] = here
+                }
+            }
+        }
+        var volumeNames = Set<String>()
+        for (i, v) in p.volumes.enumerated() where !v.name.isEmpty {
+            if !volumeNames.insert(v.name).inserted {
+                r.ctx.error("volume name \"\(v.name)\" is used twice", field: r.path.field("volumes").index(i).field("name"))
+            }
+        }
+        for (field, list) in groups {
+            for (i, c) in list.enumerated() {
+                for (j, m) in c.volumeMounts.enumerated() where !m.name.isEmpty && !volumeNames.contains(m.name) {
+                    var message = "volume \"\(m.name)\" is not defined in this pod's volumes"
+                    if let near = Names.suggestion(for: m.name, among: volumeNames) { message += " (did you mean \"\(near)\"?)" }
+                    r.ctx.error(message, field: r.path.field(field).index(i).field("volumeMounts").index(j).field("name"))
+                }
+            }
+        }
+    }
+
+    static func nodeSelectorTerm(_ r: MapReader) -> NodeSelectorTerm {
+        var t = NodeSelectorTerm()
+        r.ignore("matchFields")
+        t.matchExpressions = r.objects("matchExpressions") { e in
+            var req = NodeSelectorTerm.Requirement()
+            req.key = e.string("key", required: true) ?? ""
+            req.op = e.enumeration("operator", NodeSelectorTerm.Operator.self, required: true) ?? .in
+            req.values = e.stringList("values") ?? []
+            switch req.op {
+            case .in, .notIn:
+                if req.values.isEmpty { e.error("values", "values must not be empty for operator \(req.op.rawValue)") }
+            case .exists, .doesNotExist:
+                if !req.values.isEmpty { e.error("values", "values must be empty for operator \(req.op.rawValue)") }
+            case .gt, .lt:
+                if req.values.count != 1 || Int(req.values[0]) == nil {
+                    e.error("values", "operator \(req.op.rawValue) takes exactly one integer value")
+                }
+            }
+            return req
+        } ?? []
+        return t
+    }
+
+    static func toleration(_ r: MapReader) -> Toleration {
+        var t = Toleration()
+        t.key = r.string("key")
+        t.op = r.enumeration("operator", Toleration.Operator.self) ?? .equal
+        t.value = r.string("value")
+        t.effect = r.enumeration("effect", Toleration.Effect.self)
+        t.tolerationSeconds = r.int("tolerationSeconds")
+        if t.op == .exists, let v = t.value, !v.isEmpty {
+            r.error("value", "value must be empty when operator is Exists")
+        }
+        if (t.key ?? "").isEmpty && t.op != .exists {
+            r.error("operator", "operator must be Exists when key is empty")
+        }
+        if t.tolerationSeconds != nil && t.effect != .noExecute {
+            r.error("tolerationSeconds", "tolerationSeconds applies only to effect NoExecute")
+        }
+        return t
+    }
+
+    static func volume(_ r: MapReader) -> Volume {
+        var v = Volume()
+        r.ignore("nfs", "projected", "downwardAPI", "csi", "ephemeral", "iscsi", "rbd", "cephfs", "glusterfs",
+                 "awsElasticBlockStore", "gcePersistentDisk", "azureDisk", "azureFile", "fc", "flexVolume",
+                 "flocker", "gitRepo", "image", "portworxVolume", "quobyte", "scaleIO", "storageos",
+                 "vsphereVolume", "photonPersistentDisk", "cinder")
+        if let name = r.string("name", required: true) {
+            v.name = name
+            if let why = Names.dns1123Label(name) { r.error("name", "invalid volume name \"\(name)\": \(why)") }
+        }
+        var sources: [(String, Volume.Source)] = []
+        if let s = r.object("emptyDir", { e -> Volume.Source in
+            let medium = e.string("medium")
+            if let medium, medium != "" && medium != "Memory" {
+                e.error("medium", "unsupported value \"\(medium)\": must be \"\" or Memory")
+            }
+            return .emptyDir(medium: medium, sizeLimit: e.quantity("sizeLimit"))
+        }) { sources.append(("emptyDir", s)) }
+        if let s = r.object("configMap", { c in Volume.Source.configMap(projected(c, nameField: "name")) }) {
+            sources.append(("configMap", s))
+        }
+        if let s = r.object("secret", { c in Volume.Source.secret(projected(c, nameField: "secretName")) }) {
+            sources.append(("secret", s))
+        }
+        if let s = r.object("persistentVolumeClaim", { c in
+            Volume.Source.persistentVolumeClaim(claimName: c.string("claimName", required: true) ?? "",
+                                                readOnly: c.bool("readOnly") ?? false)
+        }) { sources.append(("persistentVolumeClaim", s)) }
+        if let s = r.object("hostPath", { h -> Volume.Source in
+            let path = h.string("path", required: true) ?? ""
+            if !path.isEmpty && !path.hasPrefix("/") { h.error("path", "must be an absolute path") }
+            let type = h.string("type")
+            let types = ["", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"]
+            if let type, !types.contains(type) {
+                h.error("type", "unsupported value \"\(type)\": must be one of \(types.dropFirst().joined(separator: ", "))")
+            }
+            return .hostPath(path: path, type: type)
+        }) { sources.append(("hostPath", s)) }
+        if sources.count > 1 {
+            r.error(sources[1].0, "a volume takes one source; \(sources.map(\.0).joined(separator: " and ")) are both set")
+        }
+        if let first = sources.first {
+            v.source = first.1
+        } else {
+            r.ctx.error("volume has no source berth supports: one of emptyDir, configMap, secret, persistentVolumeClaim, hostPath",
+                        at: r.node.mark, field: r.path)
+        }
+        return v
+    }
+
+    static func projected(_ r: MapReader, nameField: String) -> ProjectedKeys {
+        var p = ProjectedKeys()
+        p.name = r.string(nameField, required: true) ?? ""
+        p.optional = r.bool("optional") ?? false
+        p.defaultMode = r.int("defaultMode", min: 0, max: 0o777)
+        p.items = r.objects("items") { i in
+            var item = ProjectedKeys.Item()
+            item.key = i.string("key", required: true) ?? ""
+            item.path = i.string("path", required: true) ?? ""
+            item.mode = i.int("mode", min: 0, max: 0o777)
+            if let why = relativePathProblem(item.path) { i.error("path", why) }
+            return item
+        } ?? []
+        return p
+    }
+
+    /// A path that must stay inside the directory it is joined to.
+    static func relativePathProblem(_ path: String) -> String? {
+        if path.isEmpty { return "must not be empty" }
+        if path.hasPrefix("/") { return "must be a relative path" }
+        if path.split(separator: "/").contains("..") { return "must not contain '..'" }
+        return nil
+    }
+}

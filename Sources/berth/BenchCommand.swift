@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark helpers (see docs/benchmarks.md).",
+        subcommands: [Generate.self]
+    )
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a synthetic manifest set: FILES files, each with DOCS Deployment+Service documents.")
+
+        @Option(help: "Number of files.")
+        var files = 1_000
+
+        @Option(help: "Deployment+Service pairs per file (each pair is two documents).")
+        var pairs = 5
+
+        @Argument(help: "Directory to write into (created if missing).")
+        var directory: String
+
+        func run() throws {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            for f in 0..<files {
+                var text = ""
+                for d in 0..<pairs {
+                    text += BenchCommand.pair(name: "app-\(f)-\(d)", replicas: 1 + (f + d) % 5)
+                }
+                let path = (directory as NSString).appendingPathComponent(String(format: "app-%04d.yaml", f))
+                guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
+                    throw ValidationError("cannot write \(path)")
+                }
+            }
+        }
+    }
+
+    static func pair(name: String, replicas: Int) -> String {
+        """
+        ---
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: \(name)
+          labels: {app: \(name), tier: backend}
+        spec:
+          replicas: \(replicas)
+          selector:
+            matchLabels: {app: \(name)}
+          template:
+            metadata:
+              labels: {app: \(name), tier: backend}
+            spec:
+              containers:
+                - name: app
+                  image: host
+                  command: ["/bin/busybox", "httpd", "-f", "-p", "8080"]
+                  env:
+                    - {name: MODE, value: production}
+                  ports:
+                    - {name: http, containerPort: 8080}
+                  readinessProbe:
+                    httpGet: {path: /, port: http}
+                  resources:
+                    requests: {cpu: 100m, memory: 64Mi}
+                    limits: {cpu: 500m, memory: 128Mi}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: \(name)
+        spec:
+          selector: {app: \(name)}
+          ports:
+            - {name: http, port: 80, targetPort: http}
+
+        """
+    }
+}

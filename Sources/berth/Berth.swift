@@ -1,0 +1,49 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Berth: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "berth",
+        abstract: "A GitOps reconciler: Git holds the desired state of the cluster and its history.",
+        subcommands: [ValidateCommand.self, BenchCommand.self]
+    )
+
+    /// Usage errors exit 2 (as `berth validate` promises), not ArgumentParser's 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error).rawValue == ExitCode.validationFailure.rawValue {
+                let message = fullMessage(for: error)
+                StdStream.standardError.write(message + "\n")
+                Glibc.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+/// Minimal unbuffered writes to stdout/stderr without Foundation.
+struct StdStream {
+    let fd: Int32
+    static let standardOutput = StdStream(fd: 1)
+    static let standardError = StdStream(fd: 2)
+
+    func write(_ s: String) {
+        var bytes = Array(s.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n <= 0 {
+                if n < 0 && errno == EINTR { continue }
+                return
+            }
+            offset += n
+        }
+        bytes.removeAll()
+    }
+}
