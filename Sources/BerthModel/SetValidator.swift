@@ -27,6 +27,7 @@ public enum SetValidator {
             }
         }
         let index = Index(objects: objects, byKey: byKey)
+        let templates = TemplateIndex(objects)
         for (i, o) in objects.enumerated() {
             if let (template, path) = o.object.podTemplate {
                 out += references(of: template.spec, at: path.field("spec"), namespace: o.object.key.namespace, index: index)
@@ -40,7 +41,7 @@ public enum SetValidator {
                                          message: "\(key) is not defined in this set"))
                 }
             case .service(let s):
-                out += servicePorts(s, namespace: o.object.key.namespace, objects: objects)
+                out += servicePorts(s, namespace: o.object.key.namespace, templates: templates)
                     .map { Violation(objectIndex: i, field: $0.0, message: $0.1) }
             default:
                 break
@@ -131,16 +132,42 @@ public enum SetValidator {
         return out
     }
 
-    /// A Service's named targetPort must name a port of at least one pod template it selects.
-    static func servicePorts(_ s: Service, namespace: String, objects: [SourcedObject]) -> [(FieldPath, String)] {
-        guard !s.selector.isEmpty else { return [] }
-        let selector = LabelSelector(matchLabels: s.selector)
-        let selected = objects.compactMap { o -> PodTemplateSpec? in
-            guard o.object.key.namespace == namespace, let (t, _) = o.object.podTemplate, selector.matches(t.labels) else { return nil }
-            return t
+    /// Pod templates by namespace and label pair, so that matching a Service to its pods does not scan every object.
+    struct TemplateIndex {
+        struct Entry {
+            let labels: [String: String]
+            let portNames: Set<String>
         }
+        struct LabelKey: Hashable {
+            let namespace: String
+            let key: String
+            let value: String
+        }
+        var entries: [Entry] = []
+        var byLabel: [LabelKey: [Int]] = [:]
+
+        init(_ objects: [SourcedObject]) {
+            for o in objects {
+                guard let (t, _) = o.object.podTemplate else { continue }
+                let ns = o.object.key.namespace
+                let names = Set(t.spec.containers.flatMap { $0.ports.compactMap(\.name) })
+                for (k, v) in t.labels { byLabel[LabelKey(namespace: ns, key: k, value: v), default: []].append(entries.count) }
+                entries.append(Entry(labels: t.labels, portNames: names))
+            }
+        }
+
+        func selected(by selector: [String: String], namespace: String) -> [Entry] {
+            guard let (k, v) = selector.min(by: { $0.key < $1.key }) else { return [] }
+            let candidates = byLabel[LabelKey(namespace: namespace, key: k, value: v)] ?? []
+            return candidates.map { entries[$0] }.filter { e in selector.allSatisfy { e.labels[$0.key] == $0.value } }
+        }
+    }
+
+    /// A Service's named targetPort must name a port of at least one pod template it selects.
+    static func servicePorts(_ s: Service, namespace: String, templates: TemplateIndex) -> [(FieldPath, String)] {
+        let selected = templates.selected(by: s.selector, namespace: namespace)
         guard !selected.isEmpty else { return [] }
-        let names = Set(selected.flatMap { $0.spec.containers.flatMap { $0.ports.compactMap(\.name) } })
+        let names = selected.reduce(into: Set<String>()) { $0.formUnion($1.portNames) }
         var out: [(FieldPath, String)] = []
         for (i, p) in s.ports.enumerated() {
             guard case .string(let name)? = p.targetPort, !names.contains(name) else { continue }
