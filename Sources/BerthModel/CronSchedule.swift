@@ -15,6 +15,7 @@ public struct CronSchedule: Sendable, Hashable {
 
     public struct ParseError: Error, Equatable, CustomStringConvertible {
         public let message: String
+        public init(message: String) { self.message = message }
         public var description: String { message }
     }
 

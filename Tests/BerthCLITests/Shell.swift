@@ -69,3 +69,26 @@ enum Shell {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+
+extension Shell {
+    /// Runs a program with its output discarded and returns its exit status and peak RSS in KiB (from wait4).
+    static func peakRSS(_ executable: String, _ args: [String]) -> (status: Int32, maxRSSKiB: Int) {
+        var pid: pid_t = 0
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([executable] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        guard posix_spawn(&pid, executable, &actions, nil, argv, environ) == 0 else { return (-1, 0) }
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        return ((status >> 8) & 0xff, usage.ru_maxrss)
+    }
+}
+#endif
