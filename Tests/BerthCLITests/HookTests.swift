@@ -87,9 +87,10 @@ import Glibc
         try Shell.withTempDir { root in
             try makeRepos(root, hooks: ["post-receive"])
             // A listener that accepts connections but never answers: the hook must give up after 1 s.
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             #expect(fd >= 0)
-            defer { close(fd) }
+            // Closed once only: tests run in parallel and a descriptor number is reused at once.
+            defer { if fd >= 0 { close(fd) } }
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -115,6 +116,7 @@ import Glibc
 
             // Nobody listening at all: refused at once, the push still succeeds.
             close(fd)
+            fd = -1
             #expect(try commit(HookTests.valid + "# two\n", "settings.yaml", in: work, message: "two").status == 0)
             let start2 = Date()
             let pushed2 = try git(["push", "origin", "main"], in: work)
