@@ -35,26 +35,24 @@ public enum Names {
             if let why = dns1123Subdomain(prefix) { return "prefix part \(why)" }
             name = s[s.index(after: slash)...]
         }
-        let b = Array(name.utf8)
-        if b.isEmpty { return "name part must not be empty" }
-        if b.count > 63 { return "name part must be no more than 63 characters" }
+        if name.isEmpty { return "name part must not be empty" }
+        return labelText(String(name)).map { "name part " + $0 }
+    }
+
+    /// The characters and length shared by label values and the name part of qualified names.
+    private static func labelText(_ s: String) -> String? {
+        let b = Array(s.utf8)
+        if b.count > 63 { return "must be no more than 63 characters" }
         let inner = b.allSatisfy { isAlnum($0) || $0 == 45 || $0 == 95 || $0 == 46 }
         if !inner || !isAlnum(b.first!) || !isAlnum(b.last!) {
-            return "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+            return "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
         }
         return nil
     }
 
     /// A label value: empty, or ≤ 63 characters of alphanumerics, '-', '_', '.', alphanumeric at both ends.
     public static func labelValue(_ s: String) -> String? {
-        let b = Array(s.utf8)
-        if b.isEmpty { return nil }
-        if b.count > 63 { return "must be no more than 63 characters" }
-        let inner = b.allSatisfy { isAlnum($0) || $0 == 45 || $0 == 95 || $0 == 46 }
-        if !inner || !isAlnum(b.first!) || !isAlnum(b.last!) {
-            return "must be empty or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
-        }
-        return nil
+        s.isEmpty ? nil : labelText(s)
     }
 
     /// IANA service name: a named port.

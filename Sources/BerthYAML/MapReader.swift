@@ -251,6 +251,16 @@ final class MapReader {
         return out
     }
 
+    /// For unions (a volume's source, a probe's handler): the one option set; reports two set, or none.
+    func exactlyOne<T>(_ rule: String, _ options: [(String, T?)], noneMessage: String?) -> T? {
+        let set = options.compactMap { name, value in value.map { (name, $0) } }
+        if set.count > 1 {
+            error(set[1].0, "\(rule); \(set.map(\.0).joined(separator: " and ")) are both set")
+        }
+        if set.isEmpty, let noneMessage { ctx.error(noneMessage, at: node.mark, field: path) }
+        return set.first?.1
+    }
+
     // MARK: unknown fields
 
     /// Kubernetes fields berth does not implement: present ones are warned about, not rejected.

@@ -64,24 +64,19 @@ extension ObjectDecoder {
         e.value = r.string("value")
         e.valueFrom = r.object("valueFrom") { v -> EnvVarSource? in
             v.ignore("resourceFieldRef")
-            var sources: [(String, EnvVarSource)] = []
-            if let k = v.object("configMapKeyRef", { keySelector($0) }) { sources.append(("configMapKeyRef", .configMapKeyRef(k))) }
-            if let k = v.object("secretKeyRef", { keySelector($0) }) { sources.append(("secretKeyRef", .secretKeyRef(k))) }
-            if let f = v.object("fieldRef", { f -> EnvVarSource in
+            let configMap = v.object("configMapKeyRef") { EnvVarSource.configMapKeyRef(keySelector($0)) }
+            let secret = v.object("secretKeyRef") { EnvVarSource.secretKeyRef(keySelector($0)) }
+            let field = v.object("fieldRef") { f -> EnvVarSource in
                 f.ignore("apiVersion")
                 let path = f.string("fieldPath", required: true) ?? ""
                 if !path.isEmpty && !fieldRefPaths.contains(path) {
                     f.error("fieldPath", "unsupported fieldPath \"\(path)\": berth supports \(fieldRefPaths.joined(separator: ", "))")
                 }
                 return .fieldRef(fieldPath: path)
-            }) { sources.append(("fieldRef", f)) }
-            if sources.count > 1 {
-                v.error(sources[1].0, "valueFrom takes one source; \(sources.map(\.0).joined(separator: " and ")) are both set")
             }
-            if sources.isEmpty && !v.has("resourceFieldRef") {
-                v.ctx.error("valueFrom needs one of configMapKeyRef, secretKeyRef, fieldRef", at: v.node.mark, field: v.path)
-            }
-            return sources.first?.1
+            return v.exactlyOne("valueFrom takes one source",
+                                [("configMapKeyRef", configMap), ("secretKeyRef", secret), ("fieldRef", field)],
+                                noneMessage: v.has("resourceFieldRef") ? nil : "valueFrom needs one of configMapKeyRef, secretKeyRef, fieldRef")
         } ?? nil
         if e.value != nil && r.has("valueFrom") {
             r.error("valueFrom", "value and valueFrom are both set; use one")
@@ -102,9 +97,8 @@ extension ObjectDecoder {
         e.prefix = r.string("prefix") ?? ""
         let cm = r.object("configMapRef") { c in EnvFromSource.Source.configMap(name: c.string("name", required: true) ?? "", optional: c.bool("optional") ?? false) }
         let s = r.object("secretRef") { c in EnvFromSource.Source.secret(name: c.string("name", required: true) ?? "", optional: c.bool("optional") ?? false) }
-        if cm != nil && s != nil { r.error("secretRef", "envFrom takes one source; configMapRef and secretRef are both set") }
-        if cm == nil && s == nil { r.ctx.error("envFrom needs configMapRef or secretRef", at: r.node.mark, field: r.path) }
-        e.source = cm ?? s
+        e.source = r.exactlyOne("envFrom takes one source", [("configMapRef", cm), ("secretRef", s)],
+                                noneMessage: "envFrom needs configMapRef or secretRef")
         return e
     }
 
@@ -174,11 +168,8 @@ extension ObjectDecoder {
             default: break
             }
         }
-        var handlers: [(String, Probe.Handler)] = []
-        if let h = r.object("exec", { e in Probe.Handler.exec(command: e.stringList("command", required: true) ?? []) }) {
-            handlers.append(("exec", h))
-        }
-        if let h = r.object("httpGet", { g -> Probe.Handler in
+        let exec = r.object("exec") { e in Probe.Handler.exec(command: e.stringList("command", required: true) ?? []) }
+        let httpGet = r.object("httpGet") { g -> Probe.Handler in
             var a = HTTPGetAction()
             a.path = g.string("path") ?? "/"
             let port = g.intOrString("port", required: true)
@@ -195,20 +186,14 @@ extension ObjectDecoder {
                 return header
             } ?? []
             return .httpGet(a)
-        }) { handlers.append(("httpGet", h)) }
-        if let h = r.object("tcpSocket", { t -> Probe.Handler in
+        }
+        let tcpSocket = r.object("tcpSocket") { t -> Probe.Handler in
             let port = t.intOrString("port", required: true)
             checkPort(t, port)
             return .tcpSocket(port: port ?? .int(0), host: t.string("host"))
-        }) { handlers.append(("tcpSocket", h)) }
-        if handlers.count > 1 {
-            r.error(handlers[1].0, "a probe takes one handler; \(handlers.map(\.0).joined(separator: " and ")) are both set")
         }
-        if let h = handlers.first {
-            p.handler = h.1
-        } else {
-            r.ctx.error("probe needs one of exec, httpGet, tcpSocket", at: r.node.mark, field: r.path)
-        }
+        p.handler = r.exactlyOne("a probe takes one handler", [("exec", exec), ("httpGet", httpGet), ("tcpSocket", tcpSocket)],
+                                 noneMessage: "probe needs one of exec, httpGet, tcpSocket") ?? p.handler
         p.initialDelaySeconds = r.int("initialDelaySeconds", min: 0) ?? 0
         p.periodSeconds = r.int("periodSeconds", min: 1) ?? 10
         p.timeoutSeconds = r.int("timeoutSeconds", min: 1) ?? 1

@@ -134,25 +134,20 @@ extension ObjectDecoder {
             v.name = name
             if let why = Names.dns1123Label(name) { r.error("name", "invalid volume name \"\(name)\": \(why)") }
         }
-        var sources: [(String, Volume.Source)] = []
-        if let s = r.object("emptyDir", { e -> Volume.Source in
+        let emptyDir = r.object("emptyDir") { e -> Volume.Source in
             let medium = e.string("medium")
             if let medium, medium != "" && medium != "Memory" {
                 e.error("medium", "unsupported value \"\(medium)\": must be \"\" or Memory")
             }
             return .emptyDir(medium: medium, sizeLimit: e.quantity("sizeLimit"))
-        }) { sources.append(("emptyDir", s)) }
-        if let s = r.object("configMap", { c in Volume.Source.configMap(projected(c, nameField: "name")) }) {
-            sources.append(("configMap", s))
         }
-        if let s = r.object("secret", { c in Volume.Source.secret(projected(c, nameField: "secretName")) }) {
-            sources.append(("secret", s))
-        }
-        if let s = r.object("persistentVolumeClaim", { c in
+        let configMap = r.object("configMap") { c in Volume.Source.configMap(projected(c, nameField: "name")) }
+        let secret = r.object("secret") { c in Volume.Source.secret(projected(c, nameField: "secretName")) }
+        let claim = r.object("persistentVolumeClaim") { c in
             Volume.Source.persistentVolumeClaim(claimName: c.string("claimName", required: true) ?? "",
                                                 readOnly: c.bool("readOnly") ?? false)
-        }) { sources.append(("persistentVolumeClaim", s)) }
-        if let s = r.object("hostPath", { h -> Volume.Source in
+        }
+        let hostPath = r.object("hostPath") { h -> Volume.Source in
             let path = h.string("path", required: true) ?? ""
             if !path.isEmpty && !path.hasPrefix("/") { h.error("path", "must be an absolute path") }
             let type = h.string("type")
@@ -161,16 +156,12 @@ extension ObjectDecoder {
                 h.error("type", "unsupported value \"\(type)\": must be one of \(types.dropFirst().joined(separator: ", "))")
             }
             return .hostPath(path: path, type: type)
-        }) { sources.append(("hostPath", s)) }
-        if sources.count > 1 {
-            r.error(sources[1].0, "a volume takes one source; \(sources.map(\.0).joined(separator: " and ")) are both set")
         }
-        if let first = sources.first {
-            v.source = first.1
-        } else {
-            r.ctx.error("volume has no source berth supports: one of emptyDir, configMap, secret, persistentVolumeClaim, hostPath",
-                        at: r.node.mark, field: r.path)
-        }
+        v.source = r.exactlyOne("a volume takes one source",
+                                [("emptyDir", emptyDir), ("configMap", configMap), ("secret", secret),
+                                 ("persistentVolumeClaim", claim), ("hostPath", hostPath)],
+                                noneMessage: "volume has no source berth supports: one of emptyDir, configMap, secret, persistentVolumeClaim, hostPath")
+            ?? v.source
         return v
     }
 

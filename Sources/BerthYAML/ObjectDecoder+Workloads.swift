@@ -33,6 +33,14 @@ extension ObjectDecoder {
         return nil
     }
 
+    static func rollingUpdate(_ u: MapReader, surge: inout IntOrString, unavailable: inout IntOrString) {
+        surge = percentOrCount(u, "maxSurge") ?? surge
+        unavailable = percentOrCount(u, "maxUnavailable") ?? unavailable
+        if surge.scaled(total: 100, roundUp: true) == 0 && unavailable.scaled(total: 100, roundUp: false) == 0 {
+            u.error("maxUnavailable", "maxSurge and maxUnavailable may not both be 0")
+        }
+    }
+
     static func deployment(_ r: MapReader) -> Deployment {
         var d = Deployment()
         d.replicas = r.int("replicas", min: 0) ?? 1
@@ -42,13 +50,7 @@ extension ObjectDecoder {
         checkRestartPolicy(d.template, allowed: [.always], r, kind: "Deployment")
         r.object("strategy") { s in
             d.strategy = s.enumeration("type", Deployment.StrategyType.self) ?? .rollingUpdate
-            s.object("rollingUpdate") { u in
-                d.maxSurge = percentOrCount(u, "maxSurge") ?? d.maxSurge
-                d.maxUnavailable = percentOrCount(u, "maxUnavailable") ?? d.maxUnavailable
-                if d.maxSurge.scaled(total: 100, roundUp: true) == 0 && d.maxUnavailable.scaled(total: 100, roundUp: false) == 0 {
-                    u.error("maxUnavailable", "maxSurge and maxUnavailable may not both be 0")
-                }
-            }
+            s.object("rollingUpdate") { rollingUpdate($0, surge: &d.maxSurge, unavailable: &d.maxUnavailable) }
             if d.strategy == .recreate && s.has("rollingUpdate") {
                 s.error("rollingUpdate", "rollingUpdate may not be set when the strategy type is Recreate")
             }
@@ -71,13 +73,7 @@ extension ObjectDecoder {
         checkRestartPolicy(d.template, allowed: [.always], r, kind: "DaemonSet")
         r.object("updateStrategy") { s in
             d.updateStrategy = s.enumeration("type", DaemonSet.StrategyType.self) ?? .rollingUpdate
-            s.object("rollingUpdate") { u in
-                d.maxUnavailable = percentOrCount(u, "maxUnavailable") ?? d.maxUnavailable
-                d.maxSurge = percentOrCount(u, "maxSurge") ?? d.maxSurge
-                if d.maxSurge.scaled(total: 100, roundUp: true) == 0 && d.maxUnavailable.scaled(total: 100, roundUp: false) == 0 {
-                    u.error("maxUnavailable", "maxSurge and maxUnavailable may not both be 0")
-                }
-            }
+            s.object("rollingUpdate") { rollingUpdate($0, surge: &d.maxSurge, unavailable: &d.maxUnavailable) }
             if d.updateStrategy == .onDelete && s.has("rollingUpdate") {
                 s.error("rollingUpdate", "rollingUpdate may not be set when the strategy type is OnDelete")
             }
