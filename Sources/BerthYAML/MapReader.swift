@@ -77,12 +77,13 @@ final class MapReader {
     }
 
     /// A string from a scalar; numbers and booleans are rejected with a hint to quote them, as Kubernetes does.
-    static func string(_ node: YAMLNode, ctx: DecodeContext, field: FieldPath) -> String? {
+    /// `redact` keeps the value out of the message (Secret values).
+    static func string(_ node: YAMLNode, ctx: DecodeContext, field: FieldPath, redact: Bool = false) -> String? {
         switch node.resolved {
         case .string(let s): return s
         case .int, .float, .bool:
-            let text = node.scalarText ?? ""
-            ctx.error("expected a string, found \(node.kindDescription); quote it: \"\(text)\"", at: node.mark, field: field)
+            let hint = redact ? "quote it" : "quote it: \"\(node.scalarText ?? "")\""
+            ctx.error("expected a string, found \(node.kindDescription); \(hint)", at: node.mark, field: field)
             return nil
         case .null: return nil
         case nil:
@@ -181,7 +182,7 @@ final class MapReader {
     }
 
     /// A free-form map of strings (labels, annotations, data).
-    func stringMap(_ key: String) -> [String: String]? {
+    func stringMap(_ key: String, redact: Bool = false) -> [String: String]? {
         guard let p = pair(key) else { return nil }
         guard case .mapping(let entries) = p.value.value else {
             typeError(key, expected: "a mapping of strings", found: p.value)
@@ -195,7 +196,7 @@ final class MapReader {
             guard let k = e.key.scalarText else { continue }
             if e.value.resolved == .null {
                 out[k] = ""
-            } else if let v = MapReader.string(e.value, ctx: ctx, field: field.key(k)) {
+            } else if let v = MapReader.string(e.value, ctx: ctx, field: field.key(k), redact: redact) {
                 out[k] = v
             }
         }

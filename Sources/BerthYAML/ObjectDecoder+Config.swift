@@ -10,7 +10,7 @@ extension ObjectDecoder {
 
     /// Kubernetes' base64 (standard alphabet, padded); line breaks are allowed as in a folded block.
     static func base64(_ node: YAMLNode, _ r: MapReader, field: FieldPath) -> [UInt8]? {
-        guard let text = MapReader.string(node, ctx: r.ctx, field: field) else { return nil }
+        guard let text = MapReader.string(node, ctx: r.ctx, field: field, redact: true) else { return nil }
         let compact = text.filter { $0 != "\n" && $0 != "\r" }
         guard let data = Data(base64Encoded: compact) else {
             r.ctx.error("value is not valid base64", at: node.mark, field: field)
@@ -46,7 +46,7 @@ extension ObjectDecoder {
             if let why = Names.configKey(e.key) { r.ctx.error("invalid key \"\(e.key)\": \(why)", at: e.keyMark, field: field) }
             if let bytes = base64(e.value, r, field: field) { s.data[e.key] = bytes }
         }
-        let stringData = r.stringMap("stringData") ?? [:]
+        let stringData = r.stringMap("stringData", redact: true) ?? [:]
         checkKeys(stringData.keys, r, "stringData")
         for (k, v) in stringData { s.data[k] = Array(v.utf8) }
         s.immutable = r.bool("immutable") ?? false

@@ -27,7 +27,7 @@ public enum YAMLParser {
     public static func parse(_ bytes: [UInt8], limits: InputLimits = InputLimits()) throws(YAMLParseError) -> [YAMLNode] {
         if bytes.count > limits.maxFileBytes {
             throw YAMLParseError(mark: Mark(line: 1, column: 1),
-                                 message: "file is \(bytes.count) bytes, more than the limit of \(limits.maxFileBytes)")
+                                 message: "file is larger than the limit of \(limits.maxFileBytes) bytes")
         }
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {

@@ -10,7 +10,8 @@ struct ManifestPaths {
     }
 
     /// Reads every manifest under `paths`; a named file is read whatever its extension.
-    static func collect(_ paths: [String]) throws -> [ManifestFile] {
+    /// At most `maxBytes + 1` bytes are read from a file, enough for the loader to reject it as too large.
+    static func collect(_ paths: [String], maxBytes: Int) throws -> [ManifestFile] {
         var files: [ManifestFile] = []
         var seen = Set<String>()
         for arg in paths {
@@ -21,10 +22,12 @@ struct ManifestPaths {
             if isDir.boolValue {
                 for relative in try walk(root: arg) {
                     let display = arg == "." ? relative : join(arg, relative)
-                    if seen.insert(display).inserted { files.append(try read(join(arg, relative), display: display)) }
+                    if seen.insert(display).inserted {
+                        files.append(try read(join(arg, relative), display: display, maxBytes: maxBytes))
+                    }
                 }
             } else if seen.insert(arg).inserted {
-                files.append(try read(arg, display: arg))
+                files.append(try read(arg, display: arg, maxBytes: maxBytes))
             }
         }
         return files
@@ -32,14 +35,21 @@ struct ManifestPaths {
 
     static func join(_ a: String, _ b: String) -> String { a.hasSuffix("/") ? a + b : a + "/" + b }
 
-    static func read(_ path: String, display: String) throws -> ManifestFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
+    static func read(_ path: String, display: String, maxBytes: Int) throws -> ManifestFile {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
             throw Unreadable(path: path, reason: "cannot be read")
         }
-        return ManifestFile(path: display, bytes: [UInt8](data))
+        defer { try? handle.close() }
+        do {
+            let data = try handle.read(upToCount: maxBytes + 1) ?? Data()
+            return ManifestFile(path: display, bytes: [UInt8](data))
+        } catch {
+            throw Unreadable(path: path, reason: "cannot be read")
+        }
     }
 
-    /// Relative paths of the manifests below `root`, sorted; hidden entries (`.git`) are skipped.
+    /// Relative paths of the manifests below `root`, sorted. Hidden entries (`.git`) are skipped, and so
+    /// are symbolic links and special files: a link in a pushed tree must not make a hook read outside it.
     static func walk(root: String) throws -> [String] {
         var rules = IgnoreRules()
         let ignorePath = join(root, IgnoreRules.fileName)
@@ -61,10 +71,11 @@ struct ManifestPaths {
             }
             for name in entries where !name.hasPrefix(".") {
                 let relative = dir.isEmpty ? name : dir + "/" + name
-                var isDir: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: join(root, relative), isDirectory: &isDir) else { continue }
-                if rules.isIgnored(relative, isDirectory: isDir.boolValue) { continue }
-                if isDir.boolValue {
+                let type = (try? FileManager.default.attributesOfItem(atPath: join(root, relative)))?[.type] as? FileAttributeType
+                let isDir = type == .typeDirectory
+                guard isDir || type == .typeRegular else { continue }
+                if rules.isIgnored(relative, isDirectory: isDir) { continue }
+                if isDir {
                     pending.append(relative)
                 } else if ManifestLoader.isManifestName(name) {
                     out.append(relative)

@@ -47,7 +47,7 @@ struct ValidateCommand: ParsableCommand {
         limits.maxAliasExpansion = maxAliasExpansion
         let files: [ManifestFile]
         do {
-            files = try ManifestPaths.collect(paths)
+            files = try ManifestPaths.collect(paths, maxBytes: maxFileBytes)
         } catch {
             StdStream.standardError.write("berth validate: \(error)\n")
             throw ExitCode(2)

@@ -103,3 +103,20 @@ import Testing
         }
     }
 }
+
+@Suite struct WalkTests {
+    @Test func symbolicLinksAreNotFollowedAndBigFilesAreNotRead() throws {
+        try Shell.withTempDir { dir in
+            try Shell.write("apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n", to: dir + "/repo/ns.yaml")
+            try FileManager.default.createSymbolicLink(atPath: dir + "/repo/passwd.yaml", withDestinationPath: "/etc/passwd")
+            try FileManager.default.createSymbolicLink(atPath: dir + "/repo/loop", withDestinationPath: dir + "/repo")
+            let r = try Shell.run(Shell.berth, ["validate", dir + "/repo"])
+            #expect(r.status == 0)
+            #expect(r.stdout == "1 file, 1 object: 0 errors, 0 warnings\n")
+            // An endless file named on the command line is read only up to the limit.
+            let zero = try Shell.run(Shell.berth, ["validate", "--max-file-bytes", "1000", "/dev/zero"])
+            #expect(zero.status == 1)
+            #expect(zero.stdout.hasPrefix("/dev/zero:1:1: error: file is larger than the limit of 1000 bytes"))
+        }
+    }
+}

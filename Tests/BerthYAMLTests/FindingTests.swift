@@ -88,6 +88,11 @@ import Testing
         Case(name: "invalid base64", yaml: "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  key: not*base64\n", expected: [
             "5:8: error: value is not valid base64 (data[key])",
         ]),
+        Case(name: "Secret values stay out of messages",
+             yaml: "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  pin: 493817\ndata:\n  flag: true\n", expected: [
+            "5:8: error: expected a string, found a number; quote it (stringData[pin])",
+            "7:9: error: expected a string, found a boolean; quote it (data[flag])",
+        ]),
         Case(name: "Job without restartPolicy", yaml: """
             apiVersion: batch/v1
             kind: Job
