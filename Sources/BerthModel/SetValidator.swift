@@ -19,7 +19,8 @@ public enum SetValidator {
         var out: [Violation] = []
         var byKey: [ObjectKey: [Int]] = [:]
         for (i, o) in objects.enumerated() { byKey[o.object.key, default: []].append(i) }
-        for (key, indices) in byKey where indices.count > 1 {
+        // A nameless object already has its own finding; it is nobody's duplicate.
+        for (key, indices) in byKey where indices.count > 1 && !key.name.isEmpty {
             for i in indices {
                 let others = indices.filter { $0 != i }.map { objects[$0].origin.description }
                 out.append(Violation(objectIndex: i, field: FieldPath(dotted: "metadata.name"),
