@@ -16,7 +16,13 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
+        .systemLibrary(
+            name: "CGit2",
+            pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"])]
+        ),
         .target(name: "BerthModel"),
+        .target(name: "BerthGit", dependencies: ["CGit2"]),
         .target(name: "BerthYAML", dependencies: ["CYAML", "BerthModel"]),
         .executableTarget(
             name: "berth",
@@ -29,6 +35,8 @@ let package = Package(
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
         .testTarget(name: "BerthYAMLTests", dependencies: ["BerthYAML", "BerthModel"]),
         .testTarget(name: "BerthCLITests", dependencies: ["BerthYAML"]),
+        .target(name: "BerthTestSupport", path: "Tests/Support"),
+        .testTarget(name: "BerthGitTests", dependencies: ["BerthGit", "BerthTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
