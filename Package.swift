@@ -23,6 +23,7 @@ let package = Package(
         ),
         .target(name: "BerthModel"),
         .target(name: "BerthGit", dependencies: ["CGit2"]),
+        .target(name: "BerthSource", dependencies: ["BerthGit", "BerthYAML", "BerthModel"]),
         .target(name: "BerthYAML", dependencies: ["CYAML", "BerthModel"]),
         .executableTarget(
             name: "berth",
@@ -37,6 +38,7 @@ let package = Package(
         .testTarget(name: "BerthCLITests", dependencies: ["BerthYAML"]),
         .target(name: "BerthTestSupport", path: "Tests/Support"),
         .testTarget(name: "BerthGitTests", dependencies: ["BerthGit", "BerthTestSupport"]),
+        .testTarget(name: "BerthSourceTests", dependencies: ["BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

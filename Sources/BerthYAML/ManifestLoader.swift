@@ -42,20 +42,33 @@ public struct ManifestLoader: Sendable {
         var document: YAMLNode
     }
 
-    struct FileResult: Sendable {
+    /// One file parsed and decoded on its own; `assemble` adds the checks across files. Kept by
+    /// snapshots so that an unchanged blob is not parsed again.
+    public struct ParsedFile: Sendable {
+        public internal(set) var path: String
         var decoded: [Decoded] = []
         var findings: [Finding] = []
         var documents = 0
     }
 
     public func load(_ files: [ManifestFile]) -> LoadResult {
-        var results = [FileResult](repeating: FileResult(), count: files.count)
+        assemble(parse(files))
+    }
+
+    /// Parses files in parallel over the machine's cores.
+    public func parse(_ files: [ManifestFile]) -> [ParsedFile] {
+        var results = files.map { ParsedFile(path: $0.path) }
         results.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let out = buffer
             DispatchQueue.concurrentPerform(iterations: files.count) { i in
-                out[i] = loadFile(files[i])
+                out[i] = parse(files[i])
             }
         }
+        return results
+    }
+
+    /// Validates a whole set of parsed files together and builds the desired state.
+    public func assemble(_ results: [ParsedFile]) -> LoadResult {
         var decoded: [Decoded] = []
         var findings: [Finding] = []
         var documents = 0
@@ -76,11 +89,11 @@ public struct ManifestLoader: Sendable {
             desired.objects[o.object.key] = o
         }
         return LoadResult(desired: desired, findings: Finding.sortedForDisplay(findings),
-                          fileCount: files.count, documentCount: documents)
+                          fileCount: results.count, documentCount: documents)
     }
 
-    func loadFile(_ file: ManifestFile) -> FileResult {
-        var result = FileResult()
+    public func parse(_ file: ManifestFile) -> ParsedFile {
+        var result = ParsedFile(path: file.path)
         let documents: [YAMLNode]
         do {
             documents = try YAMLParser.parse(file.bytes, limits: limits)

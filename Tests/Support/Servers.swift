@@ -150,8 +150,8 @@ public struct GitWorkspace {
     // MARK: servers
 
     /// `git daemon` serving every repository under the workspace, pushes allowed.
-    public func gitDaemon() throws -> ServerProcess {
-        let port = TestServers.freePort()
+    public func gitDaemon(port fixedPort: Int? = nil) throws -> ServerProcess {
+        let port = fixedPort ?? TestServers.freePort()
         return try ServerProcess("/usr/lib/git-core/git-daemon", ["--reuseaddr", "--export-all", "--enable=receive-pack",
                                                   "--base-path=\(root)", "--listen=127.0.0.1", "--port=\(port)", root], port: port)
     }

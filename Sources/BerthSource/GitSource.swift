@@ -1,0 +1,160 @@
+import BerthGit
+import BerthModel
+import Foundation
+
+/// Follows a ref of a remote repository through a bare mirror under the state directory.
+/// A poll first asks the remote where the ref points (ls-remote) and fetches only when it moved.
+/// A failure keeps the last good snapshot: an error is never an empty desired state.
+public actor GitSource {
+    public enum Outcome: Sendable {
+        /// The ref did not move; no objects were fetched.
+        case unchanged(Snapshot)
+        case updated(Snapshot)
+        /// The remote could not be read; `lastGood` stays in force.
+        case failed(SourceError, lastGood: Snapshot?)
+    }
+
+    public let config: SourceConfig
+    private let worker: GitWorker
+    private var snapshotter: Snapshotter
+    public private(set) var lastGood: Snapshot?
+    public private(set) var lastError: SourceError?
+    public private(set) var consecutiveFailures = 0
+    /// Objects received by the latest fetch (0 when the poll found nothing new).
+    public private(set) var lastFetchedObjects = 0
+
+    static let trackingPrefix = "refs/berth/source/"
+
+    public init(config: SourceConfig) throws {
+        self.config = config
+        let dir = config.stateDirectory + "/git"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        do {
+            worker = try GitWorker(path: dir + "/" + config.mirrorName, label: config.mirrorName)
+        } catch {
+            throw SourceError(code: .repository, message: "cannot open the mirror under \(dir): \(error.message)", cause: error)
+        }
+        snapshotter = Snapshotter(config: config)
+    }
+
+    /// One sync: ls-remote, fetch if the ref moved, snapshot if the commit changed.
+    public func poll() async -> Outcome {
+        do {
+            let (target, fetched) = try await fetchTarget()
+            lastFetchedObjects = fetched
+            consecutiveFailures = 0
+            lastError = nil
+            if let good = lastGood, good.commit.id == target { return .unchanged(good) }
+            let previous = lastGood?.commit.id
+            let current = self.snapshotter
+            let (snapshot, updated) = try await worker.run { repo in
+                var snapshotter = current
+                let s = try snapshotter.snapshot(repo, commit: target, previous: previous)
+                return (s, snapshotter)
+            }
+            self.snapshotter = updated
+            lastGood = snapshot
+            return .updated(snapshot)
+        } catch let error as SourceError {
+            return fail(error)
+        } catch let error as GitError {
+            return fail(SourceError.from(error, doing: "read \(config.access.redactedURL)"))
+        } catch {
+            return fail(SourceError(code: .repository, message: "\(error)"))
+        }
+    }
+
+    private func fail(_ error: SourceError) -> Outcome {
+        consecutiveFailures += 1
+        lastError = error
+        return .failed(error, lastGood: lastGood)
+    }
+
+    /// Where the ref points on the remote, with its objects present in the mirror.
+    private func fetchTarget() async throws -> (ObjectID, Int) {
+        let access = config.access
+        let ref = config.ref
+        let tracking = GitSource.trackingPrefix
+        return try await worker.run { repo -> (ObjectID, Int) in
+            let heads = try SourceError.wrap("list references of \(access.redactedURL)") { () throws(GitError) in
+                try repo.listRemote(access)
+            }
+            var target: ObjectID
+            var refspec: String
+            switch ref {
+            case .branch(let b):
+                guard let id = heads["refs/heads/\(b)"] else {
+                    throw SourceError(code: .refNotFound, message: "branch \(b) does not exist on \(access.redactedURL)")
+                }
+                target = id
+                refspec = "+refs/heads/\(b):\(tracking)heads/\(b)"
+            case .tag(let t):
+                guard let id = heads["refs/tags/\(t)^{}"] ?? heads["refs/tags/\(t)"] else {
+                    throw SourceError(code: .refNotFound, message: "tag \(t) does not exist on \(access.redactedURL)")
+                }
+                target = id
+                refspec = "+refs/tags/\(t):\(tracking)tags/\(t)"
+            case .commit(let c):
+                target = c
+                refspec = "+refs/heads/*:\(tracking)heads/*"
+            }
+            var received = 0
+            if !repo.contains(target) {
+                received = try SourceError.wrap("fetch \(ref) from \(access.redactedURL)") { () throws(GitError) in
+                    try repo.fetch(access, refspecs: [refspec]).receivedObjects
+                }
+            }
+            if case .tag = ref, let peeled = try? repo.resolveCommit(target.hex) { target = peeled }
+            guard repo.contains(target), (try? repo.commitInfo(target)) != nil else {
+                throw SourceError(code: .refNotFound, message: "\(ref) is not a commit reachable from the branches of \(access.redactedURL)")
+            }
+            return (target, received)
+        }
+    }
+
+    /// Polls until cancelled: every `interval` (±10% jitter) after success, with backoff from 5 s doubling to
+    /// 5 min after failures; `trigger` (webhooks, hooks) wakes it at once. Each outcome goes to `onOutcome`.
+    public func run(interval: Duration, trigger: AsyncStream<Void>, onOutcome: @Sendable (Outcome) async -> Void) async {
+        let wake = WakeSignal()
+        let listener = Task {
+            for await _ in trigger { await wake.signal() }
+        }
+        defer { listener.cancel() }
+        while !Task.isCancelled {
+            await onOutcome(await poll())
+            let delay = consecutiveFailures == 0
+                ? interval * Double.random(in: 0.9...1.1)
+                : min(.seconds(300), .seconds(5) * Int(pow(2.0, Double(min(consecutiveFailures - 1, 10)))))
+            await wake.wait(upTo: delay)
+        }
+    }
+}
+
+/// A one-shot wake-up for the poll loop that also ends after a timeout.
+actor WakeSignal {
+    private var pending = false
+    private var waiter: CheckedContinuation<Void, Never>?
+
+    func signal() {
+        if let w = waiter {
+            waiter = nil
+            w.resume()
+        } else {
+            pending = true
+        }
+    }
+
+    func wait(upTo delay: Duration) async {
+        if pending {
+            pending = false
+            return
+        }
+        let timer = Task {
+            try? await Task.sleep(for: delay)
+            self.signal()
+        }
+        await withCheckedContinuation { waiter = $0 }
+        pending = false
+        timer.cancel()
+    }
+}
