@@ -24,6 +24,7 @@ let package = Package(
         .target(name: "BerthModel"),
         .target(name: "BerthGit", dependencies: ["CGit2"]),
         .target(name: "BerthSource", dependencies: ["BerthGit", "BerthYAML", "BerthModel"]),
+        .target(name: "BerthStatus", dependencies: ["BerthGit", "BerthModel"]),
         .target(name: "BerthYAML", dependencies: ["CYAML", "BerthModel"]),
         .executableTarget(
             name: "berth",
@@ -39,6 +40,7 @@ let package = Package(
         .target(name: "BerthTestSupport", path: "Tests/Support"),
         .testTarget(name: "BerthGitTests", dependencies: ["BerthGit", "BerthTestSupport"]),
         .testTarget(name: "BerthSourceTests", dependencies: ["BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
+        .testTarget(name: "BerthStatusTests", dependencies: ["BerthStatus", "BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

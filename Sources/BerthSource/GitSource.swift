@@ -30,7 +30,7 @@ public actor GitSource {
         let dir = config.stateDirectory + "/git"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         do {
-            worker = try GitWorker(path: dir + "/" + config.mirrorName, label: config.mirrorName)
+            worker = try GitWorker(path: config.mirrorPath, label: config.mirrorName)
         } catch {
             throw SourceError(code: .repository, message: "cannot open the mirror under \(dir): \(error.message)", cause: error)
         }

@@ -45,6 +45,9 @@ public struct SourceConfig: Sendable {
     /// `deploy/` and `./deploy` are both `deploy`.
     var cleanPath: String { path.split(separator: "/").filter { $0 != "." && !$0.isEmpty }.joined(separator: "/") }
 
+    /// The bare mirror's path; the status writer commits into the same repository.
+    public var mirrorPath: String { stateDirectory + "/git/" + mirrorName }
+
     /// A directory name for the mirror that is stable for a URL and safe on disk.
     var mirrorName: String {
         var hash: UInt64 = 0xcbf29ce484222325

@@ -1,0 +1,57 @@
+import BerthModel
+
+/// Commit messages of the status branch and notes on source commits.
+public enum StatusMessage {
+    static let trailer = "Berth-Source-Commit"
+
+    /// Subject says what changed; the body lists the files; the trailer links the source commit.
+    static func commitMessage(_ s: ClusterStatus, previous: [String: [UInt8]]?, current: [String: [UInt8]]) -> String {
+        let short = (s.lastCommit ?? s.appliedCommit).map { String($0.prefix(7)) } ?? "no commit"
+        var subject: String
+        if let e = s.sourceError {
+            subject = "source unreachable: \(e.prefix(60))"
+        } else {
+            switch s.lastResult {
+            case .rejected?:
+                let errors = s.findings.count { $0.severity == .error }
+                subject = "rejected \(short): \(errors) error\(errors == 1 ? "" : "s")"
+            case .applied?:
+                subject = "applied \(short): \(s.objects.count) object\(s.objects.count == 1 ? "" : "s")"
+            case nil:
+                subject = "status"
+            }
+        }
+        let old = previous ?? [:]
+        var lines: [String] = []
+        for path in Set(old.keys).union(current.keys).sorted() {
+            switch (old[path], current[path]) {
+            case (nil, _?): lines.append("added    \(path)")
+            case (_?, nil): lines.append("removed  \(path)")
+            case let (a?, b?) where a != b: lines.append("changed  \(path)")
+            default: break
+            }
+        }
+        var message = subject + "\n"
+        if !lines.isEmpty { message += "\n" + lines.joined(separator: "\n") + "\n" }
+        if let c = s.lastCommit ?? s.appliedCommit { message += "\n\(trailer): \(c)\n" }
+        return message
+    }
+
+    /// The note on a source commit: `applied`, or `rejected` with each finding as `path:line:col: message`.
+    public static func note(result: ClusterStatus.SyncResult, findings: [Finding], objects: Int) -> String {
+        var text = "berth: \(result.rawValue.lowercased())\n"
+        switch result {
+        case .applied:
+            text += "objects: \(objects)\n"
+            for f in findings where f.severity == .warning {
+                text += "\(f.path):\(f.line):\(f.column): warning: \(f.message)\n"
+            }
+        case .rejected:
+            for f in findings {
+                let severity = f.severity == .warning ? "warning: " : ""
+                text += "\(f.path):\(f.line):\(f.column): \(severity)\(f.message)\n"
+            }
+        }
+        return text
+    }
+}

@@ -1,0 +1,68 @@
+import BerthModel
+
+/// Renders a status as the files of the status branch: `cluster.yaml` and `<namespace>/<kind>/<name>.yaml`
+/// (cluster-scoped objects under `_cluster/`). The text depends on state only, so an unchanged cluster
+/// renders byte-identical files and makes no commit.
+public enum StatusTree {
+    public static func files(_ s: ClusterStatus) -> [String: [UInt8]] {
+        var files: [String: [UInt8]] = [:]
+        files["cluster.yaml"] = Array(cluster(s).utf8)
+        for o in s.objects {
+            let ns = o.key.namespace.isEmpty ? "_cluster" : o.key.namespace
+            var text = "kind: \(o.key.kind.rawValue)\n"
+            if !o.key.namespace.isEmpty { text += "namespace: \(o.key.namespace)\n" }
+            text += "name: \(o.key.name)\n"
+            text += "source: \(quote("\(o.origin.path):\(o.origin.line)"))\n"
+            files["\(ns)/\(o.key.kind.rawValue)/\(o.key.name).yaml"] = Array(text.utf8)
+        }
+        return files
+    }
+
+    static func cluster(_ s: ClusterStatus) -> String {
+        var t = "source:\n"
+        t += "  repository: \(quote(s.source.repository))\n"
+        t += "  ref: \(quote(s.source.ref))\n"
+        if !s.source.path.isEmpty { t += "  path: \(quote(s.source.path))\n" }
+        t += "appliedCommit: \(s.appliedCommit ?? "null")\n"
+        t += "sync:\n"
+        t += "  commit: \(s.lastCommit ?? "null")\n"
+        t += "  result: \(s.lastResult?.rawValue ?? "null")\n"
+        let errors = s.findings.count { $0.severity == .error }
+        t += "  errors: \(errors)\n"
+        t += "  warnings: \(s.findings.count - errors)\n"
+        if !s.findings.isEmpty {
+            t += "  findings:\n"
+            for f in s.findings { t += "    - \(quote(f.formatted))\n" }
+        }
+        if let e = s.sourceError { t += "sourceError: \(quote(e))\n" }
+        var counts: [ObjectKind: Int] = [:]
+        for o in s.objects { counts[o.key.kind, default: 0] += 1 }
+        t += "objects:\n"
+        t += "  total: \(s.objects.count)\n"
+        for (kind, n) in counts.sorted(by: { $0.key < $1.key }) { t += "  \(kind.rawValue): \(n)\n" }
+        return t
+    }
+
+    /// A YAML double-quoted scalar.
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case _ where u.value < 0x20 || u.value == 0x7f: out += "\\x" + String(format2: u.value)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension String {
+    init(format2 v: UInt32) {
+        let hex = String(v, radix: 16)
+        self = hex.count < 2 ? "0" + hex : hex
+    }
+}
