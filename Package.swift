@@ -31,12 +31,15 @@ let package = Package(
             dependencies: [
                 "BerthModel",
                 "BerthYAML",
+                "BerthGit",
+                "BerthSource",
+                "BerthStatus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
         .testTarget(name: "BerthYAMLTests", dependencies: ["BerthYAML", "BerthModel"]),
-        .testTarget(name: "BerthCLITests", dependencies: ["BerthYAML"]),
+        .testTarget(name: "BerthCLITests", dependencies: ["BerthYAML", "BerthTestSupport"]),
         .target(name: "BerthTestSupport", path: "Tests/Support"),
         .testTarget(name: "BerthGitTests", dependencies: ["BerthGit", "BerthTestSupport"]),
         .testTarget(name: "BerthSourceTests", dependencies: ["BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),

@@ -4,18 +4,22 @@ import Glibc
 #endif
 
 @main
-struct Berth: ParsableCommand {
+struct Berth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "A GitOps reconciler: Git holds the desired state of the cluster and its history.",
-        subcommands: [ValidateCommand.self, BenchCommand.self]
+        subcommands: [ValidateCommand.self, SourceCommand.self, BenchCommand.self]
     )
 
     /// Usage errors exit 2 (as `berth validate` promises), not ArgumentParser's 64.
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var async = command as? AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
         } catch {
             if exitCode(for: error).rawValue == ExitCode.validationFailure.rawValue {
                 let message = fullMessage(for: error)

@@ -71,9 +71,10 @@ struct ValidateCommand: ParsableCommand {
         }
         if errors > 0 { throw ExitCode(1) }
     }
-
-    func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
 }
+
+/// "1 file", "2 files".
+func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
 
 /// JSON with the keys in the documented order.
 enum JSONText {
