@@ -48,7 +48,8 @@ public struct ObjectKey: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 }
 
-public enum KubeObject: Sendable, Hashable {
+// Indirect: the payloads are large structs, and objects are copied through indexes and dictionaries.
+public indirect enum KubeObject: Sendable, Hashable {
     case namespace(Namespace)
     case configMap(ConfigMap)
     case secret(Secret)
@@ -97,13 +98,16 @@ public enum KubeObject: Sendable, Hashable {
         ObjectKey(kind: kind, namespace: metadata.effectiveNamespace, name: metadata.name)
     }
 
+    private static let templatePath = FieldPath(dotted: "spec.template")
+    private static let cronTemplatePath = FieldPath(dotted: "spec.jobTemplate.spec.template")
+
     /// The pod template of a workload, with the field path that leads to it.
     public var podTemplate: (template: PodTemplateSpec, path: FieldPath)? {
         switch self {
-        case .deployment(let d): return (d.template, FieldPath(dotted: "spec.template"))
-        case .daemonSet(let d): return (d.template, FieldPath(dotted: "spec.template"))
-        case .job(let j): return (j.spec.template, FieldPath(dotted: "spec.template"))
-        case .cronJob(let c): return (c.jobSpec.template, FieldPath(dotted: "spec.jobTemplate.spec.template"))
+        case .deployment(let d): return (d.template, KubeObject.templatePath)
+        case .daemonSet(let d): return (d.template, KubeObject.templatePath)
+        case .job(let j): return (j.spec.template, KubeObject.templatePath)
+        case .cronJob(let c): return (c.jobSpec.template, KubeObject.cronTemplatePath)
         case .pod(let p):
             var t = PodTemplateSpec()
             t.labels = p.metadata.labels

@@ -22,6 +22,9 @@ public actor GitSource {
     public private(set) var consecutiveFailures = 0
     /// Objects received by the latest fetch (0 when the poll found nothing new).
     public private(set) var lastFetchedObjects = 0
+    /// Time of the latest poll's remote part (ls-remote and fetch) and of its snapshot (parse and validate).
+    public private(set) var lastRemoteDuration: Duration = .zero
+    public private(set) var lastSnapshotDuration: Duration = .zero
 
     static let trackingPrefix = "refs/berth/source/"
 
@@ -39,20 +42,26 @@ public actor GitSource {
 
     /// One sync: ls-remote, fetch if the ref moved, snapshot if the commit changed.
     public func poll() async -> Outcome {
+        let clock = ContinuousClock()
         do {
+            let start = clock.now
             let (target, fetched) = try await fetchTarget()
+            lastRemoteDuration = clock.now - start
+            lastSnapshotDuration = .zero
             lastFetchedObjects = fetched
             consecutiveFailures = 0
             lastError = nil
             if let good = lastGood, good.commit.id == target { return .unchanged(good) }
             let previous = lastGood?.commit.id
             let current = self.snapshotter
+            let snapshotStart = clock.now
             let (snapshot, updated) = try await worker.run { repo in
                 var snapshotter = current
                 let s = try snapshotter.snapshot(repo, commit: target, previous: previous)
                 return (s, snapshotter)
             }
             self.snapshotter = updated
+            lastSnapshotDuration = clock.now - snapshotStart
             lastGood = snapshot
             return .updated(snapshot)
         } catch let error as SourceError {

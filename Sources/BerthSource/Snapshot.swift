@@ -35,25 +35,31 @@ struct Snapshotter {
         if let ignore = entries.first(where: { $0.path == IgnoreRules.fileName && $0.kind == .file }) {
             rules = IgnoreRules(text: String(decoding: try repo.blob(ignore.id, limit: config.limits.maxFileBytes), as: UTF8.self))
         }
-        var reused: [ManifestLoader.ParsedFile] = []
+        // Files in tree order; a slot is either a cached parse or an index into the files to parse.
+        var slots: [(id: ObjectID, cached: ManifestLoader.ParsedFile?, toParse: Int)] = []
         var toParse: [ManifestFile] = []
-        var ids: [String: ObjectID] = [:]
         for e in entries where (e.kind == .file || e.kind == .executable) && ManifestLoader.isManifestName(e.path) {
-            if rules.isIgnored(e.path, isDirectory: false) { continue }
+            if !rules.isEmpty && rules.isIgnored(e.path, isDirectory: false) { continue }
             let path = prefix + e.path
             if let cached = cache[e.id], cached.path == path {
-                reused.append(cached)
+                slots.append((e.id, cached, -1))
             } else {
+                slots.append((e.id, nil, toParse.count))
                 toParse.append(ManifestFile(path: path, bytes: try repo.blob(e.id, limit: config.limits.maxFileBytes)))
             }
-            ids[path] = e.id
         }
         let loader = ManifestLoader(limits: config.limits)
         let parsed = loader.parse(toParse)
+        var all: [ManifestLoader.ParsedFile] = []
+        all.reserveCapacity(slots.count)
         var next: [ObjectID: ManifestLoader.ParsedFile] = [:]
-        for p in reused + parsed { if let id = ids[p.path] { next[id] = p } }
+        next.reserveCapacity(slots.count)
+        for slot in slots {
+            let file = slot.cached ?? parsed[slot.toParse]
+            all.append(file)
+            next[slot.id] = file
+        }
         cache = next
-        let all = (reused + parsed).sorted { $0.path < $1.path }
         let result = loader.assemble(all)
         var changed: [ChangedPath] = []
         var rewritten = false

@@ -37,9 +37,17 @@ public struct ManifestLoader: Sendable {
         name.hasSuffix(".yaml") || name.hasSuffix(".yml") || name.hasSuffix(".json")
     }
 
-    struct Decoded: Sendable {
-        var object: SourcedObject
-        var document: YAMLNode
+    /// A class: a large set copies these through several arrays on every snapshot.
+    final class Decoded: Sendable {
+        let object: SourcedObject
+        let document: YAMLNode
+        let facts: ObjectFacts
+
+        init(object: SourcedObject, document: YAMLNode, facts: ObjectFacts) {
+            self.object = object
+            self.document = document
+            self.facts = facts
+        }
     }
 
     /// One file parsed and decoded on its own; `assemble` adds the checks across files. Kept by
@@ -77,16 +85,17 @@ public struct ManifestLoader: Sendable {
             findings += r.findings
             documents += r.documents
         }
-        let objects = decoded.map(\.object)
-        for v in SetValidator.validate(objects) {
+        let violations = SetValidator.validate(decoded.map(\.facts), origins: decoded.map(\.object.origin))
+        for v in violations {
             let d = decoded[v.objectIndex]
             let mark = d.document.locate(v.field)
             findings.append(Finding(at: SourceLocation(path: d.object.origin.path, line: mark.line, column: mark.column),
                                     severity: v.severity, message: v.message, field: v.field.description))
         }
         var desired = DesiredState()
-        for o in objects where desired.objects[o.object.key] == nil {
-            desired.objects[o.object.key] = o
+        desired.objects.reserveCapacity(decoded.count)
+        for d in decoded where desired.objects[d.facts.key] == nil {
+            desired.objects[d.facts.key] = d.object
         }
         return LoadResult(desired: desired, findings: Finding.sortedForDisplay(findings),
                           fileCount: results.count, documentCount: documents)
@@ -109,7 +118,8 @@ public struct ManifestLoader: Sendable {
             result.findings += ctx.findings
             if let object {
                 let origin = SourceLocation(path: file.path, line: document.mark.line, column: document.mark.column)
-                result.decoded.append(Decoded(object: SourcedObject(object: object, origin: origin), document: document))
+                result.decoded.append(Decoded(object: SourcedObject(object: object, origin: origin), document: document,
+                                              facts: ObjectFacts(object)))
             }
         }
         return result

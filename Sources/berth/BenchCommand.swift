@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
 
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmark helpers (see docs/benchmarks.md).",
-        subcommands: [Generate.self]
+        subcommands: [Generate.self, Source.self]
     )
 
     struct Generate: ParsableCommand {

@@ -63,14 +63,41 @@ public final class ServerProcess: @unchecked Sendable {
         }
     }
 
-    /// SIGTERM, then SIGKILL if it is still there after 0.5 s.
+    /// SIGTERM, then SIGKILL if it is still there after 0.5 s. Liveness is asked of the kernel: Foundation's
+    /// `isRunning` was seen to report a daemon gone while it still served.
     public func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
+        let pid = process.processIdentifier
+        guard pid > 0, !stopped else { return }
+        stopped = true
+        // Let the server reap its finished children first: orphans left to PID 1 are not reaped on this machine.
+        let settle = Date().addingTimeInterval(1)
+        while ServerProcess.hasZombieChildren(pid) && Date() < settle { usleep(10_000) }
+        kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(0.5)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        while ServerProcess.alive(pid) && Date() < deadline { usleep(10_000) }
+        if ServerProcess.alive(pid) { kill(pid, SIGKILL) }
         process.waitUntilExit()
+    }
+
+    private var stopped = false
+
+    static func hasZombieChildren(_ pid: pid_t) -> Bool {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return false }
+        for e in entries where e.first?.isNumber == true {
+            guard let stat = try? String(contentsOfFile: "/proc/\(e)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, fields[0] == "Z", Int32(fields[1]) == pid { return true }
+        }
+        return false
+    }
+
+    /// Alive and not a zombie.
+    static func alive(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[stat.index(after: close)...].hasPrefix(" Z")
     }
 
     deinit { stop() }

@@ -1,0 +1,153 @@
+import ArgumentParser
+import BerthGit
+import BerthSource
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension BenchCommand {
+    /// Times the Git source against a local `git daemon`: first snapshot, a one-file commit, unchanged polls.
+    struct Source: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "source",
+            abstract: "Benchmark the Git source on a repository of many manifest files served by git daemon.")
+
+        @Option(help: "Manifest files in the repository (half Deployments, half Services).")
+        var files = 10_000
+
+        @Option(help: "Unchanged polls to time.")
+        var polls = 50
+
+        @Option(help: "One-file commits to time (the median is reported).")
+        var commits = 9
+
+        @Option(name: .shortAndLong, help: "Output format: text or json.")
+        var output: OutputFormat = .text
+
+        func run() async throws {
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-bench-\(getpid())").path
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: root) }
+
+            // The origin repository, written directly with libgit2.
+            let origin = try Repository.openOrInitBare(at: root + "/app.git")
+            var blobs: [String: ObjectID] = [:]
+            for i in 0..<files {
+                let name = "app-\(i / 2)"
+                let text = i % 2 == 0
+                    ? BenchCommand.pair(name: name, replicas: 1 + i % 5).components(separatedBy: "---\n")[1]
+                    : BenchCommand.pair(name: name, replicas: 1).components(separatedBy: "---\n")[2]
+                blobs[String(format: "apps/%03d/%@-%@.yaml", i / 100, name, i % 2 == 0 ? "deploy" : "svc")] = try origin.writeBlob(Array(text.utf8))
+            }
+            let first = try origin.createCommit(tree: try origin.writeTree(blobs: blobs), parents: [], message: "apps",
+                                                author: .berth, committer: .berth)
+            try origin.setReference("refs/heads/main", to: first, message: "bench")
+
+            let port = Self.freePort()
+            let daemon = Process()
+            daemon.executableURL = URL(fileURLWithPath: "/usr/lib/git-core/git-daemon")
+            daemon.arguments = ["--reuseaddr", "--export-all", "--base-path=\(root)", "--listen=127.0.0.1", "--port=\(port)", root]
+            daemon.standardError = FileHandle.nullDevice
+            try daemon.run()
+            defer {
+                daemon.terminate()
+                kill(daemon.processIdentifier, SIGKILL)
+                daemon.waitUntilExit()
+            }
+            try await Self.waitForDaemon(port: port)
+
+            var config = SourceConfig(access: RemoteAccess(url: "git://127.0.0.1:\(port)/app.git"))
+            config.stateDirectory = root + "/state"
+            let source = try GitSource(config: config)
+            let clock = ContinuousClock()
+
+            var t0 = clock.now
+            guard case .updated(let s1) = await source.poll() else { throw ValidationError("first poll failed") }
+            let firstTotal = clock.now - t0
+            let firstRemote = await source.lastRemoteDuration
+            let firstSnapshot = await source.lastSnapshotDuration
+
+            // Commits that each change one file; the median of them is reported.
+            var parent = first
+            var totals: [Duration] = [], snapshots: [Duration] = []
+            var secondObjects = 0
+            var parsed = 0
+            for round in 1...commits {
+                var changed = blobs
+                changed["apps/000/app-0-deploy.yaml"] = try origin.writeBlob(Array(BenchCommand.pair(name: "app-0", replicas: round % 9 + 1)
+                    .components(separatedBy: "---\n")[1].utf8))
+                let next = try origin.createCommit(tree: try origin.writeTree(blobs: changed), parents: [parent],
+                                                   message: "scale app-0", author: .berth, committer: .berth)
+                try origin.setReference("refs/heads/main", to: next, message: "bench")
+                parent = next
+                t0 = clock.now
+                guard case .updated(let s2) = await source.poll() else { throw ValidationError("poll after a commit failed") }
+                totals.append(clock.now - t0)
+                snapshots.append(await source.lastSnapshotDuration)
+                secondObjects = await source.lastFetchedObjects
+                parsed = s2.parsedFiles
+            }
+            let secondTotal = totals.sorted()[totals.count / 2]
+            let secondSnapshot = snapshots.sorted()[snapshots.count / 2]
+
+            var quiet: [Duration] = []
+            var transferred = 0
+            for _ in 0..<polls {
+                t0 = clock.now
+                guard case .unchanged = await source.poll() else { throw ValidationError("quiet poll saw a change") }
+                quiet.append(clock.now - t0)
+                transferred += await source.lastFetchedObjects
+            }
+            quiet.sort()
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            let ms = { (d: Duration) in Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
+            let p50 = ms(quiet[quiet.count / 2]), p99 = ms(quiet[min(quiet.count - 1, quiet.count * 99 / 100)])
+            switch output {
+            case .text:
+                print("repository: \(files) manifest files (\(s1.result.desired.count) objects), served by git daemon on 127.0.0.1")
+                print(String(format: "first snapshot:  %.0f ms total (ls-remote + fetch %.0f ms, parse + validate %.0f ms)",
+                             ms(firstTotal), ms(firstRemote), ms(firstSnapshot)))
+                print(String(format: "one-file commit: %.1f ms total, new DesiredState in %.1f ms (median of %d; %d file parsed, %d objects fetched)",
+                             ms(secondTotal), ms(secondSnapshot), commits, parsed, secondObjects))
+                print(String(format: "unchanged poll:  p50 %.2f ms, p99 %.2f ms over %d polls, %d objects transferred",
+                             p50, p99, polls, transferred))
+                print("peak RSS: \(usage.ru_maxrss / 1024) MiB")
+            case .json:
+                print(String(format: "{\"files\": %d, \"firstSnapshotMs\": %.1f, \"firstParseMs\": %.1f, \"oneFileCommitMs\": %.2f, \"oneFileSnapshotMs\": %.2f, \"quietPollP50Ms\": %.3f, \"quietPollP99Ms\": %.3f, \"quietObjects\": %d, \"maxRSSMiB\": %d}",
+                             files, ms(firstTotal), ms(firstSnapshot), ms(secondTotal), ms(secondSnapshot), p50, p99, transferred, usage.ru_maxrss / 1024))
+            }
+        }
+
+        static func freePort() -> Int {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+            }
+            return Int(UInt16(bigEndian: addr.sin_port))
+        }
+
+        static func waitForDaemon(port: Int) async throws {
+            for _ in 0..<200 {
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                var addr = sockaddr_in()
+                addr.sin_family = sa_family_t(AF_INET)
+                addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+                addr.sin_port = in_port_t(UInt16(port).bigEndian)
+                let ok = withUnsafePointer(to: &addr) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+                }
+                close(fd)
+                if ok { return }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            throw ValidationError("git daemon did not start")
+        }
+    }
+}
