@@ -156,6 +156,30 @@ public final class Repository: @unchecked Sendable {
         var entries: [TreeEntry] = []
     }
 
+    /// The entries of one tree, not recursive: files (as in `files(inTree:)`, with bare names) and subtrees.
+    public func entries(ofTree id: ObjectID) throws(GitError) -> (files: [TreeEntry], trees: [(name: String, id: ObjectID)]) {
+        var tree: OpaquePointer?
+        var oid = id.oid
+        try check(git_tree_lookup(&tree, handle, &oid), "read tree \(id.short)")
+        defer { git_tree_free(tree) }
+        var files: [TreeEntry] = []
+        var trees: [(name: String, id: ObjectID)] = []
+        for i in 0..<git_tree_entrycount(tree) {
+            guard let entry = git_tree_entry_byindex(tree, i) else { continue }
+            let name = String(cString: git_tree_entry_name(entry))
+            let eid = ObjectID(git_tree_entry_id(entry).pointee)
+            switch git_tree_entry_filemode(entry) {
+            case GIT_FILEMODE_TREE: trees.append((name, eid))
+            case GIT_FILEMODE_BLOB: files.append(TreeEntry(path: name, id: eid, kind: .file))
+            case GIT_FILEMODE_BLOB_EXECUTABLE: files.append(TreeEntry(path: name, id: eid, kind: .executable))
+            case GIT_FILEMODE_LINK: files.append(TreeEntry(path: name, id: eid, kind: .symlink))
+            case GIT_FILEMODE_COMMIT: files.append(TreeEntry(path: name, id: eid, kind: .submodule))
+            default: break
+            }
+        }
+        return (files, trees)
+    }
+
     /// Every file below a tree, recursively, with paths relative to it.
     public func files(inTree id: ObjectID) throws(GitError) -> [TreeEntry] {
         var tree: OpaquePointer?
@@ -203,36 +227,44 @@ public final class Repository: @unchecked Sendable {
         return Array(UnsafeRawBufferPointer(start: raw, count: count))
     }
 
-    /// Paths that differ between two trees (nil: the empty tree).
+    /// Paths of files that differ between two trees (nil: the empty tree). Subtrees with the same id
+    /// are skipped whole, so a one-file change in a large tree costs a few tree reads.
     public func changedPaths(from old: ObjectID?, to new: ObjectID?) throws(GitError) -> [ChangedPath] {
-        func lookup(_ id: ObjectID?) throws(GitError) -> OpaquePointer? {
-            guard let id else { return nil }
-            var tree: OpaquePointer?
-            var oid = id.oid
-            try check(git_tree_lookup(&tree, handle, &oid), "read tree \(id.short)")
-            return tree
-        }
-        let a = try lookup(old)
-        defer { git_tree_free(a) }
-        let b = try lookup(new)
-        defer { git_tree_free(b) }
-        var diff: OpaquePointer?
-        try check(git_diff_tree_to_tree(&diff, handle, a, b, nil), "diff trees")
-        defer { git_diff_free(diff) }
         var out: [ChangedPath] = []
-        for i in 0..<git_diff_num_deltas(diff) {
-            guard let delta = git_diff_get_delta(diff, i)?.pointee else { continue }
-            let status: ChangedPath.Status
-            var path = delta.new_file.path
-            switch delta.status {
-            case GIT_DELTA_ADDED: status = .added
-            case GIT_DELTA_DELETED: status = .deleted; path = delta.old_file.path
-            case GIT_DELTA_RENAMED: status = .renamed
-            case GIT_DELTA_TYPECHANGE: status = .typeChanged
-            default: status = .modified
-            }
-            out.append(ChangedPath(path: path.map { String(cString: $0) } ?? "", status: status))
-        }
+        try diff(old, new, prefix: "", into: &out)
         return out
+    }
+
+    private func diff(_ old: ObjectID?, _ new: ObjectID?, prefix: String, into out: inout [ChangedPath]) throws(GitError) {
+        if old == new { return }
+        typealias Listing = (files: [TreeEntry], trees: [(name: String, id: ObjectID)])
+        let empty: Listing = ([], [])
+        let a: Listing = try old.map { id throws(GitError) in try entries(ofTree: id) } ?? empty
+        let b: Listing = try new.map { id throws(GitError) in try entries(ofTree: id) } ?? empty
+        var oldFiles: [String: TreeEntry] = [:]
+        for f in a.files { oldFiles[f.path] = f }
+        var oldTrees: [String: ObjectID] = [:]
+        for t in a.trees { oldTrees[t.name] = t.id }
+        var newTrees: [String: ObjectID] = [:]
+        for t in b.trees { newTrees[t.name] = t.id }
+        for f in b.files {
+            if let o = oldFiles.removeValue(forKey: f.path) {
+                if o.kind != f.kind {
+                    out.append(ChangedPath(path: prefix + f.path, status: .typeChanged))
+                } else if o.id != f.id {
+                    out.append(ChangedPath(path: prefix + f.path, status: .modified))
+                }
+            } else {
+                if let t = oldTrees.removeValue(forKey: f.path) { try diff(t, nil, prefix: prefix + f.path + "/", into: &out) }
+                out.append(ChangedPath(path: prefix + f.path, status: .added))
+            }
+        }
+        for (name, o) in oldFiles {
+            out.append(ChangedPath(path: prefix + name, status: .deleted))
+            if let t = newTrees.removeValue(forKey: name) { try diff(nil, t, prefix: prefix + name + "/", into: &out) }
+            _ = o
+        }
+        for (name, id) in newTrees { try diff(oldTrees.removeValue(forKey: name), id, prefix: prefix + name + "/", into: &out) }
+        for (name, id) in oldTrees { try diff(id, nil, prefix: prefix + name + "/", into: &out) }
     }
 }

@@ -33,6 +33,14 @@ public final class ObjectFacts: Sendable {
     public let namedTargetPorts: [NamedPort]
     /// The Deployment an HPA scales.
     public let autoscalerTarget: String?
+    /// Namespace, key and value of each template label as one string, for indexing pods by label.
+    let labelTokens: [String]
+    /// The label token a Service with named target ports looks its pods up by.
+    let anchorToken: String?
+
+    static func token(_ namespace: String, _ key: String, _ value: String) -> String {
+        namespace + "\u{0}" + key + "\u{0}" + value
+    }
 
     public init(_ object: KubeObject) {
         key = object.key
@@ -46,6 +54,8 @@ public final class ObjectFacts: Sendable {
         }
         templateLabels = labels
         templatePortNames = ports
+        let ns = key.namespace
+        labelTokens = (labels ?? [:]).map { ObjectFacts.token(ns, $0.key, $0.value) }
         references = refs
         switch object {
         case .configMap(let c): configKeys = c.keys
@@ -58,9 +68,13 @@ public final class ObjectFacts: Sendable {
                 if case .string(let n)? = p.targetPort { return NamedPort(index: i, name: n) }
                 return nil
             }
+            // Any one pair of the selector narrows the candidates; the smallest key keeps it deterministic.
+            let anchor = namedTargetPorts.isEmpty ? nil : s.selector.min(by: { $0.key < $1.key })
+            anchorToken = anchor.map { ObjectFacts.token(ns, $0.key, $0.value) }
         } else {
             serviceSelector = [:]
             namedTargetPorts = []
+            anchorToken = nil
         }
         if case .horizontalPodAutoscaler(let h) = object, h.scaleTarget.kind == "Deployment", !h.scaleTarget.name.isEmpty {
             autoscalerTarget = h.scaleTarget.name

@@ -64,7 +64,7 @@ public enum SetValidator {
                 }
             }
             if !f.namedTargetPorts.isEmpty {
-                let selected = templates.selected(by: f.serviceSelector, namespace: ns)
+                let selected = templates.selected(by: f)
                 guard !selected.isEmpty else { continue }
                 let names = selected.reduce(into: Set<String>()) { $0.formUnion(facts[$1].templatePortNames) }
                 for p in f.namedTargetPorts where !names.contains(p.name) {
@@ -79,43 +79,26 @@ public enum SetValidator {
     }
 
     /// Pod templates by namespace and label pair, so that a Service finds its pods without scanning every
-    /// object. Only label pairs that a Service with a named targetPort selects by are indexed.
+    /// object. Only the label pairs that Services with named target ports look up are indexed.
     struct TemplateIndex {
-        struct LabelKey: Hashable {
-            let namespace: String
-            let key: String
-            let value: String
-        }
         let facts: [ObjectFacts]
-        var byLabel: [LabelKey: [Int]] = [:]
+        var byLabel: [String: [Int]] = [:]
 
         init(_ facts: [ObjectFacts]) {
             self.facts = facts
-            var wanted = Set<LabelKey>()
-            for f in facts where !f.namedTargetPorts.isEmpty {
-                if let (k, v) = TemplateIndex.anchor(f.serviceSelector) {
-                    wanted.insert(LabelKey(namespace: f.key.namespace, key: k, value: v))
-                }
-            }
+            var wanted = Set<String>()
+            for f in facts { if let t = f.anchorToken { wanted.insert(t) } }
             guard !wanted.isEmpty else { return }
             for (i, f) in facts.enumerated() {
-                guard let labels = f.templateLabels else { continue }
-                for (k, v) in labels {
-                    let label = LabelKey(namespace: f.key.namespace, key: k, value: v)
-                    if wanted.contains(label) { byLabel[label, default: []].append(i) }
-                }
+                for t in f.labelTokens where wanted.contains(t) { byLabel[t, default: []].append(i) }
             }
         }
 
-        /// The selector pair used to find candidates.
-        static func anchor(_ selector: [String: String]) -> (String, String)? {
-            selector.min(by: { $0.key < $1.key }).map { ($0.key, $0.value) }
-        }
-
-        /// Indexes of the templates the selector matches.
-        func selected(by selector: [String: String], namespace: String) -> [Int] {
-            guard let (k, v) = TemplateIndex.anchor(selector) else { return [] }
-            return (byLabel[LabelKey(namespace: namespace, key: k, value: v)] ?? []).filter { i in
+        /// Indexes of the templates a Service selects.
+        func selected(by service: ObjectFacts) -> [Int] {
+            guard let anchor = service.anchorToken else { return [] }
+            let selector = service.serviceSelector
+            return (byLabel[anchor] ?? []).filter { i in
                 let labels = facts[i].templateLabels ?? [:]
                 return selector.allSatisfy { labels[$0.key] == $0.value }
             }

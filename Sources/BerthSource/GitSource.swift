@@ -16,7 +16,7 @@ public actor GitSource {
 
     public let config: SourceConfig
     private let worker: GitWorker
-    private var snapshotter: Snapshotter
+    private let snapshotter: Snapshotter
     public private(set) var lastGood: Snapshot?
     public private(set) var lastError: SourceError?
     public private(set) var consecutiveFailures = 0
@@ -53,14 +53,11 @@ public actor GitSource {
             lastError = nil
             if let good = lastGood, good.commit.id == target { return .unchanged(good) }
             let previous = lastGood?.commit.id
-            let current = self.snapshotter
+            let snapshotter = self.snapshotter
             let snapshotStart = clock.now
-            let (snapshot, updated) = try await worker.run { repo in
-                var snapshotter = current
-                let s = try snapshotter.snapshot(repo, commit: target, previous: previous)
-                return (s, snapshotter)
+            let snapshot = try await worker.run { repo in
+                try snapshotter.snapshot(repo, commit: target, previous: previous)
             }
-            self.snapshotter = updated
             lastSnapshotDuration = clock.now - snapshotStart
             lastGood = snapshot
             return .updated(snapshot)

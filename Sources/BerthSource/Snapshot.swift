@@ -9,68 +9,113 @@ public struct Snapshot: Sendable {
     public var result: LoadResult
     /// Files that differ from the previous snapshot's commit (within the manifest path).
     public var changedFiles: [ChangedPath]
-    /// Files parsed for this snapshot; the rest came from the blob cache.
+    /// Files parsed for this snapshot; the rest came from the caches.
     public var parsedFiles: Int
     /// The previous snapshot's commit is not in this one's history: the branch was rewritten (force push).
     public var historyRewritten: Bool
 }
 
-/// Builds snapshots from commits, re-parsing only blobs whose id changed (cache keyed by blob id).
-struct Snapshotter {
+/// Builds snapshots from commits without redoing work for what did not change: a subtree whose id is
+/// unchanged reuses its parsed files whole, and a file whose blob id is unchanged is not parsed again.
+/// A class used only on the mirror's queue, so that its caches are updated in place, never copied.
+final class Snapshotter: @unchecked Sendable {
     let config: SourceConfig
-    var cache: [ObjectID: ManifestLoader.ParsedFile] = [:]
-    var lastTree: ObjectID?
+    private var blobCache: [ObjectID: ManifestLoader.ParsedFile] = [:]
+    private var treeCache: [TreeKey: [Parsed]] = [:]
+    /// The .berthignore the caches were built under; another one empties them.
+    private var ignoreBlob: ObjectID?
+
+    struct TreeKey: Hashable {
+        let id: ObjectID
+        let path: String
+    }
+
+    struct Parsed {
+        let blob: ObjectID
+        let file: ManifestLoader.ParsedFile
+    }
+
+    /// A manifest in tree order: parsed already, or waiting at an index of the files to parse.
+    private struct Slot {
+        let blob: ObjectID
+        let parsed: ManifestLoader.ParsedFile?
+        let pending: Int
+    }
 
     init(config: SourceConfig) { self.config = config }
 
-    mutating func snapshot(_ repo: Repository, commit: ObjectID, previous: ObjectID?) throws -> Snapshot {
+    func snapshot(_ repo: Repository, commit: ObjectID, previous: ObjectID?) throws -> Snapshot {
         let info = try repo.commitInfo(commit)
         let base = config.cleanPath
         guard let tree = try repo.tree(of: commit, at: base) else {
             throw SourceError(code: .pathNotFound, message: "path \"\(base)\" is not a directory in commit \(commit.short)")
         }
         let prefix = base.isEmpty ? "" : base + "/"
-        let entries = try repo.files(inTree: tree)
+        let top = try repo.entries(ofTree: tree)
         var rules = IgnoreRules()
-        if let ignore = entries.first(where: { $0.path == IgnoreRules.fileName && $0.kind == .file }) {
+        let ignore = top.files.first { $0.path == IgnoreRules.fileName && $0.kind == .file }
+        if ignore?.id != ignoreBlob {
+            blobCache = [:]
+            treeCache = [:]
+            ignoreBlob = ignore?.id
+        }
+        if let ignore {
             rules = IgnoreRules(text: String(decoding: try repo.blob(ignore.id, limit: config.limits.maxFileBytes), as: UTF8.self))
         }
-        // Files in tree order; a slot is either a cached parse or an index into the files to parse.
-        var slots: [(id: ObjectID, cached: ManifestLoader.ParsedFile?, toParse: Int)] = []
+
+        var slots: [Slot] = []
         var toParse: [ManifestFile] = []
-        for e in entries where (e.kind == .file || e.kind == .executable) && ManifestLoader.isManifestName(e.path) {
-            if !rules.isEmpty && rules.isIgnored(e.path, isDirectory: false) { continue }
-            let path = prefix + e.path
-            if let cached = cache[e.id], cached.path == path {
-                slots.append((e.id, cached, -1))
-            } else {
-                slots.append((e.id, nil, toParse.count))
-                toParse.append(ManifestFile(path: path, bytes: try repo.blob(e.id, limit: config.limits.maxFileBytes)))
+        var walked: [(key: TreeKey, range: Range<Int>)] = []
+        let blobCache = self.blobCache, treeCache = self.treeCache
+        let limit = config.limits.maxFileBytes
+
+        func walk(_ id: ObjectID, _ relative: String, _ listing: (files: [TreeEntry], trees: [(name: String, id: ObjectID)])?) throws {
+            let key = TreeKey(id: id, path: relative)
+            let start = slots.count
+            defer { walked.append((key, start..<slots.count)) }
+            if let cached = treeCache[key] {
+                slots.append(contentsOf: cached.map { Slot(blob: $0.blob, parsed: $0.file, pending: -1) })
+                return
+            }
+            let listing = try listing ?? repo.entries(ofTree: id)
+            for e in listing.files where e.kind == .file || e.kind == .executable {
+                let path = relative + e.path
+                guard ManifestLoader.isManifestName(e.path), rules.isEmpty || !rules.isIgnored(path, isDirectory: false) else { continue }
+                if let cached = blobCache[e.id], cached.path == prefix + path {
+                    slots.append(Slot(blob: e.id, parsed: cached, pending: -1))
+                } else {
+                    slots.append(Slot(blob: e.id, parsed: nil, pending: toParse.count))
+                    toParse.append(ManifestFile(path: prefix + path, bytes: try repo.blob(e.id, limit: limit)))
+                }
+            }
+            for t in listing.trees {
+                let path = relative + t.name
+                if !rules.isEmpty && rules.isIgnored(path, isDirectory: true) { continue }
+                try walk(t.id, path + "/", nil)
             }
         }
+        try walk(tree, "", top)
+
         let loader = ManifestLoader(limits: config.limits)
         let parsed = loader.parse(toParse)
-        var all: [ManifestLoader.ParsedFile] = []
-        all.reserveCapacity(slots.count)
-        var next: [ObjectID: ManifestLoader.ParsedFile] = [:]
-        next.reserveCapacity(slots.count)
-        for slot in slots {
-            let file = slot.cached ?? parsed[slot.toParse]
-            all.append(file)
-            next[slot.id] = file
-        }
-        cache = next
-        let result = loader.assemble(all)
+        let resolved = slots.map { Parsed(blob: $0.blob, file: $0.parsed ?? parsed[$0.pending]) }
+        // The caches keep exactly what this snapshot holds.
+        var nextTrees: [TreeKey: [Parsed]] = [:]
+        for (key, range) in walked { nextTrees[key] = Array(resolved[range]) }
+        var nextBlobs: [ObjectID: ManifestLoader.ParsedFile] = [:]
+        nextBlobs.reserveCapacity(resolved.count)
+        for p in resolved { nextBlobs[p.blob] = p.file }
+        self.treeCache = nextTrees
+        self.blobCache = nextBlobs
+        let result = loader.assemble(resolved.map(\.file))
+
         var changed: [ChangedPath] = []
         var rewritten = false
-        if let previous, previous != commit {
-            let oldTree = try repo.tree(of: previous, at: base)
+        if previous != commit {
+            let oldTree = try previous.flatMap { try repo.tree(of: $0, at: base) }
             changed = try repo.changedPaths(from: oldTree, to: tree).map { ChangedPath(path: prefix + $0.path, status: $0.status) }
-            rewritten = !repo.isDescendant(commit, of: previous)
-        } else if previous == nil {
-            changed = entries.map { ChangedPath(path: prefix + $0.path, status: .added) }
+            if let previous { rewritten = !repo.isDescendant(commit, of: previous) }
         }
-        lastTree = tree
         return Snapshot(commit: info, result: result, changedFiles: changed, parsedFiles: toParse.count, historyRewritten: rewritten)
     }
 }

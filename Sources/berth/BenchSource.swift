@@ -43,6 +43,12 @@ extension BenchCommand {
             let first = try origin.createCommit(tree: try origin.writeTree(blobs: blobs), parents: [], message: "apps",
                                                 author: .berth, committer: .berth)
             try origin.setReference("refs/heads/main", to: first, message: "bench")
+            // Served repositories are packed (pushes arrive as packs); libgit2 wrote loose objects.
+            let repack = Process()
+            repack.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+            repack.arguments = ["-C", root + "/app.git", "repack", "-adq"]
+            try repack.run()
+            repack.waitUntilExit()
 
             let port = Self.freePort()
             let daemon = Process()
@@ -90,6 +96,7 @@ extension BenchCommand {
             }
             let secondTotal = totals.sorted()[totals.count / 2]
             let secondSnapshot = snapshots.sorted()[snapshots.count / 2]
+            let secondSnapshotMin = snapshots.min()!
 
             var quiet: [Duration] = []
             var transferred = 0
@@ -109,14 +116,14 @@ extension BenchCommand {
                 print("repository: \(files) manifest files (\(s1.result.desired.count) objects), served by git daemon on 127.0.0.1")
                 print(String(format: "first snapshot:  %.0f ms total (ls-remote + fetch %.0f ms, parse + validate %.0f ms)",
                              ms(firstTotal), ms(firstRemote), ms(firstSnapshot)))
-                print(String(format: "one-file commit: %.1f ms total, new DesiredState in %.1f ms (median of %d; %d file parsed, %d objects fetched)",
-                             ms(secondTotal), ms(secondSnapshot), commits, parsed, secondObjects))
+                print(String(format: "one-file commit: %.1f ms total, new DesiredState in %.1f ms (median of %d, best %.1f; %d file parsed, %d objects fetched)",
+                             ms(secondTotal), ms(secondSnapshot), commits, ms(secondSnapshotMin), parsed, secondObjects))
                 print(String(format: "unchanged poll:  p50 %.2f ms, p99 %.2f ms over %d polls, %d objects transferred",
                              p50, p99, polls, transferred))
                 print("peak RSS: \(usage.ru_maxrss / 1024) MiB")
             case .json:
-                print(String(format: "{\"files\": %d, \"firstSnapshotMs\": %.1f, \"firstParseMs\": %.1f, \"oneFileCommitMs\": %.2f, \"oneFileSnapshotMs\": %.2f, \"quietPollP50Ms\": %.3f, \"quietPollP99Ms\": %.3f, \"quietObjects\": %d, \"maxRSSMiB\": %d}",
-                             files, ms(firstTotal), ms(firstSnapshot), ms(secondTotal), ms(secondSnapshot), p50, p99, transferred, usage.ru_maxrss / 1024))
+                print(String(format: "{\"files\": %d, \"firstSnapshotMs\": %.1f, \"firstParseMs\": %.1f, \"oneFileCommitMs\": %.2f, \"oneFileSnapshotMs\": %.2f, \"oneFileSnapshotBestMs\": %.2f, \"quietPollP50Ms\": %.3f, \"quietPollP99Ms\": %.3f, \"quietObjects\": %d, \"maxRSSMiB\": %d}",
+                             files, ms(firstTotal), ms(firstSnapshot), ms(secondTotal), ms(secondSnapshot), ms(secondSnapshotMin), p50, p99, transferred, usage.ru_maxrss / 1024))
             }
         }
 
