@@ -118,9 +118,10 @@ public actor GitSource {
         }
     }
 
-    /// Polls until cancelled: every `interval` (±10% jitter) after success, with backoff from 5 s doubling to
-    /// 5 min after failures; `trigger` (webhooks, hooks) wakes it at once. Each outcome goes to `onOutcome`.
-    public func run(interval: Duration, trigger: AsyncStream<Void>, onOutcome: @Sendable (Outcome) async -> Void) async {
+    /// Polls until cancelled: every `interval` (±10% jitter) after success, with backoff from `backoff` doubling
+    /// to `backoffCap` after failures; `trigger` (webhooks, hooks) wakes it at once. Each outcome goes to `onOutcome`.
+    public func run(interval: Duration, backoff: Duration = .seconds(5), backoffCap: Duration = .seconds(300),
+                    trigger: AsyncStream<Void>, onOutcome: @Sendable (Outcome) async -> Void) async {
         let wake = WakeSignal()
         let listener = Task {
             for await _ in trigger { await wake.signal() }
@@ -130,7 +131,7 @@ public actor GitSource {
             await onOutcome(await poll())
             let delay = consecutiveFailures == 0
                 ? interval * Double.random(in: 0.9...1.1)
-                : min(.seconds(300), .seconds(5) * Int(pow(2.0, Double(min(consecutiveFailures - 1, 10)))))
+                : min(backoffCap, backoff * Int(pow(2.0, Double(min(consecutiveFailures - 1, 20)))))
             await wake.wait(upTo: delay)
         }
     }

@@ -157,3 +157,59 @@ extension GitSource.Outcome {
         #expect(SourceRef(parsing: String(repeating: "a", count: 40)) == .commit(ObjectID(hex: String(repeating: "a", count: 40))!))
     }
 }
+
+actor OutcomeLog {
+    var entries: [(ContinuousClock.Instant, GitSource.Outcome)] = []
+    func add(_ o: GitSource.Outcome) { entries.append((ContinuousClock.now, o)) }
+    var count: Int { entries.count }
+}
+
+@Suite(.serialized) struct PollLoopTests {
+    @Test func triggerWakesThePollerAndFailuresBackOff() async throws {
+        try await GitWorkspace.with { ws in
+            let (_, work) = try ws.makeRepository("app")
+            try ws.commit(["a.yaml": configMap("a")], in: work, message: "one")
+            let daemon = try ws.gitDaemon()
+            defer { daemon.stop() }
+            var config = SourceConfig(access: RemoteAccess(url: "git://127.0.0.1:\(daemon.port)/app.git"))
+            config.stateDirectory = ws.path("state")
+            let source = try GitSource(config: config)
+            let log = OutcomeLog()
+            let (trigger, wake) = AsyncStream<Void>.makeStream()
+            let loop = Task {
+                await source.run(interval: .seconds(60), backoff: .milliseconds(100), backoffCap: .milliseconds(400),
+                                 trigger: trigger) { await log.add($0) }
+            }
+            defer { loop.cancel() }
+            func waitFor(_ n: Int) async throws {
+                for _ in 0..<300 where await log.count < n { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            try await waitFor(1)
+            #expect(await log.count == 1)
+
+            // A push, then the "sync now" trigger: picked up at once, not after the 60 s interval.
+            let second = try ws.commit(["b.yaml": configMap("b")], in: work, message: "two")
+            wake.yield()
+            try await waitFor(2)
+            let entries = await log.entries
+            guard entries.count == 2, case .updated(let s) = entries[1].1 else {
+                Issue.record("no update after the trigger")
+                return
+            }
+            #expect(s.commit.id.hex == second)
+
+            // The remote goes away: failures are retried with growing delays, capped.
+            daemon.stop()
+            wake.yield()
+            try await Task.sleep(for: .milliseconds(1500))
+            let failures = await log.entries.dropFirst(2).filter { if case .failed = $0.1 { true } else { false } }.map(\.0)
+            #expect(failures.count >= 4, "\(failures.count) failures")
+            let gaps = zip(failures.dropFirst(), failures).map { $0 - $1 }
+            #expect(gaps.count >= 3)
+            if gaps.count >= 3 {
+                #expect(gaps[1] > gaps[0])
+                #expect(gaps.allSatisfy { $0 < .milliseconds(600) })
+            }
+        }
+    }
+}
