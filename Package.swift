@@ -34,6 +34,8 @@ let package = Package(
                 "BerthGit",
                 "BerthSource",
                 "BerthStatus",
+                // The benchmarks serve repositories with the same fixtures as the tests.
+                "BerthTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -43,26 +43,5 @@ public enum StatusTree {
         return t
     }
 
-    /// A YAML double-quoted scalar.
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20 || u.value == 0x7f: out += "\\x" + String(format2: u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
-}
-
-extension String {
-    init(format2 v: UInt32) {
-        let hex = String(v, radix: 16)
-        self = hex.count < 2 ? "0" + hex : hex
-    }
+    static func quote(_ s: String) -> String { quotedString(s) }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BerthGit
 import BerthSource
+import BerthTestSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -50,18 +51,9 @@ extension BenchCommand {
             try repack.run()
             repack.waitUntilExit()
 
-            let port = Self.freePort()
-            let daemon = Process()
-            daemon.executableURL = URL(fileURLWithPath: "/usr/lib/git-core/git-daemon")
-            daemon.arguments = ["--reuseaddr", "--export-all", "--base-path=\(root)", "--listen=127.0.0.1", "--port=\(port)", root]
-            daemon.standardError = FileHandle.nullDevice
-            try daemon.run()
-            defer {
-                daemon.terminate()
-                kill(daemon.processIdentifier, SIGKILL)
-                daemon.waitUntilExit()
-            }
-            try await Self.waitForDaemon(port: port)
+            let daemon = try GitWorkspace(root: root).gitDaemon()
+            defer { daemon.stop() }
+            let port = daemon.port
 
             var config = SourceConfig(access: RemoteAccess(url: "git://127.0.0.1:\(port)/app.git"))
             config.stateDirectory = root + "/state"
@@ -125,36 +117,6 @@ extension BenchCommand {
                 print(String(format: "{\"files\": %d, \"firstSnapshotMs\": %.1f, \"firstParseMs\": %.1f, \"oneFileCommitMs\": %.2f, \"oneFileSnapshotMs\": %.2f, \"oneFileSnapshotBestMs\": %.2f, \"quietPollP50Ms\": %.3f, \"quietPollP99Ms\": %.3f, \"quietObjects\": %d, \"maxRSSMiB\": %d}",
                              files, ms(firstTotal), ms(firstSnapshot), ms(secondTotal), ms(secondSnapshot), ms(secondSnapshotMin), p50, p99, transferred, usage.ru_maxrss / 1024))
             }
-        }
-
-        static func freePort() -> Int {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-            }
-            return Int(UInt16(bigEndian: addr.sin_port))
-        }
-
-        static func waitForDaemon(port: Int) async throws {
-            for _ in 0..<200 {
-                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                var addr = sockaddr_in()
-                addr.sin_family = sa_family_t(AF_INET)
-                addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-                addr.sin_port = in_port_t(UInt16(port).bigEndian)
-                let ok = withUnsafePointer(to: &addr) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-                }
-                close(fd)
-                if ok { return }
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            throw ValidationError("git daemon did not start")
         }
     }
 }

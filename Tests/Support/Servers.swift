@@ -112,6 +112,9 @@ public struct TestFailure: Error, CustomStringConvertible {
 public struct GitWorkspace {
     public let root: String
 
+    /// A workspace over an existing directory, which the caller removes.
+    public init(root: String) { self.root = root }
+
     public static func with<T>(_ body: (GitWorkspace) throws -> T) throws -> T {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-git-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
