@@ -157,7 +157,8 @@ actor WakeSignal {
             return
         }
         let timer = Task {
-            try? await Task.sleep(for: delay)
+            // A cancelled timer must not signal: that would cut the next wait short.
+            guard (try? await Task.sleep(for: delay)) != nil else { return }
             self.signal()
         }
         await withCheckedContinuation { waiter = $0 }
