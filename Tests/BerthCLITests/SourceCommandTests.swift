@@ -47,3 +47,38 @@ import Testing
         }
     }
 }
+
+@Suite struct SourceCommandTransportTests {
+    @Test func httpWithPasswordFromEnvironmentOrFileAndLocalPaths() throws {
+        try GitWorkspace.with { ws in
+            let (bare, work) = try ws.makeRepository("app")
+            let head = try ws.commit(["cfg.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\n"], in: work, message: "one")
+            let server = try ws.httpBackend(user: "deploy", password: "t0ken-value")
+            defer { server.stop() }
+            let url = "http://127.0.0.1:\(server.port)/git/app.git"
+            let state = ws.path("state")
+
+            let env = try Shell.run(Shell.berth, ["source", "show", "--repo", url, "--username", "deploy",
+                                                  "--password-env", "BERTH_TEST_TOKEN", "--state-dir", state],
+                                    env: ["BERTH_TEST_TOKEN": "t0ken-value"])
+            #expect(env.status == 0, "\(env.stderr)")
+            #expect(env.stdout.hasPrefix("commit \(head) (branch main): one\n"))
+
+            try "wrong\n".write(toFile: ws.path("token"), atomically: true, encoding: .utf8)
+            let wrong = try Shell.run(Shell.berth, ["source", "show", "--repo", url, "--username", "deploy",
+                                                    "--password-file", ws.path("token"), "--state-dir", state])
+            #expect(wrong.status == 2)
+            #expect(wrong.stderr.contains("authentication failed for \(url): the server refused the username or password"))
+            #expect(!wrong.stderr.contains("wrong"))
+
+            for repo in [bare, "file://" + bare] {
+                let local = try Shell.run(Shell.berth, ["source", "show", "--repo", repo, "--state-dir", state])
+                #expect(local.status == 0, "\(repo): \(local.stderr)")
+                #expect(local.stdout.hasPrefix("commit \(head)"))
+            }
+            let missing = try Shell.run(Shell.berth, ["source", "show", "--repo", ws.path("nope.git"), "--state-dir", state])
+            #expect(missing.status == 2)
+            #expect(missing.stderr.contains("repository \(ws.path("nope.git")) does not exist"))
+        }
+    }
+}
