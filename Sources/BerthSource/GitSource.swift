@@ -17,6 +17,7 @@ public actor GitSource {
     public let config: SourceConfig
     private let worker: GitWorker
     private let snapshotter: Snapshotter
+    /// The latest snapshot read (valid or not); whether to apply it is the caller's decision.
     public private(set) var lastGood: Snapshot?
     public private(set) var lastError: SourceError?
     public private(set) var consecutiveFailures = 0

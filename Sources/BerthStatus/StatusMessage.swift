@@ -1,3 +1,4 @@
+import BerthGit
 import BerthModel
 
 /// Commit messages of the status branch and notes on source commits.
@@ -5,7 +6,7 @@ public enum StatusMessage {
     static let trailer = "Berth-Source-Commit"
 
     /// Subject says what changed; the body lists the files; the trailer links the source commit.
-    static func commitMessage(_ s: ClusterStatus, previous: [String: [UInt8]]?, current: [String: [UInt8]]) -> String {
+    static func commitMessage(_ s: ClusterStatus, changes: [ChangedPath]) -> String {
         let short = (s.lastCommit ?? s.appliedCommit).map { String($0.prefix(7)) } ?? "no commit"
         var subject: String
         if let e = s.sourceError {
@@ -21,14 +22,11 @@ public enum StatusMessage {
                 subject = "status"
             }
         }
-        let old = previous ?? [:]
-        var lines: [String] = []
-        for path in Set(old.keys).union(current.keys).sorted() {
-            switch (old[path], current[path]) {
-            case (nil, _?): lines.append("added    \(path)")
-            case (_?, nil): lines.append("removed  \(path)")
-            case let (a?, b?) where a != b: lines.append("changed  \(path)")
-            default: break
+        let lines = changes.sorted { $0.path < $1.path }.map { c -> String in
+            switch c.status {
+            case .added: return "added    \(c.path)"
+            case .deleted: return "removed  \(c.path)"
+            default: return "changed  \(c.path)"
             }
         }
         var message = subject + "\n"

@@ -166,13 +166,8 @@ public actor StatusWriter {
                 let tip = repo.commit(ofReference: StatusWriter.remoteStatusRef)
                 let tipTree = try tip.map { try repo.commitInfo($0).tree }
                 if tipTree != tree {
-                    let previous = try tip.flatMap { tip -> [String: [UInt8]]? in
-                        let t = try repo.commitInfo(tip).tree
-                        var files: [String: [UInt8]] = [:]
-                        for e in try repo.files(inTree: t) { files[e.path] = try repo.blob(e.id) }
-                        return files
-                    }
-                    let message = StatusMessage.commitMessage(status, previous: previous, current: StatusTree.files(status))
+                    let changes = try repo.changedPaths(from: tipTree, to: tree)
+                    let message = StatusMessage.commitMessage(status, changes: changes)
                     let commit = try repo.createCommit(tree: tree, parents: tip.map { [$0] } ?? [], message: message,
                                                        author: config.author, committer: config.author)
                     try repo.setReference(statusRef, to: commit, message: "berth status")

@@ -78,6 +78,7 @@ import Testing
             #expect(tree.split(separator: "\n") == ["cluster.yaml", "default/ConfigMap/cfg.yaml", "default/Secret/creds.yaml"])
             let message = try ws.git(["log", "-1", "--format=%B", "berth/status"], in: t.bare)
             #expect(message.hasPrefix("applied \(snap.commit.id.short): 2 objects"))
+            #expect(message.contains("added    cluster.yaml\nadded    default/ConfigMap/cfg.yaml\nadded    default/Secret/creds.yaml\n"))
             #expect(message.contains("Berth-Source-Commit: \(snap.commit.id.hex)"))
             #expect(try ws.git(["log", "--notes=berth", "--format=%N", "-1", "main"], in: t.bare) == "berth: applied\nobjects: 2")
             _ = try ws.git(["fsck", "--strict"], in: t.bare)
