@@ -69,7 +69,15 @@ final class Snapshotter: @unchecked Sendable {
         let blobCache = self.blobCache, treeCache = self.treeCache
         let limit = config.limits.maxFileBytes
 
-        func walk(_ id: ObjectID, _ relative: String, _ listing: (files: [TreeEntry], trees: [(name: String, id: ObjectID)])?) throws {
+        let limits = config.limits
+        func walk(_ id: ObjectID, _ relative: String, _ listing: (files: [TreeEntry], trees: [(name: String, id: ObjectID)])?,
+                  depth: Int = 0) throws {
+            if depth > limits.maxTreeDepth {
+                throw SourceError(code: .inputLimit, message: "commit \(commit.short): directory \(prefix + relative) nests deeper than \(limits.maxTreeDepth) levels")
+            }
+            if slots.count > limits.maxFiles {
+                throw SourceError(code: .inputLimit, message: "commit \(commit.short): more than \(limits.maxFiles) manifest files under \(base.isEmpty ? "the repository root" : base)")
+            }
             let key = TreeKey(id: id, path: relative)
             let start = slots.count
             defer { walked.append((key, start..<slots.count)) }
@@ -91,10 +99,13 @@ final class Snapshotter: @unchecked Sendable {
             for t in listing.trees {
                 let path = relative + t.name
                 if !rules.isEmpty && rules.isIgnored(path, isDirectory: true) { continue }
-                try walk(t.id, path + "/", nil)
+                try walk(t.id, path + "/", nil, depth: depth + 1)
             }
         }
         try walk(tree, "", top)
+        if slots.count > limits.maxFiles {
+            throw SourceError(code: .inputLimit, message: "commit \(commit.short): more than \(limits.maxFiles) manifest files under \(base.isEmpty ? "the repository root" : base)")
+        }
 
         let loader = ManifestLoader(limits: config.limits)
         let parsed = loader.parse(toParse)

@@ -61,7 +61,7 @@ public struct SourceConfig: Sendable {
 /// Why a sync did not produce a snapshot. The last good snapshot stays in force.
 public struct SourceError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
-        case unreachable, authentication, hostKey, refNotFound, pathNotFound, repository
+        case unreachable, authentication, hostKey, refNotFound, pathNotFound, repository, inputLimit
     }
     public var code: Code
     public var message: String

@@ -7,6 +7,9 @@ public struct InputLimits: Sendable, Hashable {
     public var maxDepth = 64
     /// Nodes that aliases (and merge keys) may add to one file in total.
     public var maxAliasExpansion = 100_000
+    /// Manifest files in one commit, and how deep its directories may nest.
+    public var maxFiles = 50_000
+    public var maxTreeDepth = 32
 
     public init() {}
 }

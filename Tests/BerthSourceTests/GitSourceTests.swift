@@ -215,3 +215,24 @@ actor OutcomeLog {
         }
     }
 }
+
+@Suite struct SourceLimitTests {
+    @Test func deepTreesAndTooManyFilesAreRefusedNotWalked() async throws {
+        try await GitWorkspace.with { ws in
+            let (bare, work) = try ws.makeRepository("app")
+            let deep = (0..<40).map { "d\($0)" }.joined(separator: "/")
+            try ws.commit(["a.yaml": configMap("a"), deep + "/x.yaml": configMap("x")], in: work, message: "deep")
+            var config = SourceConfig(access: RemoteAccess(url: bare))
+            config.stateDirectory = ws.path("state")
+            let outcome = await (try GitSource(config: config)).poll()
+            #expect(outcome.error?.code == .inputLimit)
+            #expect(outcome.error?.message.contains("nests deeper than 32 levels") == true)
+
+            try ws.commit([deep + "/x.yaml": nil, "b.yaml": configMap("b"), "c.yaml": configMap("c")], in: work, message: "wide")
+            config.limits.maxFiles = 2
+            config.stateDirectory = ws.path("state2")
+            let wide = await (try GitSource(config: config)).poll()
+            #expect(wide.error?.message.contains("more than 2 manifest files under the repository root") == true)
+        }
+    }
+}
