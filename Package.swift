@@ -25,6 +25,7 @@ let package = Package(
         .target(name: "BerthGit", dependencies: ["CGit2"]),
         .target(name: "BerthSource", dependencies: ["BerthGit", "BerthYAML", "BerthModel"]),
         .target(name: "BerthStatus", dependencies: ["BerthGit", "BerthModel"]),
+        .target(name: "BerthStore", dependencies: ["BerthModel"]),
         .target(name: "BerthYAML", dependencies: ["CYAML", "BerthModel"]),
         .executableTarget(
             name: "berth",
@@ -45,6 +46,7 @@ let package = Package(
         .target(name: "BerthTestSupport", path: "Tests/Support"),
         .testTarget(name: "BerthGitTests", dependencies: ["BerthGit", "BerthTestSupport"]),
         .testTarget(name: "BerthSourceTests", dependencies: ["BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
+        .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),
         .testTarget(name: "BerthStatusTests", dependencies: ["BerthStatus", "BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

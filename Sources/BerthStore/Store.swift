@@ -1,0 +1,94 @@
+/// A stored value with etcd's revision bookkeeping.
+public struct StoredValue: Sendable, Hashable {
+    public var key: String
+    public var value: [UInt8]
+    /// The store revision that created the key (since its last deletion).
+    public var createRevision: Int64
+    /// The store revision of the last change to the key.
+    public var modRevision: Int64
+    /// Changes to the key since it was created (1 on creation).
+    public var version: Int64
+    /// The lease the key is attached to: it is deleted when the lease ends.
+    public var lease: LeaseID?
+
+    public init(key: String, value: [UInt8], createRevision: Int64, modRevision: Int64, version: Int64, lease: LeaseID?) {
+        self.key = key
+        self.value = value
+        self.createRevision = createRevision
+        self.modRevision = modRevision
+        self.version = version
+        self.lease = lease
+    }
+}
+
+public struct LeaseID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let raw: Int64
+    public init(_ raw: Int64) { self.raw = raw }
+    public var description: String { String(raw) }
+    public static func < (a: LeaseID, b: LeaseID) -> Bool { a.raw < b.raw }
+}
+
+public enum WatchEvent: Sendable, Hashable {
+    case put(StoredValue, previous: StoredValue?)
+    case delete(key: String, revision: Int64, previous: StoredValue)
+
+    public var revision: Int64 {
+        switch self {
+        case .put(let v, _): return v.modRevision
+        case .delete(_, let r, _): return r
+        }
+    }
+
+    public var key: String {
+        switch self {
+        case .put(let v, _): return v.key
+        case .delete(let k, _, _): return k
+        }
+    }
+}
+
+/// The outcome of a compare-and-swap.
+public enum SwapResult: Sendable, Hashable {
+    /// Written at this store revision.
+    case swapped(revision: Int64)
+    /// Someone else changed the key first; this is what it holds now (nil: absent).
+    case conflict(current: StoredValue?)
+}
+
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case compacted, unknownLease, corrupt, io
+    }
+    public var code: Code
+    public var message: String
+    public var errno: Int32?
+
+    public init(code: Code, message: String, errno: Int32? = nil) {
+        self.code = code
+        self.message = message
+        self.errno = errno
+    }
+
+    public var description: String { message }
+}
+
+/// Cluster state behind one protocol, shaped like etcd's: keyed values with revisions, compare-and-swap,
+/// watch from a revision, and leases. The embedded store serves one machine; an etcd one can follow.
+public protocol Store: Sendable {
+    func get(_ key: String) async throws -> StoredValue?
+    /// Every key with the prefix, in key order, and the store revision they were read at.
+    func list(prefix: String) async throws -> (values: [StoredValue], revision: Int64)
+    @discardableResult
+    func put(_ key: String, _ value: [UInt8], lease: LeaseID?) async throws -> Int64
+    /// Writes only if the key's modRevision is `expected` (nil: only if the key does not exist).
+    func compareAndSwap(_ key: String, expected: Int64?, value: [UInt8], lease: LeaseID?) async throws -> SwapResult
+    /// Deletes the key (only at `expected` modRevision if given); returns the deleted value.
+    @discardableResult
+    func delete(_ key: String, expected: Int64?) async throws -> StoredValue?
+    /// Changes under the prefix after `revision`, then as they happen. Throws `compacted` if that history is gone.
+    func watch(prefix: String, after revision: Int64) async throws -> AsyncStream<WatchEvent>
+    func grantLease(ttl: Double) async throws -> LeaseID
+    func keepAlive(_ lease: LeaseID) async throws
+    func revokeLease(_ lease: LeaseID) async throws
+    var revision: Int64 { get async }
+}
