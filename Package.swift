@@ -36,6 +36,8 @@ let package = Package(
                 "BerthGit",
                 "BerthSource",
                 "BerthStatus",
+                "BerthStore",
+                "BerthScheduler",
                 // The benchmarks serve repositories with the same fixtures as the tests.
                 "BerthTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

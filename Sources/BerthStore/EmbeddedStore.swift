@@ -130,6 +130,42 @@ public actor EmbeddedStore: Store {
         return .swapped(revision: try write(key, value, lease: lease))
     }
 
+    /// Compare-and-swaps many keys with one journal write (and one fsync): each succeeds or conflicts on
+    /// its own, like a batch of etcd transactions. Bindings of a scheduling round go through here.
+    public func compareAndSwapBatch(_ writes: [(key: String, expected: Int64?, value: [UInt8])]) throws -> [SwapResult] {
+        var results: [SwapResult] = []
+        results.reserveCapacity(writes.count)
+        var records: [UInt8] = []
+        var staged: [(StoredValue, StoredValue?)] = []
+        var pending: [String: StoredValue] = [:]
+        var revision = currentRevision
+        for w in writes {
+            let current = pending[w.key] ?? values[w.key]
+            guard current?.modRevision == w.expected else {
+                results.append(.conflict(current: current))
+                continue
+            }
+            revision += 1
+            let stored = StoredValue(key: w.key, value: w.value, createRevision: current?.createRevision ?? revision,
+                                     modRevision: revision, version: (current?.version ?? 0) + 1, lease: nil)
+            records += JournalRecord(op: .put, revision: revision, key: w.key, value: w.value,
+                                     createRevision: stored.createRevision, version: stored.version).encoded()
+            pending[w.key] = stored
+            staged.append((stored, current))
+            results.append(.swapped(revision: revision))
+        }
+        guard !staged.isEmpty else { return results }
+        try journal.append(records, sync: options.durability == .machine)
+        currentRevision = revision
+        for (stored, previous) in staged {
+            values[stored.key] = stored
+            if let old = previous?.lease?.raw { leases[old]?.keys.remove(stored.key) }
+            publish(.put(stored, previous: previous))
+        }
+        try snapshotIfLarge()
+        return results
+    }
+
     @discardableResult
     public func delete(_ key: String, expected: Int64? = nil) throws -> StoredValue? {
         guard let current = values[key] else { return nil }

@@ -195,3 +195,28 @@ func dump(_ store: EmbeddedStore) async -> [String] {
         }
     }
 }
+
+@Suite struct StoreBatchTests {
+    @Test func batchSwapsEachKeyOnItsOwnAndSurvivesRestart() async throws {
+        try await withStoreDirectory { dir in
+            var expected: [String] = []
+            do {
+                let store = try EmbeddedStore(directory: dir)
+                try await store.put("pods/a", bytes("pending"))
+                try await store.put("pods/b", bytes("pending"))
+                let results = try await store.compareAndSwapBatch([
+                    ("pods/a", 1, bytes("bound n1")),
+                    ("pods/b", 1, bytes("stale")),
+                    ("pods/c", nil, bytes("new")),
+                    ("pods/a", 3, bytes("bound again")),
+                ])
+                #expect(results.map { if case .swapped(let r) = $0 { "ok \(r)" } else { "conflict" } }
+                        == ["ok 3", "conflict", "ok 4", "ok 5"])
+                expected = await dump(store)
+            }
+            let reopened = try EmbeddedStore(directory: dir)
+            #expect(await dump(reopened) == expected)
+            #expect(await reopened.get("pods/a")?.value == bytes("bound again"))
+        }
+    }
+}
