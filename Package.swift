@@ -27,6 +27,7 @@ let package = Package(
         .target(name: "BerthStatus", dependencies: ["BerthGit", "BerthModel"]),
         .target(name: "BerthStore", dependencies: ["BerthModel"]),
         .target(name: "BerthScheduler", dependencies: ["BerthModel"]),
+        .target(name: "BerthController", dependencies: ["BerthModel", "BerthScheduler", "BerthStore"]),
         .target(name: "BerthYAML", dependencies: ["CYAML", "BerthModel"]),
         .executableTarget(
             name: "berth",
@@ -51,6 +52,7 @@ let package = Package(
         .testTarget(name: "BerthSourceTests", dependencies: ["BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),
         .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel"]),
+        .testTarget(name: "BerthControllerTests", dependencies: ["BerthController", "BerthModel", "BerthStore"]),
         .testTarget(name: "BerthStatusTests", dependencies: ["BerthStatus", "BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

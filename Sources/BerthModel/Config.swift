@@ -1,9 +1,9 @@
-public struct Namespace: Sendable, Hashable {
+public struct Namespace: Sendable, Hashable, Codable {
     public var metadata = ObjectMeta()
     public init() {}
 }
 
-public struct ConfigMap: Sendable, Hashable {
+public struct ConfigMap: Sendable, Hashable, Codable {
     public var metadata = ObjectMeta()
     public var data: [String: String] = [:]
     public var binaryData: [String: [UInt8]] = [:]
@@ -14,7 +14,7 @@ public struct ConfigMap: Sendable, Hashable {
 }
 
 /// A Secret. Its values never leave the node agent: status and notes print keys only.
-public struct Secret: Sendable, Hashable {
+public struct Secret: Sendable, Hashable, Codable {
     public var metadata = ObjectMeta()
     public var type = "Opaque"
     /// Decoded values of `data`, merged with `stringData` (which wins, as in Kubernetes).
@@ -23,8 +23,8 @@ public struct Secret: Sendable, Hashable {
     public init() {}
 }
 
-public struct PersistentVolumeClaim: Sendable, Hashable {
-    public enum AccessMode: String, Sendable, Hashable, CaseIterable {
+public struct PersistentVolumeClaim: Sendable, Hashable, Codable {
+    public enum AccessMode: String, Sendable, Hashable, Codable, CaseIterable {
         case readWriteOnce = "ReadWriteOnce"
         case readOnlyMany = "ReadOnlyMany"
         case readWriteMany = "ReadWriteMany"
@@ -36,15 +36,15 @@ public struct PersistentVolumeClaim: Sendable, Hashable {
     public init() {}
 }
 
-public struct HorizontalPodAutoscaler: Sendable, Hashable {
-    public struct ScaleTarget: Sendable, Hashable {
+public struct HorizontalPodAutoscaler: Sendable, Hashable, Codable {
+    public struct ScaleTarget: Sendable, Hashable, Codable {
         public var apiVersion = ""
         public var kind = ""
         public var name = ""
         public init() {}
     }
-    public struct ScalingPolicy: Sendable, Hashable {
-        public enum PolicyType: String, Sendable, Hashable, CaseIterable {
+    public struct ScalingPolicy: Sendable, Hashable, Codable {
+        public enum PolicyType: String, Sendable, Hashable, Codable, CaseIterable {
             case pods = "Pods"
             case percent = "Percent"
         }
@@ -53,8 +53,8 @@ public struct HorizontalPodAutoscaler: Sendable, Hashable {
         public var periodSeconds = 0
         public init() {}
     }
-    public struct ScalingRules: Sendable, Hashable {
-        public enum SelectPolicy: String, Sendable, Hashable, CaseIterable {
+    public struct ScalingRules: Sendable, Hashable, Codable {
+        public enum SelectPolicy: String, Sendable, Hashable, Codable, CaseIterable {
             case max = "Max"
             case min = "Min"
             case disabled = "Disabled"

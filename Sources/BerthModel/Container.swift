@@ -1,5 +1,5 @@
 /// A container of a pod template. Fields hold what the manifest said; defaults are applied by consumers.
-public struct Container: Sendable, Hashable {
+public struct Container: Sendable, Hashable, Codable {
     public var name = ""
     public var image = ""
     public var command: [String] = []
@@ -18,29 +18,29 @@ public struct Container: Sendable, Hashable {
     public init() {}
 }
 
-public struct EnvVar: Sendable, Hashable {
+public struct EnvVar: Sendable, Hashable, Codable {
     public var name = ""
     public var value: String?
     public var valueFrom: EnvVarSource?
     public init() {}
 }
 
-public enum EnvVarSource: Sendable, Hashable {
+public enum EnvVarSource: Sendable, Hashable, Codable {
     case configMapKeyRef(KeySelector)
     case secretKeyRef(KeySelector)
     case fieldRef(fieldPath: String)
 }
 
 /// A key of a ConfigMap or Secret.
-public struct KeySelector: Sendable, Hashable {
+public struct KeySelector: Sendable, Hashable, Codable {
     public var name = ""
     public var key = ""
     public var optional = false
     public init() {}
 }
 
-public struct EnvFromSource: Sendable, Hashable {
-    public enum Source: Sendable, Hashable {
+public struct EnvFromSource: Sendable, Hashable, Codable {
+    public enum Source: Sendable, Hashable, Codable {
         case configMap(name: String, optional: Bool)
         case secret(name: String, optional: Bool)
     }
@@ -49,13 +49,13 @@ public struct EnvFromSource: Sendable, Hashable {
     public init() {}
 }
 
-public enum PortProtocol: String, Sendable, Hashable, CaseIterable {
+public enum PortProtocol: String, Sendable, Hashable, Codable, CaseIterable {
     case tcp = "TCP"
     case udp = "UDP"
     case sctp = "SCTP"
 }
 
-public struct ContainerPort: Sendable, Hashable {
+public struct ContainerPort: Sendable, Hashable, Codable {
     public var name: String?
     public var containerPort = 0
     public var hostPort: Int?
@@ -64,7 +64,7 @@ public struct ContainerPort: Sendable, Hashable {
 }
 
 /// Requests and limits by resource name (`cpu`, `memory`, `ephemeral-storage`, `nvidia.com/gpu`).
-public struct ResourceRequirements: Sendable, Hashable {
+public struct ResourceRequirements: Sendable, Hashable, Codable {
     public var requests: [String: Quantity] = [:]
     public var limits: [String: Quantity] = [:]
     public init() {}
@@ -77,8 +77,8 @@ public struct ResourceRequirements: Sendable, Hashable {
     }
 }
 
-public struct Probe: Sendable, Hashable {
-    public enum Handler: Sendable, Hashable {
+public struct Probe: Sendable, Hashable, Codable {
+    public enum Handler: Sendable, Hashable, Codable {
         case exec(command: [String])
         case httpGet(HTTPGetAction)
         case tcpSocket(port: IntOrString, host: String?)
@@ -92,7 +92,7 @@ public struct Probe: Sendable, Hashable {
     public init() {}
 }
 
-public struct HTTPGetAction: Sendable, Hashable {
+public struct HTTPGetAction: Sendable, Hashable, Codable {
     public var path = "/"
     public var port: IntOrString = .int(0)
     public var host: String?
@@ -101,13 +101,13 @@ public struct HTTPGetAction: Sendable, Hashable {
     public init() {}
 }
 
-public struct HTTPHeader: Sendable, Hashable {
+public struct HTTPHeader: Sendable, Hashable, Codable {
     public var name = ""
     public var value = ""
     public init() {}
 }
 
-public struct VolumeMount: Sendable, Hashable {
+public struct VolumeMount: Sendable, Hashable, Codable {
     public var name = ""
     public var mountPath = ""
     public var subPath: String?
@@ -115,7 +115,7 @@ public struct VolumeMount: Sendable, Hashable {
     public init() {}
 }
 
-public struct SecurityContext: Sendable, Hashable {
+public struct SecurityContext: Sendable, Hashable, Codable {
     public var runAsUser: Int?
     public var runAsGroup: Int?
     public var readOnlyRootFilesystem: Bool?
@@ -124,7 +124,7 @@ public struct SecurityContext: Sendable, Hashable {
     public init() {}
 }
 
-public struct Capabilities: Sendable, Hashable {
+public struct Capabilities: Sendable, Hashable, Codable {
     public var add: [String] = []
     public var drop: [String] = []
     public init() {}

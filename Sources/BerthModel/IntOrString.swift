@@ -1,7 +1,20 @@
 /// A Kubernetes int-or-string: a port number or port name, a count or a percentage.
-public enum IntOrString: Sendable, Hashable, CustomStringConvertible {
+public enum IntOrString: Sendable, Hashable, CustomStringConvertible, Codable {
     case int(Int)
     case string(String)
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let i = try? c.decode(Int.self) { self = .int(i) } else { self = .string(try c.decode(String.self)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .int(let i): try c.encode(i)
+        case .string(let s): try c.encode(s)
+        }
+    }
 
     public var description: String {
         switch self {

@@ -1,13 +1,13 @@
 /// A label selector: every matchLabels pair and every expression must hold.
-public struct LabelSelector: Sendable, Hashable {
-    public enum Operator: String, Sendable, Hashable, CaseIterable {
+public struct LabelSelector: Sendable, Hashable, Codable {
+    public enum Operator: String, Sendable, Hashable, Codable, CaseIterable {
         case `in` = "In"
         case notIn = "NotIn"
         case exists = "Exists"
         case doesNotExist = "DoesNotExist"
     }
 
-    public struct Requirement: Sendable, Hashable {
+    public struct Requirement: Sendable, Hashable, Codable {
         public var key: String
         public var op: Operator
         public var values: [String]

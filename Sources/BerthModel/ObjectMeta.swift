@@ -1,5 +1,5 @@
 /// The metadata every object carries.
-public struct ObjectMeta: Sendable, Hashable {
+public struct ObjectMeta: Sendable, Hashable, Codable {
     public var name: String
     /// nil when the manifest names no namespace; the object then lives in `default`.
     public var namespace: String?

@@ -1,10 +1,10 @@
-public enum RestartPolicy: String, Sendable, Hashable, CaseIterable {
+public enum RestartPolicy: String, Sendable, Hashable, Codable, CaseIterable {
     case always = "Always"
     case onFailure = "OnFailure"
     case never = "Never"
 }
 
-public struct PodSpec: Sendable, Hashable {
+public struct PodSpec: Sendable, Hashable, Codable {
     public var containers: [Container] = []
     public var initContainers: [Container] = []
     public var volumes: [Volume] = []
@@ -19,15 +19,15 @@ public struct PodSpec: Sendable, Hashable {
     public var allContainers: [Container] { initContainers + containers }
 }
 
-public struct PodTemplateSpec: Sendable, Hashable {
+public struct PodTemplateSpec: Sendable, Hashable, Codable {
     public var labels: [String: String] = [:]
     public var annotations: [String: String] = [:]
     public var spec = PodSpec()
     public init() {}
 }
 
-public struct NodeSelectorTerm: Sendable, Hashable {
-    public enum Operator: String, Sendable, Hashable, CaseIterable {
+public struct NodeSelectorTerm: Sendable, Hashable, Codable {
+    public enum Operator: String, Sendable, Hashable, Codable, CaseIterable {
         case `in` = "In"
         case notIn = "NotIn"
         case exists = "Exists"
@@ -35,7 +35,7 @@ public struct NodeSelectorTerm: Sendable, Hashable {
         case gt = "Gt"
         case lt = "Lt"
     }
-    public struct Requirement: Sendable, Hashable {
+    public struct Requirement: Sendable, Hashable, Codable {
         public var key = ""
         public var op = Operator.in
         public var values: [String] = []
@@ -45,12 +45,12 @@ public struct NodeSelectorTerm: Sendable, Hashable {
     public init() {}
 }
 
-public struct Toleration: Sendable, Hashable {
-    public enum Operator: String, Sendable, Hashable, CaseIterable {
+public struct Toleration: Sendable, Hashable, Codable {
+    public enum Operator: String, Sendable, Hashable, Codable, CaseIterable {
         case equal = "Equal"
         case exists = "Exists"
     }
-    public enum Effect: String, Sendable, Hashable, CaseIterable {
+    public enum Effect: String, Sendable, Hashable, Codable, CaseIterable {
         case noSchedule = "NoSchedule"
         case preferNoSchedule = "PreferNoSchedule"
         case noExecute = "NoExecute"
@@ -64,8 +64,8 @@ public struct Toleration: Sendable, Hashable {
     public init() {}
 }
 
-public struct Volume: Sendable, Hashable {
-    public enum Source: Sendable, Hashable {
+public struct Volume: Sendable, Hashable, Codable {
+    public enum Source: Sendable, Hashable, Codable {
         case emptyDir(medium: String?, sizeLimit: Quantity?)
         case configMap(ProjectedKeys)
         case secret(ProjectedKeys)
@@ -78,8 +78,8 @@ public struct Volume: Sendable, Hashable {
 }
 
 /// The keys of a ConfigMap or Secret projected as files.
-public struct ProjectedKeys: Sendable, Hashable {
-    public struct Item: Sendable, Hashable {
+public struct ProjectedKeys: Sendable, Hashable, Codable {
+    public struct Item: Sendable, Hashable, Codable {
         public var key = ""
         public var path = ""
         public var mode: Int?
@@ -92,7 +92,7 @@ public struct ProjectedKeys: Sendable, Hashable {
     public init() {}
 }
 
-public struct Pod: Sendable, Hashable {
+public struct Pod: Sendable, Hashable, Codable {
     public var metadata = ObjectMeta()
     public var spec = PodSpec()
     public init() {}

@@ -1,6 +1,6 @@
 /// A Kubernetes resource quantity (`100m`, `0.5`, `128Mi`, `1G`, `1e3`), kept exactly in thousandths
 /// of a unit, rounded up below that the way Kubernetes' `MilliValue` does.
-public struct Quantity: Sendable, Hashable, Comparable, CustomStringConvertible {
+public struct Quantity: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
     /// The value in thousandths of the unit: 500 for `500m` CPU, 134_217_728_000 for `128Mi`.
     public let milli: Int64
     /// The text as written in the manifest.
@@ -37,6 +37,20 @@ public struct Quantity: Sendable, Hashable, Comparable, CustomStringConvertible 
     }
 
     public var description: String { text }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do {
+            try self.init(parsing: text)
+        } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(text)
+    }
 
     public static func < (a: Quantity, b: Quantity) -> Bool { a.milli < b.milli }
     public static func == (a: Quantity, b: Quantity) -> Bool { a.milli == b.milli }

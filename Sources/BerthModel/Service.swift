@@ -1,9 +1,9 @@
-public struct Service: Sendable, Hashable {
-    public enum ServiceType: String, Sendable, Hashable, CaseIterable {
+public struct Service: Sendable, Hashable, Codable {
+    public enum ServiceType: String, Sendable, Hashable, Codable, CaseIterable {
         case clusterIP = "ClusterIP"
         case nodePort = "NodePort"
     }
-    public struct Port: Sendable, Hashable {
+    public struct Port: Sendable, Hashable, Codable {
         public var name: String?
         public var port = 0
         /// nil: the same as `port`.

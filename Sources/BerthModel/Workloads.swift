@@ -1,5 +1,5 @@
-public struct Deployment: Sendable, Hashable {
-    public enum StrategyType: String, Sendable, Hashable, CaseIterable {
+public struct Deployment: Sendable, Hashable, Codable {
+    public enum StrategyType: String, Sendable, Hashable, Codable, CaseIterable {
         case rollingUpdate = "RollingUpdate"
         case recreate = "Recreate"
     }
@@ -17,8 +17,8 @@ public struct Deployment: Sendable, Hashable {
     public init() {}
 }
 
-public struct DaemonSet: Sendable, Hashable {
-    public enum StrategyType: String, Sendable, Hashable, CaseIterable {
+public struct DaemonSet: Sendable, Hashable, Codable {
+    public enum StrategyType: String, Sendable, Hashable, Codable, CaseIterable {
         case rollingUpdate = "RollingUpdate"
         case onDelete = "OnDelete"
     }
@@ -33,7 +33,7 @@ public struct DaemonSet: Sendable, Hashable {
     public init() {}
 }
 
-public struct JobSpec: Sendable, Hashable {
+public struct JobSpec: Sendable, Hashable, Codable {
     /// nil: Kubernetes generates a selector from the job's identity.
     public var selector: LabelSelector?
     public var template = PodTemplateSpec()
@@ -44,14 +44,14 @@ public struct JobSpec: Sendable, Hashable {
     public init() {}
 }
 
-public struct Job: Sendable, Hashable {
+public struct Job: Sendable, Hashable, Codable {
     public var metadata = ObjectMeta()
     public var spec = JobSpec()
     public init() {}
 }
 
-public struct CronJob: Sendable, Hashable {
-    public enum ConcurrencyPolicy: String, Sendable, Hashable, CaseIterable {
+public struct CronJob: Sendable, Hashable, Codable {
+    public enum ConcurrencyPolicy: String, Sendable, Hashable, Codable, CaseIterable {
         case allow = "Allow"
         case forbid = "Forbid"
         case replace = "Replace"

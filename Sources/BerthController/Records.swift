@@ -1,0 +1,86 @@
+import BerthModel
+
+/// A pod as the control plane keeps it (store key `pods/<namespace>/<name>`); node agents fill in the
+/// status half.
+public struct PodRecord: Codable, Sendable, Hashable {
+    public enum Phase: String, Codable, Sendable {
+        case pending = "Pending", running = "Running", succeeded = "Succeeded", failed = "Failed"
+    }
+
+    public var namespace: String
+    public var name: String
+    /// The workload that made it, e.g. kind `Deployment`, name `web`.
+    public var ownerKind: String
+    public var ownerName: String
+    /// The hash of the pod template it runs (its revision).
+    public var revisionHash: String
+    public var labels: [String: String]
+    public var spec: PodSpec
+    /// Seconds on the control plane's clock.
+    public var createdAt: Double
+    public var nodeName: String?
+    public var podIP: String?
+    public var phase = Phase.pending
+    public var ready = false
+    public var readySince: Double?
+    public var restarts = 0
+    /// Deletion was asked for; the node is stopping it.
+    public var terminating = false
+    public var unschedulableReason: String?
+
+    public init(namespace: String, name: String, ownerKind: String, ownerName: String, revisionHash: String,
+                labels: [String: String], spec: PodSpec, createdAt: Double) {
+        self.namespace = namespace
+        self.name = name
+        self.ownerKind = ownerKind
+        self.ownerName = ownerName
+        self.revisionHash = revisionHash
+        self.labels = labels
+        self.spec = spec
+        self.createdAt = createdAt
+    }
+
+    public var key: String { "pods/\(namespace)/\(name)" }
+    public var isActive: Bool { !terminating && phase != .failed && phase != .succeeded }
+
+    /// Ready for at least `minReadySeconds`.
+    public func isAvailable(now: Double, minReadySeconds: Int) -> Bool {
+        guard ready, let since = readySince else { return false }
+        return now - since >= Double(minReadySeconds)
+    }
+}
+
+/// One revision of a Deployment: a pod template, numbered in the order it was (last) rolled out.
+public struct RevisionRecord: Codable, Sendable, Hashable {
+    public var namespace: String
+    public var deployment: String
+    public var hash: String
+    public var number: Int
+    public var template: PodTemplateSpec
+
+    public var key: String { "revisions/\(namespace)/\(deployment)/\(hash)" }
+}
+
+public struct Condition: Codable, Sendable, Hashable {
+    public var type: String
+    public var status: Bool
+    public var reason: String
+    public var message: String
+}
+
+public struct DeploymentStatus: Codable, Sendable, Hashable {
+    public var replicas = 0
+    public var updatedReplicas = 0
+    public var readyReplicas = 0
+    public var availableReplicas = 0
+    public var unavailableReplicas = 0
+    public var revision = 0
+    public var revisionHash = ""
+    public var conditions: [Condition] = []
+    /// When the rollout last moved; ProgressDeadlineExceeded counts from here.
+    public var lastProgress: Double = 0
+
+    public init() {}
+
+    public func condition(_ type: String) -> Condition? { conditions.first { $0.type == type } }
+}
