@@ -1,0 +1,347 @@
+import BerthModel
+import BerthScheduler
+import BerthStore
+import Foundation
+
+/// A node as registered in the store (`nodes/<name>`) by its agent.
+public struct NodeRecord: Codable, Sendable, Hashable {
+    public var name: String
+    public var labels: [String: String]
+    public var allocatable: Allocatable
+    public var ready: Bool
+    public var unschedulable = false
+
+    public struct Allocatable: Codable, Sendable, Hashable {
+        public var cpuMilli: Int64
+        public var memory: Int64
+        public var pods: Int64
+        public var extended: [String: Int64] = [:]
+        public init(cpuMilli: Int64, memory: Int64, pods: Int64, extended: [String: Int64] = [:]) {
+            self.cpuMilli = cpuMilli
+            self.memory = memory
+            self.pods = pods
+            self.extended = extended
+        }
+    }
+
+    public init(name: String, labels: [String: String] = [:], allocatable: Allocatable, ready: Bool = true) {
+        self.name = name
+        self.labels = labels
+        self.allocatable = allocatable
+        self.ready = ready
+    }
+
+    var spec: NodeSpec {
+        NodeSpec(name: name, labels: labels, allocatable: ResourceAmounts(cpuMilli: allocatable.cpuMilli, memory: allocatable.memory,
+                                                                           pods: allocatable.pods, extended: allocatable.extended),
+                 ready: ready, unschedulable: unschedulable)
+    }
+}
+
+/// A Service's ready backends (`endpoints/<namespace>/<name>`).
+public struct EndpointsRecord: Codable, Sendable, Hashable {
+    public struct Address: Codable, Sendable, Hashable {
+        public var pod: String
+        public var ip: String
+        public var node: String
+    }
+    public var namespace: String
+    public var name: String
+    public var addresses: [Address]
+}
+
+public struct ControlPlaneError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Runs the controllers over the store: it takes the desired state of each reconciled commit, keeps an
+/// inventory of what Git created (and prunes what left Git), syncs the Deployments that changed or whose
+/// pods changed, schedules pending pods, and keeps Service endpoints to the ready pods.
+public actor ControlPlane {
+    public static let allowPruneAllAnnotation = "berth.dev/allow-prune-all"
+
+    let store: EmbeddedStore
+    let clock: @Sendable () -> Double
+    private let coder = JSONEncoder()
+    private let decoder = JSONDecoder()
+    private var pods: [String: StoredRecord<PodRecord>] = [:]
+    private var podsByOwner: [ObjectKey: Set<String>] = [:]
+    private var revisions: [String: RevisionRecord] = [:]
+    private var statuses: [ObjectKey: DeploymentStatus] = [:]
+    private var nodes: [String: NodeRecord] = [:]
+    private var endpoints: [ObjectKey: EndpointsRecord] = [:]
+    private var desired: [ObjectKey: KubeObject] = [:]
+    private var inventory: Set<ObjectKey> = []
+    private var dirty: Set<ObjectKey> = []
+    private var nameCounter = 0
+    private var backoff: [String: (until: Double, delay: Double)] = [:]
+
+    struct StoredRecord<T: Sendable>: Sendable {
+        var value: T
+        var modRevision: Int64
+    }
+
+    public init(store: EmbeddedStore, clock: @escaping @Sendable () -> Double) async throws {
+        self.store = store
+        self.clock = clock
+        coder.outputFormatting = [.sortedKeys]
+        for v in await store.list(prefix: "pods/").values {
+            let p = try decoder.decode(PodRecord.self, from: Data(v.value))
+            pods[p.key] = StoredRecord(value: p, modRevision: v.modRevision)
+            podsByOwner[owner(of: p), default: []].insert(p.key)
+        }
+        for v in await store.list(prefix: "revisions/").values {
+            let r = try decoder.decode(RevisionRecord.self, from: Data(v.value))
+            revisions[r.key] = r
+        }
+        for v in await store.list(prefix: "nodes/").values {
+            let n = try decoder.decode(NodeRecord.self, from: Data(v.value))
+            nodes[n.name] = n
+        }
+        if let v = await store.get("inventory") {
+            inventory = Set(try decoder.decode([InventoryEntry].self, from: Data(v.value)).map(\.key))
+        }
+    }
+
+    struct InventoryEntry: Codable {
+        var kind: String
+        var namespace: String
+        var name: String
+        var key: ObjectKey { ObjectKey(kind: ObjectKind(rawValue: kind) ?? .configMap, namespace: namespace, name: name) }
+    }
+
+    func owner(of p: PodRecord) -> ObjectKey {
+        ObjectKey(kind: ObjectKind(rawValue: p.ownerKind) ?? .deployment, namespace: p.namespace, name: p.ownerName)
+    }
+
+    // MARK: desired state from Git
+
+    /// Applies a commit's desired state: refuses to prune everything unless asked, prunes what left Git,
+    /// and syncs what changed. Returns the keys pruned.
+    @discardableResult
+    public func apply(_ state: DesiredState, allowEmpty: Bool = false) async throws -> [ObjectKey] {
+        let keys = Set(state.objects.keys)
+        let optedIn = allowEmpty || state.objects.values.contains {
+            $0.object.metadata.annotations[ControlPlane.allowPruneAllAnnotation] == "true"
+        }
+        if !inventory.isEmpty && keys.isDisjoint(with: inventory) && !optedIn {
+            throw ControlPlaneError(message: "the commit would delete every object berth created (\(inventory.count)); "
+                + "refusing without --allow-empty or the annotation \(ControlPlane.allowPruneAllAnnotation): \"true\"")
+        }
+        let gone = inventory.subtracting(keys).sorted()
+        for key in gone { try await prune(key) }
+        var changed: [ObjectKey] = []
+        for (key, sourced) in state.objects where desired[key] != sourced.object {
+            changed.append(key)
+        }
+        desired = state.objects.mapValues(\.object)
+        if keys != inventory {
+            inventory = keys
+            let entries = keys.sorted().map { InventoryEntry(kind: $0.kind.rawValue, namespace: $0.namespace, name: $0.name) }
+            try await store.put("inventory", Array(try coder.encode(entries)))
+        }
+        dirty.formUnion(changed)
+        try await reconcile()
+        return gone
+    }
+
+    private func prune(_ key: ObjectKey) async throws {
+        desired[key] = nil
+        for podKey in podsByOwner[key] ?? [] { try await deletePod(podKey) }
+        for r in revisions.values where r.namespace == key.namespace && r.deployment == key.name && key.kind == .deployment {
+            try await store.delete(r.key)
+            revisions[r.key] = nil
+        }
+        statuses[key] = nil
+        if key.kind == .service {
+            try await store.delete("endpoints/\(key.namespace)/\(key.name)")
+            endpoints[key] = nil
+        }
+    }
+
+    // MARK: reconciling
+
+    /// Syncs every Deployment that changed, whose pods changed, or that waits on time (a rollout in
+    /// progress), then schedules and updates endpoints.
+    public func reconcile() async throws {
+        let now = clock()
+        for (key, status) in statuses where status.condition("Progressing")?.reason == "ReplicaSetUpdated" { dirty.insert(key) }
+        let work = dirty
+        dirty.removeAll()
+        var writes: [(key: String, expected: Int64?, value: [UInt8])] = []
+        for key in work.sorted() {
+            guard case .deployment(let d)? = desired[key] else { continue }
+            let owned = (podsByOwner[key] ?? []).compactMap { pods[$0]?.value }
+            let revs = revisions.values.filter { $0.namespace == key.namespace && $0.deployment == key.name }
+            var counter = nameCounter
+            let nodeStates = nodes
+            let plan = DeploymentSync.sync(d, pods: owned, revisions: revs, previous: statuses[key],
+                                           nodeReady: { nodeStates[$0]?.ready ?? false }, now: now) {
+                counter += 1
+                return String(counter, radix: 36)
+            }
+            nameCounter = counter
+            for name in plan.deletes { try await deletePod("pods/\(key.namespace)/\(name)") }
+            for p in plan.creates {
+                writes.append((p.key, nil, Array(try coder.encode(p))))
+                pods[p.key] = StoredRecord(value: p, modRevision: 0)
+                podsByOwner[key, default: []].insert(p.key)
+            }
+            for r in plan.revisionWrites {
+                try await store.put(r.key, Array(try coder.encode(r)))
+                revisions[r.key] = r
+            }
+            for k in plan.revisionDeletes {
+                try await store.delete(k)
+                revisions[k] = nil
+            }
+            if statuses[key] != plan.status {
+                try await store.put("status/\(key.namespace)/Deployment/\(key.name)", Array(try coder.encode(plan.status)))
+                statuses[key] = plan.status
+            }
+        }
+        if !writes.isEmpty {
+            for (w, r) in zip(writes, try await store.compareAndSwapBatch(writes)) {
+                if case .swapped(let revision) = r { pods[w.key]?.modRevision = revision }
+            }
+        }
+        try await schedule(now: now)
+        try await updateEndpoints()
+    }
+
+    private func deletePod(_ key: String) async throws {
+        guard var record = pods[key] else { return }
+        if record.value.nodeName == nil {
+            // Never started anywhere: gone at once.
+            try await store.delete(key)
+            pods[key] = nil
+            podsByOwner[owner(of: record.value)]?.remove(key)
+            return
+        }
+        guard !record.value.terminating else { return }
+        record.value.terminating = true
+        record.modRevision = try await store.put(key, Array(try coder.encode(record.value)))
+        pods[key] = record
+    }
+
+    // MARK: scheduling
+
+    /// Places pending pods; an unschedulable pod records why and waits 1 s, doubling to 10 s, before the next try.
+    private func schedule(now: Double) async throws {
+        let pending = pods.values.filter { $0.value.nodeName == nil && !$0.value.terminating }.map(\.value)
+            .filter { (backoff[$0.key]?.until ?? 0) <= now }.sorted { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }
+        guard !pending.isEmpty else { return }
+        let scheduler = Scheduler(nodes: nodes.values.sorted { $0.name < $1.name }.map(\.spec))
+        for p in pods.values where p.value.nodeName != nil && !p.value.terminating {
+            scheduler.assume(request(for: p.value), onNode: p.value.nodeName!)
+        }
+        var writes: [(key: String, expected: Int64?, value: [UInt8])] = []
+        for var p in pending {
+            switch scheduler.schedule(request(for: p)) {
+            case .bind(let node):
+                p.nodeName = node
+                p.unschedulableReason = nil
+                backoff[p.key] = nil
+            case .unschedulable(let reason):
+                let delay = min(10, (backoff[p.key]?.delay ?? 0.5) * 2)
+                backoff[p.key] = (now + delay, delay)
+                if p.unschedulableReason == reason { continue }
+                p.unschedulableReason = reason
+            }
+            writes.append((p.key, pods[p.key]?.modRevision, Array(try coder.encode(p))))
+        }
+        let results = try await store.compareAndSwapBatch(writes)
+        for (w, r) in zip(writes, results) {
+            switch r {
+            case .swapped(let revision):
+                let p = try decoder.decode(PodRecord.self, from: Data(w.value))
+                pods[w.key] = StoredRecord(value: p, modRevision: revision)
+            case .conflict(let current):
+                // Someone else changed the pod (its agent); take theirs and try again next round.
+                if let current { pods[w.key] = StoredRecord(value: try decoder.decode(PodRecord.self, from: Data(current.value)),
+                                                            modRevision: current.modRevision) }
+                backoff[w.key] = nil
+            }
+        }
+    }
+
+    func request(for p: PodRecord) -> PodRequest {
+        PodRequest(namespace: p.namespace, name: p.name, owner: "\(p.ownerKind)/\(p.ownerName)", spec: p.spec,
+                   equivalenceKey: "\(p.ownerKind)/\(p.namespace)/\(p.ownerName)/\(p.revisionHash)")
+    }
+
+    // MARK: endpoints
+
+    private func updateEndpoints() async throws {
+        for (key, object) in desired {
+            guard case .service(let s) = object, !s.selector.isEmpty else { continue }
+            let selector = LabelSelector(matchLabels: s.selector)
+            let addresses = pods.values.map(\.value).filter {
+                $0.namespace == key.namespace && $0.ready && !$0.terminating && $0.podIP != nil && selector.matches($0.labels)
+            }.map { EndpointsRecord.Address(pod: $0.name, ip: $0.podIP!, node: $0.nodeName ?? "") }.sorted { $0.pod < $1.pod }
+            let record = EndpointsRecord(namespace: key.namespace, name: key.name, addresses: addresses)
+            if endpoints[key] != record {
+                try await store.put("endpoints/\(key.namespace)/\(key.name)", Array(try coder.encode(record)))
+                endpoints[key] = record
+            }
+        }
+    }
+
+    // MARK: reports from nodes
+
+    public func registerNode(_ node: NodeRecord) async throws {
+        try await store.put("nodes/\(node.name)", Array(try coder.encode(node)))
+        let lostOrChanged = nodes[node.name] != node
+        nodes[node.name] = node
+        if lostOrChanged {
+            for p in pods.values where p.value.nodeName == node.name { dirty.insert(owner(of: p.value)) }
+        }
+    }
+
+    /// A node agent's report on a pod: phase, readiness, IP, restarts. A terminating pod that stopped is removed.
+    public func reportPod(namespace: String, name: String, phase: PodRecord.Phase, ready: Bool, podIP: String?, restarts: Int = 0) async throws {
+        let key = "pods/\(namespace)/\(name)"
+        guard var record = pods[key] else { return }
+        if record.value.terminating && (phase == .succeeded || phase == .failed) {
+            try await store.delete(key)
+            pods[key] = nil
+            podsByOwner[owner(of: record.value)]?.remove(key)
+            dirty.insert(owner(of: record.value))
+            return
+        }
+        let now = clock()
+        var p = record.value
+        if ready && !p.ready { p.readySince = now }
+        if !ready { p.readySince = nil }
+        p.phase = phase
+        p.ready = ready
+        p.podIP = podIP
+        p.restarts = restarts
+        guard p != record.value else { return }
+        record.value = p
+        record.modRevision = try await store.put(key, Array(try coder.encode(p)))
+        pods[key] = record
+        dirty.insert(owner(of: p))
+    }
+
+    /// The node agent finished stopping a pod.
+    public func podStopped(namespace: String, name: String) async throws {
+        let key = "pods/\(namespace)/\(name)"
+        guard let record = pods[key] else { return }
+        try await store.delete(key)
+        pods[key] = nil
+        podsByOwner[owner(of: record.value)]?.remove(key)
+        dirty.insert(owner(of: record.value))
+    }
+
+    // MARK: reading
+
+    public func pods(of owner: ObjectKey) -> [PodRecord] {
+        (podsByOwner[owner] ?? []).compactMap { pods[$0]?.value }.sorted { $0.name < $1.name }
+    }
+
+    public func status(of deployment: ObjectKey) -> DeploymentStatus? { statuses[deployment] }
+    public func endpoints(of service: ObjectKey) -> EndpointsRecord? { endpoints[service] }
+    public var inventoryKeys: Set<ObjectKey> { inventory }
+}

@@ -1,0 +1,141 @@
+@testable import BerthController
+import BerthModel
+import BerthStore
+import Foundation
+import Testing
+
+final class TestClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var t = 1000.0
+    func now() -> Double { lock.withLock { t } }
+    func advance(_ s: Double) { lock.withLock { t += s } }
+}
+
+func withControlPlane(_ body: (ControlPlane, EmbeddedStore, TestClock, String) async throws -> Void) async throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-cp-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let clock = TestClock()
+    var options = EmbeddedStore.Options()
+    options.clock = { clock.now() }
+    let store = try EmbeddedStore(directory: dir, options: options)
+    let cp = try await ControlPlane(store: store, clock: { clock.now() })
+    try await body(cp, store, clock, dir)
+}
+
+func node(_ name: String, cpu: Int64 = 4000, ready: Bool = true) -> NodeRecord {
+    NodeRecord(name: name, allocatable: .init(cpuMilli: cpu, memory: 8 << 30, pods: 110), ready: ready)
+}
+
+func state(_ objects: [KubeObject]) -> DesiredState {
+    var s = DesiredState()
+    for o in objects { s.objects[o.key] = SourcedObject(object: o, origin: SourceLocation(path: "m.yaml", line: 1, column: 1)) }
+    return s
+}
+
+func service(_ name: String = "web") -> KubeObject {
+    var s = Service()
+    s.metadata.name = name
+    s.selector = ["app": name]
+    var p = Service.Port()
+    p.port = 80
+    s.ports = [p]
+    return .service(s)
+}
+
+func configMap(_ name: String, annotations: [String: String] = [:]) -> KubeObject {
+    var c = ConfigMap()
+    c.metadata.name = name
+    c.metadata.annotations = annotations
+    return .configMap(c)
+}
+
+let webKey = ObjectKey(kind: .deployment, namespace: "default", name: "web")
+
+/// Reports every pod of web as running and ready, with an IP, as node agents would.
+func runAll(_ cp: ControlPlane) async throws {
+    for (i, p) in await cp.pods(of: webKey).enumerated() where !p.terminating && p.nodeName != nil {
+        try await cp.reportPod(namespace: p.namespace, name: p.name, phase: .running, ready: true, podIP: "10.244.0.\(i + 2)")
+    }
+    try await cp.reconcile()
+}
+
+@Suite(.serialized) struct ControlPlaneTests {
+    @Test func deployScheduleServeAndSurviveARestart() async throws {
+        try await withControlPlane { cp, store, clock, dir in
+            try await cp.registerNode(node("n1"))
+            try await cp.registerNode(node("n2"))
+            try await cp.apply(state([.deployment(deployment(replicas: 3)), service()]))
+            let pods = await cp.pods(of: webKey)
+            #expect(pods.count == 3)
+            #expect(pods.allSatisfy { $0.nodeName != nil })
+            #expect(Set(pods.compactMap(\.nodeName)) == ["n1", "n2"])
+            try await runAll(cp)
+            let endpoints = await cp.endpoints(of: ObjectKey(kind: .service, namespace: "default", name: "web"))
+            #expect(endpoints?.addresses.count == 3)
+            #expect(await cp.status(of: webKey)?.availableReplicas == 3)
+            // Everything is in the store: a new control plane over it sees the same pods.
+            let again = try await ControlPlane(store: store, clock: { clock.now() })
+            #expect(await again.pods(of: webKey).map(\.name) == pods.map(\.name))
+            _ = dir
+        }
+    }
+
+    @Test func pruneWhatLeftGitAndGuardAgainstDeletingEverything() async throws {
+        try await withControlPlane { cp, _, _, _ in
+            try await cp.registerNode(node("n1"))
+            try await cp.apply(state([.deployment(deployment(replicas: 2)), service(), configMap("settings")]))
+            try await runAll(cp)
+            // Nothing of what berth created is in this commit: refused.
+            await #expect(throws: ControlPlaneError.self) { try await cp.apply(state([configMap("other")])) }
+            await #expect(throws: ControlPlaneError.self) { try await cp.apply(state([])) }
+            #expect(await cp.pods(of: webKey).filter { !$0.terminating }.count == 2)
+            // The Deployment and Service leave Git; the ConfigMap stays.
+            let pruned = try await cp.apply(state([configMap("settings")]))
+            #expect(pruned == [webKey, ObjectKey(kind: .service, namespace: "default", name: "web")].sorted())
+            #expect(await cp.pods(of: webKey).allSatisfy(\.terminating))
+            #expect(await cp.endpoints(of: ObjectKey(kind: .service, namespace: "default", name: "web")) == nil)
+            for p in await cp.pods(of: webKey) { try await cp.podStopped(namespace: p.namespace, name: p.name) }
+            #expect(await cp.pods(of: webKey).isEmpty)
+            // Opting in: with the annotation, or --allow-empty.
+            try await cp.apply(state([configMap("marker", annotations: [ControlPlane.allowPruneAllAnnotation: "true"])]))
+            try await cp.apply(state([]), allowEmpty: true)
+            #expect(await cp.inventoryKeys.isEmpty)
+        }
+    }
+
+    @Test func unschedulablePodsWaitWithAReasonAndBackOff() async throws {
+        try await withControlPlane { cp, _, clock, _ in
+            try await cp.registerNode(node("small", cpu: 100))
+            var d = deployment(replicas: 1)
+            var c = d.template.spec.containers[0]
+            c.resources.requests["cpu"] = try Quantity(parsing: "2")
+            d.template.spec.containers = [c]
+            try await cp.apply(state([.deployment(d)]))
+            let pod = try #require(await cp.pods(of: webKey).first)
+            #expect(pod.nodeName == nil)
+            #expect(pod.unschedulableReason == "0/1 nodes are available: 1 Insufficient cpu.")
+            // A big node arrives; within the backoff nothing happens, after it the pod is placed.
+            try await cp.registerNode(node("big", cpu: 8000))
+            try await cp.reconcile()
+            #expect(await cp.pods(of: webKey).first?.nodeName == nil)
+            clock.advance(1.1)
+            try await cp.reconcile()
+            #expect(await cp.pods(of: webKey).first?.nodeName == "big")
+            #expect(await cp.pods(of: webKey).first?.unschedulableReason == nil)
+        }
+    }
+
+    @Test func podsOnALostNodeAreReplacedElsewhere() async throws {
+        try await withControlPlane { cp, _, _, _ in
+            try await cp.registerNode(node("n1"))
+            try await cp.apply(state([.deployment(deployment(replicas: 2))]))
+            try await runAll(cp)
+            try await cp.registerNode(node("n2"))
+            try await cp.registerNode(node("n1", ready: false))
+            try await cp.reconcile()
+            let pods = await cp.pods(of: webKey)
+            #expect(pods.filter(\.terminating).count == 2)
+            #expect(pods.filter { !$0.terminating }.map(\.nodeName) == ["n2", "n2"])
+        }
+    }
+}
