@@ -39,6 +39,7 @@ let package = Package(
                 "BerthStatus",
                 "BerthStore",
                 "BerthScheduler",
+                "BerthController",
                 // The benchmarks serve repositories with the same fixtures as the tests.
                 "BerthTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

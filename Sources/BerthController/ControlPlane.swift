@@ -76,6 +76,10 @@ public actor ControlPlane {
     private var dirty: Set<ObjectKey> = []
     private var nameCounter = 0
     private var backoff: [String: (until: Double, delay: Double)] = [:]
+    /// When a Deployment must be looked at again without any change: its progress deadline, or a ready pod
+    /// reaching minReadySeconds.
+    private var wakeAt: [ObjectKey: Double] = [:]
+    private var endpointsDirty = true
 
     struct StoredRecord<T: Sendable>: Sendable {
         var value: T
@@ -142,6 +146,7 @@ public actor ControlPlane {
             try await store.put("inventory", Array(try coder.encode(entries)))
         }
         dirty.formUnion(changed)
+        if changed.contains(where: { $0.kind == .service }) || !gone.isEmpty { endpointsDirty = true }
         try await reconcile()
         return gone
     }
@@ -166,7 +171,10 @@ public actor ControlPlane {
     /// progress), then schedules and updates endpoints.
     public func reconcile() async throws {
         let now = clock()
-        for (key, status) in statuses where status.condition("Progressing")?.reason == "ReplicaSetUpdated" { dirty.insert(key) }
+        for (key, at) in wakeAt where at <= now {
+            dirty.insert(key)
+            wakeAt[key] = nil
+        }
         let work = dirty
         dirty.removeAll()
         var writes: [(key: String, expected: Int64?, value: [UInt8])] = []
@@ -200,6 +208,16 @@ public actor ControlPlane {
                 try await store.put("status/\(key.namespace)/Deployment/\(key.name)", Array(try coder.encode(plan.status)))
                 statuses[key] = plan.status
             }
+            if !plan.creates.isEmpty || !plan.deletes.isEmpty { endpointsDirty = true }
+            if plan.status.condition("Progressing")?.reason == "ReplicaSetUpdated" {
+                var wake = plan.status.lastProgress + Double(d.progressDeadlineSeconds) + 0.001
+                for p in owned where p.ready && !p.isAvailable(now: now, minReadySeconds: d.minReadySeconds) {
+                    wake = min(wake, (p.readySince ?? now) + Double(d.minReadySeconds))
+                }
+                wakeAt[key] = wake
+            } else {
+                wakeAt[key] = nil
+            }
         }
         if !writes.isEmpty {
             for (w, r) in zip(writes, try await store.compareAndSwapBatch(writes)) {
@@ -220,6 +238,7 @@ public actor ControlPlane {
             return
         }
         guard !record.value.terminating else { return }
+        endpointsDirty = true
         record.value.terminating = true
         record.modRevision = try await store.put(key, Array(try coder.encode(record.value)))
         pods[key] = record
@@ -273,13 +292,18 @@ public actor ControlPlane {
 
     // MARK: endpoints
 
+    /// Recomputed only after pods or Services changed; serving pods are grouped by namespace once.
     private func updateEndpoints() async throws {
+        guard endpointsDirty else { return }
+        endpointsDirty = false
+        var serving: [String: [PodRecord]] = [:]
+        for p in pods.values where p.value.ready && !p.value.terminating && p.value.podIP != nil {
+            serving[p.value.namespace, default: []].append(p.value)
+        }
         for (key, object) in desired {
             guard case .service(let s) = object, !s.selector.isEmpty else { continue }
             let selector = LabelSelector(matchLabels: s.selector)
-            let addresses = pods.values.map(\.value).filter {
-                $0.namespace == key.namespace && $0.ready && !$0.terminating && $0.podIP != nil && selector.matches($0.labels)
-            }.map { EndpointsRecord.Address(pod: $0.name, ip: $0.podIP!, node: $0.nodeName ?? "") }.sorted { $0.pod < $1.pod }
+            let addresses = (serving[key.namespace] ?? []).filter { selector.matches($0.labels) }.map { EndpointsRecord.Address(pod: $0.name, ip: $0.podIP!, node: $0.nodeName ?? "") }.sorted { $0.pod < $1.pod }
             let record = EndpointsRecord(namespace: key.namespace, name: key.name, addresses: addresses)
             if endpoints[key] != record {
                 try await store.put("endpoints/\(key.namespace)/\(key.name)", Array(try coder.encode(record)))
@@ -319,6 +343,7 @@ public actor ControlPlane {
         p.podIP = podIP
         p.restarts = restarts
         guard p != record.value else { return }
+        if p.ready != record.value.ready || p.podIP != record.value.podIP { endpointsDirty = true }
         record.value = p
         record.modRevision = try await store.put(key, Array(try coder.encode(p)))
         pods[key] = record

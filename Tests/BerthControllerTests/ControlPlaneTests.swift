@@ -139,3 +139,21 @@ func runAll(_ cp: ControlPlane) async throws {
         }
     }
 }
+
+@Suite(.serialized) struct ControlPlaneTimerTests {
+    @Test func aStuckRolloutIsMarkedAtItsDeadlineWithoutAnyChange() async throws {
+        try await withControlPlane { cp, _, clock, _ in
+            try await cp.registerNode(node("n1"))
+            var d = deployment(replicas: 1)
+            d.progressDeadlineSeconds = 30
+            try await cp.apply(state([.deployment(d)]))
+            #expect(await cp.status(of: webKey)?.condition("Progressing")?.reason == "ReplicaSetUpdated")
+            clock.advance(29)
+            try await cp.reconcile()
+            #expect(await cp.status(of: webKey)?.condition("Progressing")?.reason == "ReplicaSetUpdated")
+            clock.advance(2)
+            try await cp.reconcile()
+            #expect(await cp.status(of: webKey)?.condition("Progressing")?.reason == "ProgressDeadlineExceeded")
+        }
+    }
+}
