@@ -10,6 +10,7 @@ public struct NodeRecord: Codable, Sendable, Hashable {
     public var allocatable: Allocatable
     public var ready: Bool
     public var unschedulable = false
+    public var taints: [Taint] = []
 
     public struct Allocatable: Codable, Sendable, Hashable {
         public var cpuMilli: Int64
@@ -24,15 +25,16 @@ public struct NodeRecord: Codable, Sendable, Hashable {
         }
     }
 
-    public init(name: String, labels: [String: String] = [:], allocatable: Allocatable, ready: Bool = true) {
+    public init(name: String, labels: [String: String] = [:], taints: [Taint] = [], allocatable: Allocatable, ready: Bool = true) {
         self.name = name
         self.labels = labels
+        self.taints = taints
         self.allocatable = allocatable
         self.ready = ready
     }
 
     var spec: NodeSpec {
-        NodeSpec(name: name, labels: labels, allocatable: ResourceAmounts(cpuMilli: allocatable.cpuMilli, memory: allocatable.memory,
+        NodeSpec(name: name, labels: labels, taints: taints, allocatable: ResourceAmounts(cpuMilli: allocatable.cpuMilli, memory: allocatable.memory,
                                                                            pods: allocatable.pods, extended: allocatable.extended),
                  ready: ready, unschedulable: unschedulable)
     }

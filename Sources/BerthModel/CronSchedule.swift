@@ -52,6 +52,56 @@ public struct CronSchedule: Sendable, Hashable {
         dayOfWeekRestricted = !(fields[4] == "*" || fields[4] == "?")
     }
 
+    /// Whether the schedule fires at this minute (UTC fields).
+    public func matches(minute: Int, hour: Int, day: Int, month: Int, weekday: Int) -> Bool {
+        minutes.contains(minute) && hours.contains(hour) && dayMatches(day: day, month: month, weekday: weekday)
+    }
+
+    func dayMatches(day: Int, month: Int, weekday: Int) -> Bool {
+        guard months.contains(month) else { return false }
+        let dom = daysOfMonth.contains(day), dow = daysOfWeek.contains(weekday)
+        // As cron: if both day fields are restricted, either one matching is enough.
+        if dayOfMonthRestricted && dayOfWeekRestricted { return dom || dow }
+        return dom && dow
+    }
+
+    /// The first firing time strictly after `time` (seconds since the epoch, UTC), searching up to five years.
+    public func next(after time: Double) -> Double? {
+        var t = (Int64(time.rounded(.down)) / 60 + 1) * 60
+        let limit = t + 5 * 366 * 86_400
+        while t < limit {
+            let c = CronSchedule.civil(t)
+            if !dayMatches(day: c.day, month: c.month, weekday: c.weekday) {
+                t = (t / 86_400 + 1) * 86_400
+                continue
+            }
+            if !hours.contains(c.hour) {
+                t = (t / 3600 + 1) * 3600
+                continue
+            }
+            if minutes.contains(c.minute) { return Double(t) }
+            t += 60
+        }
+        return nil
+    }
+
+    /// Civil date and time of a Unix time in UTC (days-from-civil inverse, proleptic Gregorian).
+    static func civil(_ t: Int64) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, weekday: Int) {
+        let days = t >= 0 ? t / 86_400 : (t - 86_399) / 86_400
+        let secs = t - days * 86_400
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let weekday = Int((days % 7 + 11) % 7) // 1970-01-01 was a Thursday (4)
+        return (Int(year), Int(month), Int(day), Int(secs / 3600), Int(secs % 3600 / 60), weekday)
+    }
+
     private static func field(_ s: String, name: String, range: ClosedRange<Int>, names: [String], nameBase: Int = 0)
         throws(ParseError) -> Set<Int> {
         func value(_ t: Substring) throws(ParseError) -> Int {

@@ -151,7 +151,7 @@ public final class Scheduler {
         return fit
     }
 
-    static func matches(_ term: NodeSelectorTerm, _ labels: [String: String]) -> Bool {
+    public static func matches(_ term: NodeSelectorTerm, _ labels: [String: String]) -> Bool {
         term.matchExpressions.allSatisfy { r in
             let v = labels[r.key]
             switch r.op {

@@ -60,7 +60,7 @@ public struct ResourceAmounts: Sendable, Hashable {
     }
 }
 
-public struct Taint: Sendable, Hashable {
+public struct Taint: Sendable, Hashable, Codable {
     public var key: String
     public var value: String
     public var effect: Toleration.Effect
@@ -71,7 +71,7 @@ public struct Taint: Sendable, Hashable {
         self.effect = effect
     }
 
-    func tolerated(by tolerations: [Toleration]) -> Bool {
+    public func tolerated(by tolerations: [Toleration]) -> Bool {
         tolerations.contains { t in
             if let e = t.effect, e != effect { return false }
             guard let k = t.key, !k.isEmpty else { return t.op == .exists }

@@ -107,3 +107,21 @@ import Testing
         #expect(Names.suggestion(for: "zzzzzz", among: ["replicas", "selector"]) == nil)
     }
 }
+
+@Suite struct CronNextTests {
+    // 2026-11-21 is a Saturday; 1_795_219_200 is 2026-11-21T00:00:00Z.
+    let midnight = 1_795_219_200.0
+
+    @Test func nextFiringTimes() throws {
+        #expect(try CronSchedule(parsing: "*/15 * * * *").next(after: midnight + 60) == midnight + 900)
+        #expect(try CronSchedule(parsing: "0 3 * * *").next(after: midnight) == midnight + 3 * 3600)
+        #expect(try CronSchedule(parsing: "0 3 * * *").next(after: midnight + 3 * 3600) == midnight + 86_400 + 3 * 3600)
+        // Mondays at 09:30: two days later.
+        #expect(try CronSchedule(parsing: "30 9 * * mon").next(after: midnight) == midnight + 2 * 86_400 + 9 * 3600 + 1800)
+        // First of the month: 2026-12-01.
+        #expect(try CronSchedule(parsing: "@monthly").next(after: midnight) == midnight + 10 * 86_400)
+        // Day of month or day of week, when both are restricted: the 25th or any Sunday → Sunday the 22nd.
+        #expect(try CronSchedule(parsing: "0 0 25 * sun").next(after: midnight) == midnight + 86_400)
+        #expect(try CronSchedule(parsing: "0 0 30 2 *").next(after: midnight) == nil)
+    }
+}
