@@ -82,6 +82,15 @@ public actor ControlPlane {
     /// reaching minReadySeconds.
     private var wakeAt: [ObjectKey: Double] = [:]
     private var endpointsDirty = true
+    private var jobStatuses: [ObjectKey: JobStatus] = [:]
+    private var daemonSetStatuses: [ObjectKey: DaemonSetStatus] = [:]
+    private var autoscalers: [ObjectKey: AutoscalerStatus] = [:]
+    /// Replicas an autoscaler chose, by Deployment; a Deployment no HPA targets runs its own `replicas`.
+    private var scale: [ObjectKey: Int] = [:]
+    /// Jobs started by CronJobs: their spec, their CronJob and the time they stand for.
+    private var cronJobRuns: [ObjectKey: (spec: JobSpec, cron: ObjectKey, scheduledTime: Double)] = [:]
+    private var lastSchedule: [ObjectKey: Double] = [:]
+    private var firstSeen: [ObjectKey: Double] = [:]
 
     struct StoredRecord<T: Sendable>: Sendable {
         var value: T
@@ -155,6 +164,10 @@ public actor ControlPlane {
 
     private func prune(_ key: ObjectKey) async throws {
         desired[key] = nil
+        for (job, run) in cronJobRuns where run.cron == key { try await pruneJob(job) }
+        jobStatuses[key] = nil
+        daemonSetStatuses[key] = nil
+        autoscalers[key] = nil
         for podKey in podsByOwner[key] ?? [] { try await deletePod(podKey) }
         for r in revisions.values where r.namespace == key.namespace && r.deployment == key.name && key.kind == .deployment {
             try await store.delete(r.key)
@@ -173,6 +186,8 @@ public actor ControlPlane {
     /// progress), then schedules and updates endpoints.
     public func reconcile() async throws {
         let now = clock()
+        try autoscale(now: now)
+        try await runCronJobs(now: now)
         for (key, at) in wakeAt where at <= now {
             dirty.insert(key)
             wakeAt[key] = nil
@@ -180,8 +195,69 @@ public actor ControlPlane {
         let work = dirty
         dirty.removeAll()
         var writes: [(key: String, expected: Int64?, value: [UInt8])] = []
+        func create(_ created: [PodRecord], for key: ObjectKey) throws {
+            for p in created {
+                writes.append((p.key, nil, Array(try coder.encode(p))))
+                pods[p.key] = StoredRecord(value: p, modRevision: 0)
+                podsByOwner[key, default: []].insert(p.key)
+            }
+            if !created.isEmpty { endpointsDirty = true }
+        }
         for key in work.sorted() {
-            guard case .deployment(let d)? = desired[key] else { continue }
+            switch desired[key] ?? cronJobRuns[key].map({ run in
+                var j = Job()
+                j.metadata.name = key.name
+                j.metadata.namespace = key.namespace
+                j.spec = run.spec
+                return KubeObject.job(j)
+            }) {
+            case .job(let j)?:
+                let owned = (podsByOwner[key] ?? []).compactMap { pods[$0]?.value }
+                var counter = nameCounter
+                let plan = JobSync.sync(namespace: key.namespace, name: key.name, spec: j.spec, pods: owned, previous: jobStatuses[key],
+                                        now: now) { counter += 1; return String(counter, radix: 36) }
+                nameCounter = counter
+                for name in plan.deletes { try await deletePod("pods/\(key.namespace)/\(name)") }
+                try create(plan.creates, for: key)
+                if jobStatuses[key] != plan.status {
+                    try await store.put("status/\(key.namespace)/Job/\(key.name)", Array(try coder.encode(plan.status)))
+                    jobStatuses[key] = plan.status
+                }
+                wakeAt[key] = plan.wakeAt
+                continue
+            case .daemonSet(let ds)?:
+                let owned = (podsByOwner[key] ?? []).compactMap { pods[$0]?.value }
+                var counter = nameCounter
+                let plan = DaemonSetSync.sync(ds, nodes: nodes.values.sorted { $0.name < $1.name }, pods: owned, now: now) {
+                    counter += 1
+                    return String(counter, radix: 36)
+                }
+                nameCounter = counter
+                for name in plan.deletes { try await deletePod("pods/\(key.namespace)/\(name)") }
+                try create(plan.creates, for: key)
+                if daemonSetStatuses[key] != plan.status {
+                    try await store.put("status/\(key.namespace)/DaemonSet/\(key.name)", Array(try coder.encode(plan.status)))
+                    daemonSetStatuses[key] = plan.status
+                }
+                continue
+            case .deployment(var d)?:
+                if let replicas = scale[key] { d.replicas = replicas }
+                try await syncDeployment(d, key: key, now: now, create: create)
+            default:
+                continue
+            }
+        }
+        if !writes.isEmpty {
+            for (w, r) in zip(writes, try await store.compareAndSwapBatch(writes)) {
+                if case .swapped(let revision) = r { pods[w.key]?.modRevision = revision }
+            }
+        }
+        try await schedule(now: now)
+        try await updateEndpoints()
+    }
+
+    private func syncDeployment(_ d: Deployment, key: ObjectKey, now: Double, create: ([PodRecord], ObjectKey) throws -> Void) async throws {
+        do {
             let owned = (podsByOwner[key] ?? []).compactMap { pods[$0]?.value }
             let revs = revisions.values.filter { $0.namespace == key.namespace && $0.deployment == key.name }
             var counter = nameCounter
@@ -193,11 +269,7 @@ public actor ControlPlane {
             }
             nameCounter = counter
             for name in plan.deletes { try await deletePod("pods/\(key.namespace)/\(name)") }
-            for p in plan.creates {
-                writes.append((p.key, nil, Array(try coder.encode(p))))
-                pods[p.key] = StoredRecord(value: p, modRevision: 0)
-                podsByOwner[key, default: []].insert(p.key)
-            }
+            try create(plan.creates, key)
             for r in plan.revisionWrites {
                 try await store.put(r.key, Array(try coder.encode(r)))
                 revisions[r.key] = r
@@ -210,7 +282,7 @@ public actor ControlPlane {
                 try await store.put("status/\(key.namespace)/Deployment/\(key.name)", Array(try coder.encode(plan.status)))
                 statuses[key] = plan.status
             }
-            if !plan.creates.isEmpty || !plan.deletes.isEmpty { endpointsDirty = true }
+            if !plan.deletes.isEmpty { endpointsDirty = true }
             if plan.status.condition("Progressing")?.reason == "ReplicaSetUpdated" {
                 var wake = plan.status.lastProgress + Double(d.progressDeadlineSeconds) + 0.001
                 for p in owned where p.ready && !p.isAvailable(now: now, minReadySeconds: d.minReadySeconds) {
@@ -221,13 +293,60 @@ public actor ControlPlane {
                 wakeAt[key] = nil
             }
         }
-        if !writes.isEmpty {
-            for (w, r) in zip(writes, try await store.compareAndSwapBatch(writes)) {
-                if case .swapped(let revision) = r { pods[w.key]?.modRevision = revision }
+    }
+
+    // MARK: autoscaling and cron
+
+    /// Each HPA sets its Deployment's replicas from the CPU its ready pods use against what they request.
+    private func autoscale(now: Double) throws {
+        var targeted = Set<ObjectKey>()
+        for (key, object) in desired {
+            guard case .horizontalPodAutoscaler(let h) = object else { continue }
+            let target = ObjectKey(kind: .deployment, namespace: key.namespace, name: h.scaleTarget.name)
+            guard case .deployment(let d)? = desired[target] else { continue }
+            targeted.insert(target)
+            let ready = (podsByOwner[target] ?? []).compactMap { pods[$0]?.value }.filter { $0.ready && !$0.terminating }
+            let usage = ready.compactMap(\.cpuUsageMilli).reduce(0, +)
+            let requests = ready.filter { $0.cpuUsageMilli != nil }.map { ResourceAmounts(requestsOf: $0.spec).cpuMilli }.reduce(0, +)
+            let current = scale[target] ?? d.replicas
+            let status = HPASync.sync(h, currentReplicas: current, usage: usage, requests: requests, previous: autoscalers[key], now: now)
+            autoscalers[key] = status
+            if scale[target] != status.desiredReplicas {
+                scale[target] = status.desiredReplicas
+                dirty.insert(target)
             }
         }
-        try await schedule(now: now)
-        try await updateEndpoints()
+        for key in scale.keys where !targeted.contains(key) {
+            scale[key] = nil
+            dirty.insert(key)
+        }
+    }
+
+    /// CronJobs start Jobs at their times; the Jobs then run like any other.
+    private func runCronJobs(now: Double) async throws {
+        for (key, object) in desired {
+            guard case .cronJob(let c) = object else { continue }
+            if firstSeen[key] == nil { firstSeen[key] = now }
+            let runs = cronJobRuns.filter { $0.value.cron == key }.map { run in
+                ScheduledJob(name: run.key.name, scheduledTime: run.value.scheduledTime,
+                             succeeded: jobStatuses[run.key].flatMap { s in s.isFinished ? s.condition("Complete")?.status == true : nil })
+            }
+            let plan = CronJobSync.sync(c, jobs: runs, lastScheduleTime: lastSchedule[key], createdAt: firstSeen[key]!, now: now)
+            lastSchedule[key] = plan.lastScheduleTime
+            for name in plan.deleteJobs { try await pruneJob(ObjectKey(kind: .job, namespace: key.namespace, name: name)) }
+            if let start = plan.start {
+                let job = ObjectKey(kind: .job, namespace: key.namespace, name: start.name)
+                cronJobRuns[job] = (c.jobSpec, key, start.scheduledTime)
+                dirty.insert(job)
+            }
+        }
+    }
+
+    private func pruneJob(_ key: ObjectKey) async throws {
+        for podKey in podsByOwner[key] ?? [] { try await deletePod(podKey) }
+        cronJobRuns[key] = nil
+        jobStatuses[key] = nil
+        try await store.delete("status/\(key.namespace)/Job/\(key.name)")
     }
 
     private func deletePod(_ key: String) async throws {
@@ -322,11 +441,13 @@ public actor ControlPlane {
         nodes[node.name] = node
         if lostOrChanged {
             for p in pods.values where p.value.nodeName == node.name { dirty.insert(owner(of: p.value)) }
+            for (key, object) in desired { if case .daemonSet = object { dirty.insert(key) } }
         }
     }
 
     /// A node agent's report on a pod: phase, readiness, IP, restarts. A terminating pod that stopped is removed.
-    public func reportPod(namespace: String, name: String, phase: PodRecord.Phase, ready: Bool, podIP: String?, restarts: Int = 0) async throws {
+    public func reportPod(namespace: String, name: String, phase: PodRecord.Phase, ready: Bool, podIP: String?, restarts: Int = 0,
+                          cpuUsageMilli: Int64? = nil) async throws {
         let key = "pods/\(namespace)/\(name)"
         guard var record = pods[key] else { return }
         if record.value.terminating && (phase == .succeeded || phase == .failed) {
@@ -344,6 +465,7 @@ public actor ControlPlane {
         p.ready = ready
         p.podIP = podIP
         p.restarts = restarts
+        p.cpuUsageMilli = cpuUsageMilli ?? p.cpuUsageMilli
         guard p != record.value else { return }
         if p.ready != record.value.ready || p.podIP != record.value.podIP { endpointsDirty = true }
         record.value = p
@@ -369,6 +491,10 @@ public actor ControlPlane {
     }
 
     public func status(of deployment: ObjectKey) -> DeploymentStatus? { statuses[deployment] }
+    public func jobStatus(of job: ObjectKey) -> JobStatus? { jobStatuses[job] }
+    public func daemonSetStatus(of ds: ObjectKey) -> DaemonSetStatus? { daemonSetStatuses[ds] }
+    public func autoscalerStatus(of hpa: ObjectKey) -> AutoscalerStatus? { autoscalers[hpa] }
+    public var cronJobRunKeys: [ObjectKey] { cronJobRuns.keys.sorted() }
     public func endpoints(of service: ObjectKey) -> EndpointsRecord? { endpoints[service] }
     public var inventoryKeys: Set<ObjectKey> { inventory }
 }

@@ -54,8 +54,9 @@ public enum HPASync {
         s.recommendations.append(Recommendation(time: now, replicas: recommendation))
         s.recommendations.removeAll { now - $0.time > max(upWindow, downWindow) }
         // Stabilization: scale down only to the highest recent recommendation, up only to the lowest.
-        let downCandidates = s.recommendations.filter { now - $0.time <= downWindow }.map(\.replicas)
-        let upCandidates = s.recommendations.filter { now - $0.time <= upWindow }.map(\.replicas)
+        // A window of 0 means the recommendation of this moment alone.
+        let downCandidates = downWindow == 0 ? [recommendation] : s.recommendations.filter { now - $0.time <= downWindow }.map(\.replicas)
+        let upCandidates = upWindow == 0 ? [recommendation] : s.recommendations.filter { now - $0.time <= upWindow }.map(\.replicas)
         var desired = currentReplicas
         if recommendation < currentReplicas {
             desired = min(currentReplicas, downCandidates.max() ?? recommendation)

@@ -27,6 +27,8 @@ public struct PodRecord: Codable, Sendable, Hashable {
     /// Deletion was asked for; the node is stopping it.
     public var terminating = false
     public var unschedulableReason: String?
+    /// CPU in use, in thousandths of a core, as the node agent last measured it (the autoscaler reads it).
+    public var cpuUsageMilli: Int64?
 
     public init(namespace: String, name: String, ownerKind: String, ownerName: String, revisionHash: String,
                 labels: [String: String], spec: PodSpec, createdAt: Double) {

@@ -157,3 +157,89 @@ func runAll(_ cp: ControlPlane) async throws {
         }
     }
 }
+
+@Suite(.serialized) struct ControlPlaneWorkloadTests {
+    @Test func jobsRunToCompletion() async throws {
+        try await withControlPlane { cp, _, _, _ in
+            try await cp.registerNode(node("n1"))
+            var j = Job()
+            j.metadata.name = "migrate"
+            j.spec = jobSpec(completions: 1)
+            let key = ObjectKey(kind: .job, namespace: "default", name: "migrate")
+            try await cp.apply(state([.job(j)]))
+            let pods = await cp.pods(of: key)
+            #expect(pods.count == 1 && pods[0].nodeName == "n1")
+            try await cp.reportPod(namespace: "default", name: pods[0].name, phase: .succeeded, ready: false, podIP: nil)
+            try await cp.reconcile()
+            #expect(await cp.jobStatus(of: key)?.condition("Complete")?.status == true)
+        }
+    }
+
+    @Test func cronJobsStartJobsOnSchedule() async throws {
+        try await withControlPlane { cp, _, clock, _ in
+            try await cp.registerNode(node("n1"))
+            var c = CronJob()
+            c.metadata.name = "tick"
+            c.schedule = "* * * * *"
+            c.jobSpec = jobSpec(completions: 1)
+            try await cp.apply(state([.cronJob(c)]))
+            #expect(await cp.cronJobRunKeys.isEmpty)
+            clock.advance(61)
+            try await cp.reconcile()
+            let runs = await cp.cronJobRunKeys
+            #expect(runs.count == 1)
+            #expect(await cp.pods(of: runs[0]).count == 1)
+            // The CronJob leaves Git: its Jobs and their pods go with it.
+            try await cp.apply(state([configMap("keep")]), allowEmpty: true)
+            #expect(await cp.cronJobRunKeys.isEmpty)
+        }
+    }
+
+    @Test func autoscalerSetsTheReplicas() async throws {
+        try await withControlPlane { cp, _, _, _ in
+            try await cp.registerNode(node("n1", cpu: 16000))
+            var d = deployment(replicas: 2)
+            var container = d.template.spec.containers[0]
+            container.resources.requests["cpu"] = Quantity(milli: 100)
+            d.template.spec.containers = [container]
+            var h = HorizontalPodAutoscaler()
+            h.metadata.name = "web"
+            h.scaleTarget.kind = "Deployment"
+            h.scaleTarget.name = "web"
+            h.minReplicas = 1
+            h.maxReplicas = 5
+            h.targetCPUUtilization = 50
+            try await cp.apply(state([.deployment(d), .horizontalPodAutoscaler(h)]))
+            #expect(await cp.pods(of: webKey).count == 2)
+            for p in await cp.pods(of: webKey) {
+                try await cp.reportPod(namespace: "default", name: p.name, phase: .running, ready: true, podIP: "10.0.0.1", cpuUsageMilli: 100)
+            }
+            try await cp.reconcile()
+            // 100% against 50%: ceil(2 × 2) = 4.
+            #expect(await cp.autoscalerStatus(of: ObjectKey(kind: .horizontalPodAutoscaler, namespace: "default", name: "web"))?.desiredReplicas == 4)
+            #expect(await cp.pods(of: webKey).filter { !$0.terminating }.count == 4)
+        }
+    }
+
+    @Test func daemonSetsFollowNodes() async throws {
+        try await withControlPlane { cp, _, _, _ in
+            try await cp.registerNode(node("n1"))
+            try await cp.registerNode(node("n2"))
+            var ds = DaemonSet()
+            ds.metadata.name = "agent"
+            ds.selector = LabelSelector(matchLabels: ["app": "agent"])
+            ds.template.labels = ["app": "agent"]
+            var c = Container()
+            c.name = "agent"
+            c.image = "host"
+            ds.template.spec.containers = [c]
+            let key = ObjectKey(kind: .daemonSet, namespace: "default", name: "agent")
+            try await cp.apply(state([.daemonSet(ds)]))
+            #expect(await cp.pods(of: key).compactMap(\.nodeName).sorted() == ["n1", "n2"])
+            try await cp.registerNode(node("n3"))
+            try await cp.reconcile()
+            #expect(await cp.pods(of: key).compactMap(\.nodeName).sorted() == ["n1", "n2", "n3"])
+            #expect(await cp.daemonSetStatus(of: key)?.desiredNumberScheduled == 3)
+        }
+    }
+}
