@@ -158,6 +158,14 @@ public actor ControlPlane {
         }
         dirty.formUnion(changed)
         if changed.contains(where: { $0.kind == .service }) || !gone.isEmpty { endpointsDirty = true }
+        // A commit may bring what waiting pods need.
+        for (key, var record) in pods where record.value.waitingReason != nil {
+            let reason = missingConfiguration(record.value.spec, namespace: record.value.namespace)
+            guard reason != record.value.waitingReason else { continue }
+            record.value.waitingReason = reason
+            record.modRevision = try await store.put(key, Array(try coder.encode(record.value)))
+            pods[key] = record
+        }
         try await reconcile()
         return gone
     }
@@ -196,7 +204,8 @@ public actor ControlPlane {
         dirty.removeAll()
         var writes: [(key: String, expected: Int64?, value: [UInt8])] = []
         func create(_ created: [PodRecord], for key: ObjectKey) throws {
-            for p in created {
+            for var p in created {
+                p.waitingReason = missingConfiguration(p.spec, namespace: p.namespace)
                 writes.append((p.key, nil, Array(try coder.encode(p))))
                 pods[p.key] = StoredRecord(value: p, modRevision: 0)
                 podsByOwner[key, default: []].insert(p.key)
@@ -293,6 +302,40 @@ public actor ControlPlane {
                 wakeAt[key] = nil
             }
         }
+    }
+
+    /// ConfigMaps, Secrets and claims come before the pods that use them: a pod whose required one is
+    /// absent waits, with Kubernetes' reason, until a commit brings it.
+    func missingConfiguration(_ spec: PodSpec, namespace: String) -> String? {
+        func has(_ kind: ObjectKind, _ name: String) -> Bool { desired[ObjectKey(kind: kind, namespace: namespace, name: name)] != nil }
+        for c in spec.allContainers {
+            for e in c.env {
+                switch e.valueFrom {
+                case .configMapKeyRef(let k)? where !k.optional && !has(.configMap, k.name):
+                    return "CreateContainerConfigError: configmap \"\(k.name)\" not found"
+                case .secretKeyRef(let k)? where !k.optional && !has(.secret, k.name):
+                    return "CreateContainerConfigError: secret \"\(k.name)\" not found"
+                default: break
+                }
+            }
+            for f in c.envFrom {
+                switch f.source {
+                case .configMap(let n, false)? where !has(.configMap, n): return "CreateContainerConfigError: configmap \"\(n)\" not found"
+                case .secret(let n, false)? where !has(.secret, n): return "CreateContainerConfigError: secret \"\(n)\" not found"
+                default: break
+                }
+            }
+        }
+        for v in spec.volumes {
+            switch v.source {
+            case .configMap(let p) where !p.optional && !has(.configMap, p.name): return "ContainerCreating: configmap \"\(p.name)\" not found"
+            case .secret(let p) where !p.optional && !has(.secret, p.name): return "ContainerCreating: secret \"\(p.name)\" not found"
+            case .persistentVolumeClaim(let claim, _) where !has(.persistentVolumeClaim, claim):
+                return "ContainerCreating: persistentvolumeclaim \"\(claim)\" not found"
+            default: break
+            }
+        }
+        return nil
     }
 
     // MARK: autoscaling and cron

@@ -27,6 +27,8 @@ public struct PodRecord: Codable, Sendable, Hashable {
     /// Deletion was asked for; the node is stopping it.
     public var terminating = false
     public var unschedulableReason: String?
+    /// Why the pod cannot start yet although placed, e.g. a ConfigMap it needs is not there.
+    public var waitingReason: String?
     /// CPU in use, in thousandths of a core, as the node agent last measured it (the autoscaler reads it).
     public var cpuUsageMilli: Int64?
 

@@ -243,3 +243,23 @@ func runAll(_ cp: ControlPlane) async throws {
         }
     }
 }
+
+@Suite struct ConfigurationOrderTests {
+    @Test func podsWaitForTheConfigurationTheyNeed() async throws {
+        try await withControlPlane { cp, _, _, _ in
+            try await cp.registerNode(node("n1"))
+            var d = deployment(replicas: 1)
+            var c = d.template.spec.containers[0]
+            var env = EnvFromSource()
+            env.source = .configMap(name: "settings", optional: false)
+            c.envFrom = [env]
+            d.template.spec.containers = [c]
+            try await cp.apply(state([.deployment(d)]))
+            #expect(await cp.pods(of: webKey).first?.waitingReason == "CreateContainerConfigError: configmap \"settings\" not found")
+            // The next commit brings the ConfigMap: the pod no longer waits.
+            try await cp.apply(state([.deployment(d), configMap("settings")]))
+            #expect(await cp.pods(of: webKey).count == 1)
+            #expect(await cp.pods(of: webKey).first?.waitingReason == nil)
+        }
+    }
+}
