@@ -194,7 +194,7 @@ public actor ControlPlane {
     /// progress), then schedules and updates endpoints.
     public func reconcile() async throws {
         let now = clock()
-        try autoscale(now: now)
+        try await autoscale(now: now)
         try await runCronJobs(now: now)
         for (key, at) in wakeAt where at <= now {
             dirty.insert(key)
@@ -341,7 +341,7 @@ public actor ControlPlane {
     // MARK: autoscaling and cron
 
     /// Each HPA sets its Deployment's replicas from the CPU its ready pods use against what they request.
-    private func autoscale(now: Double) throws {
+    private func autoscale(now: Double) async throws {
         var targeted = Set<ObjectKey>()
         for (key, object) in desired {
             guard case .horizontalPodAutoscaler(let h) = object else { continue }
@@ -353,7 +353,11 @@ public actor ControlPlane {
             let requests = ready.filter { $0.cpuUsageMilli != nil }.map { ResourceAmounts(requestsOf: $0.spec).cpuMilli }.reduce(0, +)
             let current = scale[target] ?? d.replicas
             let status = HPASync.sync(h, currentReplicas: current, usage: usage, requests: requests, previous: autoscalers[key], now: now)
+            let old = autoscalers[key]
             autoscalers[key] = status
+            if old?.desiredReplicas != status.desiredReplicas || old?.currentCPUUtilizationPercentage != status.currentCPUUtilizationPercentage {
+                try await store.put("status/\(key.namespace)/HorizontalPodAutoscaler/\(key.name)", Array(try coder.encode(status)))
+            }
             if scale[target] != status.desiredReplicas {
                 scale[target] = status.desiredReplicas
                 dirty.insert(target)
