@@ -47,7 +47,7 @@ let package = Package(
         ),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
         .testTarget(name: "BerthYAMLTests", dependencies: ["BerthYAML", "BerthModel"]),
-        .testTarget(name: "BerthCLITests", dependencies: ["BerthYAML", "BerthTestSupport"]),
+        .testTarget(name: "BerthCLITests", dependencies: ["BerthYAML", "BerthStore", "BerthTestSupport"]),
         .target(name: "BerthTestSupport", path: "Tests/Support"),
         .testTarget(name: "BerthGitTests", dependencies: ["BerthGit", "BerthTestSupport"]),
         .testTarget(name: "BerthSourceTests", dependencies: ["BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
