@@ -90,6 +90,10 @@ public actor ControlPlane {
     /// Jobs started by CronJobs: their spec, their CronJob and the time they stand for.
     private var cronJobRuns: [ObjectKey: (spec: JobSpec, cron: ObjectKey, scheduledTime: Double)] = [:]
     private var lastSchedule: [ObjectKey: Double] = [:]
+    /// The scheduler's view of the nodes and what runs on them, kept between passes (kube-scheduler's
+    /// cache) and rebuilt when a node changes.
+    private var schedulerCache: Scheduler?
+    private var waitingPods: Set<String> = []
     private var firstSeen: [ObjectKey: Double] = [:]
 
     struct StoredRecord<T: Sendable>: Sendable {
@@ -105,6 +109,7 @@ public actor ControlPlane {
             let p = try decoder.decode(PodRecord.self, from: Data(v.value))
             pods[p.key] = StoredRecord(value: p, modRevision: v.modRevision)
             podsByOwner[owner(of: p), default: []].insert(p.key)
+            if p.waitingReason != nil { waitingPods.insert(p.key) }
         }
         for v in await store.list(prefix: "revisions/").values {
             let r = try decoder.decode(RevisionRecord.self, from: Data(v.value))
@@ -136,6 +141,18 @@ public actor ControlPlane {
     /// and syncs what changed. Returns the keys pruned.
     @discardableResult
     public func apply(_ state: DesiredState, allowEmpty: Bool = false) async throws -> [ObjectKey] {
+        await store.beginBatch()
+        do {
+            let pruned = try await applyBatched(state, allowEmpty: allowEmpty)
+            try await store.endBatch()
+            return pruned
+        } catch {
+            try? await store.endBatch()
+            throw error
+        }
+    }
+
+    private func applyBatched(_ state: DesiredState, allowEmpty: Bool) async throws -> [ObjectKey] {
         let keys = Set(state.objects.keys)
         let optedIn = allowEmpty || state.objects.values.contains {
             $0.object.metadata.annotations[ControlPlane.allowPruneAllAnnotation] == "true"
@@ -159,12 +176,17 @@ public actor ControlPlane {
         dirty.formUnion(changed)
         if changed.contains(where: { $0.kind == .service }) || !gone.isEmpty { endpointsDirty = true }
         // A commit may bring what waiting pods need.
-        for (key, var record) in pods where record.value.waitingReason != nil {
+        for key in waitingPods {
+            guard var record = pods[key] else {
+                waitingPods.remove(key)
+                continue
+            }
             let reason = missingConfiguration(record.value.spec, namespace: record.value.namespace)
             guard reason != record.value.waitingReason else { continue }
             record.value.waitingReason = reason
             record.modRevision = try await store.put(key, Array(try coder.encode(record.value)))
             pods[key] = record
+            if reason == nil { waitingPods.remove(key) }
         }
         try await reconcile()
         return gone
@@ -193,6 +215,17 @@ public actor ControlPlane {
     /// Syncs every Deployment that changed, whose pods changed, or that waits on time (a rollout in
     /// progress), then schedules and updates endpoints.
     public func reconcile() async throws {
+        await store.beginBatch()
+        do {
+            try await reconcileBatched()
+            try await store.endBatch()
+        } catch {
+            try? await store.endBatch()
+            throw error
+        }
+    }
+
+    private func reconcileBatched() async throws {
         let now = clock()
         try await autoscale(now: now)
         try await runCronJobs(now: now)
@@ -206,6 +239,7 @@ public actor ControlPlane {
         func create(_ created: [PodRecord], for key: ObjectKey) throws {
             for var p in created {
                 p.waitingReason = missingConfiguration(p.spec, namespace: p.namespace)
+                if p.waitingReason != nil { waitingPods.insert(p.key) }
                 writes.append((p.key, nil, Array(try coder.encode(p))))
                 pods[p.key] = StoredRecord(value: p, modRevision: 0)
                 podsByOwner[key, default: []].insert(p.key)
@@ -401,6 +435,7 @@ public actor ControlPlane {
         if record.value.nodeName == nil {
             // Never started anywhere: gone at once.
             try await store.delete(key)
+            waitingPods.remove(key)
             pods[key] = nil
             podsByOwner[owner(of: record.value)]?.remove(key)
             return
@@ -419,9 +454,15 @@ public actor ControlPlane {
         let pending = pods.values.filter { $0.value.nodeName == nil && !$0.value.terminating }.map(\.value)
             .filter { (backoff[$0.key]?.until ?? 0) <= now }.sorted { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }
         guard !pending.isEmpty else { return }
-        let scheduler = Scheduler(nodes: nodes.values.sorted { $0.name < $1.name }.map(\.spec))
-        for p in pods.values where p.value.nodeName != nil && !p.value.terminating {
-            scheduler.assume(request(for: p.value), onNode: p.value.nodeName!)
+        let scheduler: Scheduler
+        if let cached = schedulerCache {
+            scheduler = cached
+        } else {
+            scheduler = Scheduler(nodes: nodes.values.sorted { $0.name < $1.name }.map(\.spec))
+            for p in pods.values where p.value.nodeName != nil {
+                scheduler.assume(request(for: p.value), onNode: p.value.nodeName!)
+            }
+            schedulerCache = scheduler
         }
         var writes: [(key: String, expected: Int64?, value: [UInt8])] = []
         for var p in pending {
@@ -446,11 +487,19 @@ public actor ControlPlane {
                 pods[w.key] = StoredRecord(value: p, modRevision: revision)
             case .conflict(let current):
                 // Someone else changed the pod (its agent); take theirs and try again next round.
+                if let p = try? decoder.decode(PodRecord.self, from: Data(w.value)), let node = p.nodeName {
+                    scheduler.forget(request(for: p), onNode: node)
+                }
                 if let current { pods[w.key] = StoredRecord(value: try decoder.decode(PodRecord.self, from: Data(current.value)),
                                                             modRevision: current.modRevision) }
                 backoff[w.key] = nil
             }
         }
+    }
+
+    private func forgetOnNode(_ p: PodRecord) {
+        if let node = p.nodeName { schedulerCache?.forget(request(for: p), onNode: node) }
+        waitingPods.remove(p.key)
     }
 
     func request(for p: PodRecord) -> PodRequest {
@@ -486,6 +535,7 @@ public actor ControlPlane {
         try await store.put("nodes/\(node.name)", Array(try coder.encode(node)))
         let lostOrChanged = nodes[node.name] != node
         nodes[node.name] = node
+        if lostOrChanged { schedulerCache = nil }
         if lostOrChanged {
             for p in pods.values where p.value.nodeName == node.name { dirty.insert(owner(of: p.value)) }
             for (key, object) in desired { if case .daemonSet = object { dirty.insert(key) } }
@@ -499,6 +549,7 @@ public actor ControlPlane {
         guard var record = pods[key] else { return }
         if record.value.terminating && (phase == .succeeded || phase == .failed) {
             try await store.delete(key)
+            forgetOnNode(record.value)
             pods[key] = nil
             podsByOwner[owner(of: record.value)]?.remove(key)
             dirty.insert(owner(of: record.value))
@@ -526,6 +577,7 @@ public actor ControlPlane {
         let key = "pods/\(namespace)/\(name)"
         guard let record = pods[key] else { return }
         try await store.delete(key)
+        forgetOnNode(record.value)
         pods[key] = nil
         podsByOwner[owner(of: record.value)]?.remove(key)
         dirty.insert(owner(of: record.value))

@@ -155,7 +155,7 @@ public actor EmbeddedStore: Store {
             results.append(.swapped(revision: revision))
         }
         guard !staged.isEmpty else { return results }
-        try journal.append(records, sync: options.durability == .machine)
+        try append(records)
         currentRevision = revision
         for (stored, previous) in staged {
             values[stored.key] = stored
@@ -201,7 +201,31 @@ public actor EmbeddedStore: Store {
 
     /// Journal first, memory second: a change is acknowledged only once it is in the file.
     private func log(_ record: JournalRecord) throws {
-        try journal.append(record.encoded(), sync: options.durability == .machine)
+        try append(record.encoded())
+    }
+
+    private func append(_ bytes: [UInt8]) throws {
+        let sync = options.durability == .machine && batchDepth == 0
+        try journal.append(bytes, sync: sync)
+        if options.durability == .machine && !sync { unsynced = true }
+    }
+
+    private var batchDepth = 0
+    private var unsynced = false
+
+    /// Starts a group of writes that share one fsync, made by `endBatch`: each write is still in the
+    /// journal (safe from a crash of the process) when it returns; a crash of the machine before
+    /// `endBatch` may lose the group's tail, never an earlier write. A reconcile pass is one group.
+    public func beginBatch() {
+        batchDepth += 1
+    }
+
+    public func endBatch() throws {
+        batchDepth = max(0, batchDepth - 1)
+        if batchDepth == 0 && unsynced {
+            unsynced = false
+            try journal.sync()
+        }
     }
 
     /// Called after memory holds the change just logged, never between the two.

@@ -47,6 +47,12 @@ final class JournalFile {
         }
     }
 
+    func sync() throws(StoreError) {
+        if fsync(fd) != 0 {
+            throw StoreError(code: .io, message: "cannot sync \(path): \(String(cString: strerror(errno)))", errno: errno)
+        }
+    }
+
     /// Cuts the file back to `length` (a torn record at the end, or everything after a snapshot).
     func truncate(to length: Int) throws(StoreError) {
         if ftruncate(fd, off_t(length)) != 0 || fsync(fd) != 0 {
