@@ -119,6 +119,25 @@ public actor ControlPlane {
             let n = try decoder.decode(NodeRecord.self, from: Data(v.value))
             nodes[n.name] = n
         }
+        for v in await store.list(prefix: "cronjobs/").values {
+            let parts = v.key.split(separator: "/")
+            guard parts.count == 3 else { continue }
+            cronStates[ObjectKey(kind: .cronJob, namespace: String(parts[1]), name: String(parts[2]))] =
+                try decoder.decode(CronState.self, from: Data(v.value))
+        }
+        for v in await store.list(prefix: "status/").values {
+            let parts = v.key.split(separator: "/")
+            guard parts.count == 4 else { continue }
+            let ns = String(parts[1]), name = String(parts[3])
+            switch parts[2] {
+            case "Deployment": statuses[ObjectKey(kind: .deployment, namespace: ns, name: name)] = try decoder.decode(DeploymentStatus.self, from: Data(v.value))
+            case "Job": jobStatuses[ObjectKey(kind: .job, namespace: ns, name: name)] = try decoder.decode(JobStatus.self, from: Data(v.value))
+            case "DaemonSet": daemonSetStatuses[ObjectKey(kind: .daemonSet, namespace: ns, name: name)] = try decoder.decode(DaemonSetStatus.self, from: Data(v.value))
+            case "HorizontalPodAutoscaler":
+                autoscalers[ObjectKey(kind: .horizontalPodAutoscaler, namespace: ns, name: name)] = try decoder.decode(AutoscalerStatus.self, from: Data(v.value))
+            default: break
+            }
+        }
         if let v = await store.get("inventory") {
             inventory = Set(try decoder.decode([InventoryEntry].self, from: Data(v.value)).map(\.key))
         }
@@ -195,6 +214,16 @@ public actor ControlPlane {
     private func prune(_ key: ObjectKey) async throws {
         desired[key] = nil
         for (job, run) in cronJobRuns where run.cron == key { try await pruneJob(job) }
+        if key.kind == .cronJob {
+            for (name, _) in cronStates[key]?.runs ?? [:] { try await pruneJob(ObjectKey(kind: .job, namespace: key.namespace, name: name)) }
+            cronStates[key] = nil
+            firstSeen[key] = nil
+            lastSchedule[key] = nil
+            try await store.delete("cronjobs/\(key.namespace)/\(key.name)")
+        }
+        for kind in ["Deployment", "Job", "DaemonSet", "HorizontalPodAutoscaler"] where kind == key.kind.rawValue {
+            try await store.delete("status/\(key.namespace)/\(kind)/\(key.name)")
+        }
         jobStatuses[key] = nil
         daemonSetStatuses[key] = nil
         autoscalers[key] = nil
@@ -403,11 +432,27 @@ public actor ControlPlane {
         }
     }
 
+    /// What the CronJob controller must remember across restarts (`cronjobs/<namespace>/<name>`).
+    struct CronState: Codable, Equatable {
+        var firstSeen: Double
+        var lastScheduleTime: Double?
+        /// Jobs it started: name → the time each stands for.
+        var runs: [String: Double]
+    }
+
+    private var cronStates: [ObjectKey: CronState] = [:]
+
     /// CronJobs start Jobs at their times; the Jobs then run like any other.
     private func runCronJobs(now: Double) async throws {
         for (key, object) in desired {
             guard case .cronJob(let c) = object else { continue }
-            if firstSeen[key] == nil { firstSeen[key] = now }
+            if firstSeen[key] == nil { firstSeen[key] = cronStates[key]?.firstSeen ?? now }
+            if lastSchedule[key] == nil { lastSchedule[key] = cronStates[key]?.lastScheduleTime }
+            // Runs remembered from before a restart run on with the CronJob's job template.
+            for (name, time) in cronStates[key]?.runs ?? [:] {
+                let job = ObjectKey(kind: .job, namespace: key.namespace, name: name)
+                if cronJobRuns[job] == nil { cronJobRuns[job] = (c.jobSpec, key, time) }
+            }
             let runs = cronJobRuns.filter { $0.value.cron == key }.map { run in
                 ScheduledJob(name: run.key.name, scheduledTime: run.value.scheduledTime,
                              succeeded: jobStatuses[run.key].flatMap { s in s.isFinished ? s.condition("Complete")?.status == true : nil })
@@ -419,6 +464,13 @@ public actor ControlPlane {
                 let job = ObjectKey(kind: .job, namespace: key.namespace, name: start.name)
                 cronJobRuns[job] = (c.jobSpec, key, start.scheduledTime)
                 dirty.insert(job)
+            }
+            var remembered: [String: Double] = [:]
+            for (job, run) in cronJobRuns where run.cron == key { remembered[job.name] = run.scheduledTime }
+            let state = CronState(firstSeen: firstSeen[key]!, lastScheduleTime: lastSchedule[key], runs: remembered)
+            if cronStates[key] != state {
+                try await store.put("cronjobs/\(key.namespace)/\(key.name)", Array(try coder.encode(state)))
+                cronStates[key] = state
             }
         }
     }

@@ -263,3 +263,32 @@ func runAll(_ cp: ControlPlane) async throws {
         }
     }
 }
+
+@Suite(.serialized) struct ControlPlaneRestartTests {
+    @Test func cronJobRunsAndStatusesSurviveARestart() async throws {
+        try await withControlPlane { cp, store, clock, _ in
+            try await cp.registerNode(node("n1"))
+            var c = CronJob()
+            c.metadata.name = "tick"
+            c.schedule = "* * * * *"
+            c.jobSpec = jobSpec(completions: 1)
+            try await cp.apply(state([.cronJob(c), .deployment(deployment(replicas: 1))]))
+            clock.advance(61)
+            try await cp.reconcile()
+            let runs = await cp.cronJobRunKeys
+            #expect(runs.count == 1)
+            let status = await cp.status(of: webKey)
+
+            let restarted = try await ControlPlane(store: store, clock: { clock.now() })
+            try await restarted.apply(state([.cronJob(c), .deployment(deployment(replicas: 1))]))
+            // The run it started before is known again (not started twice, not orphaned) ...
+            #expect(await restarted.cronJobRunKeys == runs)
+            #expect(await restarted.pods(of: runs[0]).count == 1)
+            #expect(await restarted.status(of: webKey)?.revisionHash == status?.revisionHash)
+            // ... and leaves with its CronJob.
+            try await restarted.apply(state([.deployment(deployment(replicas: 1))]))
+            #expect(await restarted.cronJobRunKeys.isEmpty)
+            #expect(await restarted.pods(of: runs[0]).allSatisfy { $0.terminating || $0.nodeName == nil })
+        }
+    }
+}
