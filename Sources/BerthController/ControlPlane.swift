@@ -105,6 +105,7 @@ public actor ControlPlane {
         self.store = store
         self.clock = clock
         coder.outputFormatting = [.sortedKeys]
+        nameCounter = Int(await store.revision)
         for v in await store.list(prefix: "pods/").values {
             let p = try decoder.decode(PodRecord.self, from: Data(v.value))
             pods[p.key] = StoredRecord(value: p, modRevision: v.modRevision)
@@ -285,10 +286,8 @@ public actor ControlPlane {
             }) {
             case .job(let j)?:
                 let owned = (podsByOwner[key] ?? []).compactMap { pods[$0]?.value }
-                var counter = nameCounter
                 let plan = JobSync.sync(namespace: key.namespace, name: key.name, spec: j.spec, pods: owned, previous: jobStatuses[key],
-                                        now: now) { counter += 1; return String(counter, radix: 36) }
-                nameCounter = counter
+                                        now: now, nameSuffix: nextSuffix)
                 for name in plan.deletes { try await deletePod("pods/\(key.namespace)/\(name)") }
                 try create(plan.creates, for: key)
                 if jobStatuses[key] != plan.status {
@@ -299,12 +298,8 @@ public actor ControlPlane {
                 continue
             case .daemonSet(let ds)?:
                 let owned = (podsByOwner[key] ?? []).compactMap { pods[$0]?.value }
-                var counter = nameCounter
-                let plan = DaemonSetSync.sync(ds, nodes: nodes.values.sorted { $0.name < $1.name }, pods: owned, now: now) {
-                    counter += 1
-                    return String(counter, radix: 36)
-                }
-                nameCounter = counter
+                let plan = DaemonSetSync.sync(ds, nodes: nodes.values.sorted { $0.name < $1.name }, pods: owned, now: now,
+                                              nameSuffix: nextSuffix)
                 for name in plan.deletes { try await deletePod("pods/\(key.namespace)/\(name)") }
                 try create(plan.creates, for: key)
                 if daemonSetStatuses[key] != plan.status {
@@ -332,14 +327,9 @@ public actor ControlPlane {
         do {
             let owned = (podsByOwner[key] ?? []).compactMap { pods[$0]?.value }
             let revs = revisions.values.filter { $0.namespace == key.namespace && $0.deployment == key.name }
-            var counter = nameCounter
             let nodeStates = nodes
             let plan = DeploymentSync.sync(d, pods: owned, revisions: revs, previous: statuses[key],
-                                           nodeReady: { nodeStates[$0]?.ready ?? false }, now: now) {
-                counter += 1
-                return String(counter, radix: 36)
-            }
-            nameCounter = counter
+                                           nodeReady: { nodeStates[$0]?.ready ?? false }, now: now, nameSuffix: nextSuffix)
             for name in plan.deletes { try await deletePod("pods/\(key.namespace)/\(name)") }
             try create(plan.creates, key)
             for r in plan.revisionWrites {
@@ -547,6 +537,13 @@ public actor ControlPlane {
                 backoff[w.key] = nil
             }
         }
+    }
+
+    /// Pod name suffixes. The counter starts at the store's revision: every name it gave before was
+    /// followed by at least one write, so a restarted control plane cannot hand out a name again.
+    private func nextSuffix() -> String {
+        nameCounter += 1
+        return String(nameCounter, radix: 36)
     }
 
     private func forgetOnNode(_ p: PodRecord) {

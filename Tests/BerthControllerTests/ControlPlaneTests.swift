@@ -292,3 +292,20 @@ func runAll(_ cp: ControlPlane) async throws {
         }
     }
 }
+
+@Suite struct PodNameTests {
+    @Test func aRestartedControlPlaneDoesNotReuseNames() async throws {
+        try await withControlPlane { cp, store, clock, _ in
+            try await cp.registerNode(node("n1"))
+            try await cp.apply(state([.deployment(deployment(replicas: 2))]))
+            let before = Set(await cp.pods(of: webKey).map(\.name))
+            let restarted = try await ControlPlane(store: store, clock: { clock.now() })
+            try await restarted.apply(state([.deployment(deployment(replicas: 4))]))
+            let after = await restarted.pods(of: webKey)
+            #expect(after.count == 4 && Set(after.map(\.name)).count == 4)
+            #expect(before.isSubset(of: Set(after.map(\.name))))
+            // Every pod the cache holds is in the store.
+            for p in after { #expect(await store.get(p.key) != nil) }
+        }
+    }
+}
