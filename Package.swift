@@ -21,6 +21,14 @@ let package = Package(
             pkgConfig: "libgit2",
             providers: [.apt(["libgit2-dev"])]
         ),
+        .systemLibrary(
+            name: "CSeccomp",
+            pkgConfig: "libseccomp",
+            providers: [.apt(["libseccomp-dev"])]
+        ),
+        .target(name: "CBerthLinux"),
+        .target(name: "BerthLinux", dependencies: ["CBerthLinux", "CSeccomp"]),
+        .target(name: "BerthRuntime", dependencies: ["BerthLinux"]),
         .target(name: "BerthModel"),
         .target(name: "BerthGit", dependencies: ["CGit2"]),
         .target(name: "BerthSource", dependencies: ["BerthGit", "BerthYAML", "BerthModel"]),
@@ -40,6 +48,8 @@ let package = Package(
                 "BerthStore",
                 "BerthScheduler",
                 "BerthController",
+                "BerthRuntime",
+                "BerthLinux",
                 // The benchmarks serve repositories with the same fixtures as the tests.
                 "BerthTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

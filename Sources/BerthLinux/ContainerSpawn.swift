@@ -1,0 +1,172 @@
+import CBerthLinux
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Namespaces a container can be given.
+public enum Namespace: String, Sendable, Hashable, CaseIterable {
+    case pid, mount, uts, ipc, network, cgroup, user
+
+    /// CLONE_NEW* (linux/sched.h; Glibc's module does not export them).
+    var flag: Int32 {
+        switch self {
+        case .pid: return 0x2000_0000
+        case .mount: return 0x0002_0000
+        case .uts: return 0x0400_0000
+        case .ipc: return 0x0800_0000
+        case .network: return 0x4000_0000
+        case .cgroup: return 0x0200_0000
+        case .user: return 0x1000_0000
+        }
+    }
+}
+
+public struct MountSpec: Sendable, Hashable {
+    public var source: String
+    /// Absolute path inside the container.
+    public var target: String
+    /// nil for bind mounts.
+    public var type: String?
+    public var flags: UInt
+    public var data: String?
+    public var bindReadonly: Bool
+
+    public init(source: String, target: String, type: String?, flags: UInt = 0, data: String? = nil, bindReadonly: Bool = false) {
+        self.source = source
+        self.target = target
+        self.type = type
+        self.flags = flags
+        self.data = data
+        self.bindReadonly = bindReadonly
+    }
+}
+
+public struct CapabilitySets: Sendable, Hashable {
+    public var bounding: UInt64 = 0
+    public var effective: UInt64 = 0
+    public var permitted: UInt64 = 0
+    public var inheritable: UInt64 = 0
+    public var ambient: UInt64 = 0
+    public init() {}
+}
+
+/// Everything the child needs to become the container's process; built in Swift, copied into one C
+/// description before clone, so that no Swift runs between clone and execve.
+public struct ContainerSpec: Sendable {
+    public var namespaces: Set<Namespace> = [.pid, .mount, .uts, .ipc, .network]
+    public var rootfs = ""
+    public var readonlyRoot = false
+    public var hostname: String?
+    public var mounts: [MountSpec] = []
+    public var maskedPaths: [String] = []
+    public var readonlyPaths: [String] = []
+    public var makeDev = true
+    public var args: [String] = []
+    public var env: [String] = []
+    public var cwd = "/"
+    public var uid: UInt32 = 0
+    public var gid: UInt32 = 0
+    public var additionalGids: [UInt32] = []
+    public var capabilities = CapabilitySets()
+    public var noNewPrivileges = true
+    public var rlimits: [(resource: Int32, soft: UInt64, hard: UInt64)] = []
+    public var seccomp: SeccompProgram?
+    public var stdin: Int32 = -1
+    public var stdout: Int32 = -1
+    public var stderr: Int32 = -1
+
+    public init() {}
+}
+
+/// Owns the C copies of a spec's strings and arrays for the duration of one spawn.
+private final class CArena {
+    private var blocks: [UnsafeMutableRawPointer] = []
+
+    deinit { blocks.forEach { free($0) } }
+
+    func string(_ s: String?) -> UnsafePointer<CChar>? {
+        guard let s else { return nil }
+        let p = strdup(s)!
+        blocks.append(UnsafeMutableRawPointer(p))
+        return UnsafePointer(p)
+    }
+
+    func array<T>(_ items: [T]) -> UnsafePointer<T>? {
+        guard !items.isEmpty else { return nil }
+        let p = UnsafeMutablePointer<T>.allocate(capacity: items.count)
+        p.initialize(from: items, count: items.count)
+        blocks.append(UnsafeMutableRawPointer(p))
+        return UnsafePointer(p)
+    }
+
+    /// A NULL-terminated array of strings.
+    func strings(_ items: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
+        array(items.map { string($0) } + [nil])!
+    }
+}
+
+public enum ContainerSpawner {
+    /// Starts the container's process; returns its pid (in the caller's pid namespace) once it has exec'd.
+    public static func spawn(_ spec: ContainerSpec) throws(LinuxError) -> pid_t {
+        let arena = CArena()
+        var c = berth_spec()
+        c.clone_flags = spec.namespaces.reduce(0) { $0 | $1.flag }
+        c.rootfs = arena.string(spec.rootfs)
+        c.readonly_root = spec.readonlyRoot ? 1 : 0
+        c.hostname = arena.string(spec.hostname)
+        let mounts = spec.mounts.map { m in
+            berth_mount(source: arena.string(m.source), target: arena.string(m.target), fstype: arena.string(m.type),
+                        flags: m.flags, data: arena.string(m.data), bind_readonly: m.bindReadonly ? 1 : 0)
+        }
+        c.mounts = arena.array(mounts)
+        c.nmounts = mounts.count
+        c.masked_paths = spec.maskedPaths.isEmpty ? nil : arena.strings(spec.maskedPaths)
+        c.nmasked = spec.maskedPaths.count
+        c.readonly_paths = spec.readonlyPaths.isEmpty ? nil : arena.strings(spec.readonlyPaths)
+        c.nreadonly = spec.readonlyPaths.count
+        c.make_dev = spec.makeDev ? 1 : 0
+        c.argv = arena.strings(spec.args)
+        c.envp = arena.strings(spec.env)
+        c.cwd = arena.string(spec.cwd)
+        c.uid = spec.uid
+        c.gid = spec.gid
+        c.groups = arena.array(spec.additionalGids)
+        c.ngroups = spec.additionalGids.count
+        c.cap_bounding = spec.capabilities.bounding
+        c.cap_effective = spec.capabilities.effective
+        c.cap_permitted = spec.capabilities.permitted
+        c.cap_inheritable = spec.capabilities.inheritable
+        c.cap_ambient = spec.capabilities.ambient
+        c.no_new_privs = spec.noNewPrivileges ? 1 : 0
+        let limits = spec.rlimits.map { berth_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        c.rlimits = arena.array(limits)
+        c.nrlimits = limits.count
+        let filter = spec.seccomp.map { arena.array($0.instructions) } ?? nil
+        c.seccomp_filter = filter.map { UnsafeRawPointer($0) }
+        c.seccomp_len = spec.seccomp?.count ?? 0
+        c.stdin_fd = spec.stdin
+        c.stdout_fd = spec.stdout
+        c.stderr_fd = spec.stderr
+        var pid: pid_t = 0
+        var error = berth_error()
+        let rc = berth_spawn(&c, &pid, &error)
+        withExtendedLifetime(arena) {}
+        guard rc == 0 else {
+            func text<T>(_ tuple: T) -> String {
+                withUnsafeBytes(of: tuple) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            }
+            throw LinuxError(stage: text(error.stage), syscall: text(error.syscall), path: text(error.path), errno: error.err)
+        }
+        return pid
+    }
+
+    /// Waits for the process (blocking: call off the cooperative pool) and returns its exit code, 128+N for a signal.
+    public static func wait(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return 127 }
+        }
+        if status & 0x7f == 0 { return (status >> 8) & 0xff }
+        return 128 + (status & 0x7f)
+    }
+}

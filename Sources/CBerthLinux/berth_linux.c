@@ -1,0 +1,277 @@
+#define _GNU_SOURCE
+#include "berth_linux.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <grp.h>
+
+/* The child runs only this file's code between clone and execve: no allocation, no locks, no Swift. */
+
+struct child_args {
+    const struct berth_spec *spec;
+    int error_fd;
+};
+
+static void fail(int fd, const char *stage, const char *call, const char *path) {
+    struct berth_error e;
+    memset(&e, 0, sizeof e);
+    e.err = errno;
+    strncpy(e.stage, stage, sizeof e.stage - 1);
+    strncpy(e.syscall, call, sizeof e.syscall - 1);
+    if (path) strncpy(e.path, path, sizeof e.path - 1);
+    ssize_t unused = write(fd, &e, sizeof e);
+    (void)unused;
+    _exit(127);
+}
+
+/* rootfs + inside path, into buf; inside paths are absolute. */
+static int join(char *buf, size_t size, const char *root, const char *inside) {
+    int n = snprintf(buf, size, "%s%s", root, inside);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode) {
+    char tmp[4096];
+    size_t len = strlen(path);
+    if (len >= sizeof tmp) { errno = ENAMETOOLONG; return -1; }
+    memcpy(tmp, path, len + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, mode) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+/* A bind mount target must exist with the source's type: a file for a file, a directory otherwise. */
+static int ensure_target(const char *target, const char *source) {
+    struct stat st;
+    if (source && stat(source, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        char parent[4096];
+        strncpy(parent, target, sizeof parent - 1);
+        parent[sizeof parent - 1] = 0;
+        char *slash = strrchr(parent, '/');
+        if (slash && slash != parent) { *slash = 0; if (mkdir_p(parent, 0755) != 0) return -1; }
+        int fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != EEXIST) return -1;
+        if (fd >= 0) close(fd);
+        return 0;
+    }
+    return mkdir_p(target, 0755);
+}
+
+static void make_dev(int efd, const char *root) {
+    char path[4096];
+    static const struct { const char *name; mode_t mode; int major, minor; } devices[] = {
+        {"null", S_IFCHR | 0666, 1, 3}, {"zero", S_IFCHR | 0666, 1, 5}, {"full", S_IFCHR | 0666, 1, 7},
+        {"random", S_IFCHR | 0666, 1, 8}, {"urandom", S_IFCHR | 0666, 1, 9}, {"tty", S_IFCHR | 0666, 5, 0},
+    };
+    for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
+        if (snprintf(path, sizeof path, "%s/dev/%s", root, devices[i].name) >= (int)sizeof path) fail(efd, "dev", "snprintf", devices[i].name);
+        unlink(path);
+        if (mknod(path, devices[i].mode, makedev(devices[i].major, devices[i].minor)) != 0) fail(efd, "dev", "mknod", path);
+        chmod(path, devices[i].mode & 07777);
+    }
+    static const struct { const char *link; const char *target; } links[] = {
+        {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+        {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"},
+    };
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+        snprintf(path, sizeof path, "%s/dev/%s", root, links[i].link);
+        unlink(path);
+        if (symlink(links[i].target, path) != 0 && errno != EEXIST) fail(efd, "dev", "symlink", path);
+    }
+}
+
+static int capset_all(uint64_t eff, uint64_t perm, uint64_t inh) {
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    d[0].effective = (uint32_t)eff; d[1].effective = (uint32_t)(eff >> 32);
+    d[0].permitted = (uint32_t)perm; d[1].permitted = (uint32_t)(perm >> 32);
+    d[0].inheritable = (uint32_t)inh; d[1].inheritable = (uint32_t)(inh >> 32);
+    return (int)syscall(SYS_capset, &h, d);
+}
+
+static const char *find_env(const char *const *envp, const char *name) {
+    size_t n = strlen(name);
+    for (; envp && *envp; envp++) if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=') return *envp + n + 1;
+    return NULL;
+}
+
+static int child(void *arg) {
+    const struct child_args *a = arg;
+    const struct berth_spec *s = a->spec;
+    int efd = a->error_fd;
+    char path[4096];
+
+    if (s->stdin_fd >= 0 && dup2(s->stdin_fd, 0) < 0) fail(efd, "stdio", "dup2", "stdin");
+    if (s->stdout_fd >= 0 && dup2(s->stdout_fd, 1) < 0) fail(efd, "stdio", "dup2", "stdout");
+    if (s->stderr_fd >= 0 && dup2(s->stderr_fd, 2) < 0) fail(efd, "stdio", "dup2", "stderr");
+
+    if (s->clone_flags & CLONE_NEWNS) {
+        /* Nothing we mount may propagate back to the host. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(efd, "rootfs", "mount", "/ (make private)");
+        if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) fail(efd, "rootfs", "mount", s->rootfs);
+        for (size_t i = 0; i < s->nmounts; i++) {
+            const struct berth_mount *m = &s->mounts[i];
+            if (join(path, sizeof path, s->rootfs, m->target) != 0) { errno = ENAMETOOLONG; fail(efd, "mounts", "join", m->target); }
+            int bind = m->fstype == NULL || (m->flags & MS_BIND);
+            if (ensure_target(path, bind ? m->source : NULL) != 0) fail(efd, "mounts", "mkdir", path);
+            if (mount(m->source, path, m->fstype, m->flags, m->data) != 0) fail(efd, "mounts", "mount", m->target);
+            if (bind && m->bind_readonly &&
+                mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | (m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), NULL) != 0)
+                fail(efd, "mounts", "remount", m->target);
+        }
+        if (s->make_dev) make_dev(efd, s->rootfs);
+        /* runc's pivot_root sequence: the old root ends up under the new one and is detached there. */
+        if (chdir(s->rootfs) != 0) fail(efd, "pivot_root", "chdir", s->rootfs);
+        if (syscall(SYS_pivot_root, ".", ".") != 0) fail(efd, "pivot_root", "pivot_root", s->rootfs);
+        if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) != 0) fail(efd, "pivot_root", "mount", "old root (slave)");
+        if (umount2(".", MNT_DETACH) != 0) fail(efd, "pivot_root", "umount2", "old root");
+        if (chdir("/") != 0) fail(efd, "pivot_root", "chdir", "/");
+        for (size_t i = 0; i < s->nmasked; i++) {
+            struct stat st;
+            const char *p = s->masked_paths[i];
+            if (stat(p, &st) != 0) continue;
+            if (S_ISDIR(st.st_mode)) {
+                if (mount("tmpfs", p, "tmpfs", MS_RDONLY, NULL) != 0) fail(efd, "masked paths", "mount", p);
+            } else if (mount("/dev/null", p, NULL, MS_BIND, NULL) != 0) {
+                fail(efd, "masked paths", "mount", p);
+            }
+        }
+        for (size_t i = 0; i < s->nreadonly; i++) {
+            const char *p = s->readonly_paths[i];
+            struct stat st;
+            if (stat(p, &st) != 0) continue;
+            if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) != 0) fail(efd, "readonly paths", "mount", p);
+            if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+                fail(efd, "readonly paths", "remount", p);
+        }
+        if (s->readonly_root && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) != 0)
+            fail(efd, "rootfs", "remount", "/ (read-only)");
+    }
+    if (s->hostname && (s->clone_flags & CLONE_NEWUTS) && sethostname(s->hostname, strlen(s->hostname)) != 0)
+        fail(efd, "hostname", "sethostname", s->hostname);
+    for (size_t i = 0; i < s->nrlimits; i++) {
+        struct rlimit r = { (rlim_t)s->rlimits[i].soft, (rlim_t)s->rlimits[i].hard };
+        if (setrlimit(s->rlimits[i].resource, &r) != 0) fail(efd, "rlimits", "setrlimit", NULL);
+    }
+    /* Bounding set first, while CAP_SETPCAP is still held. */
+    for (int cap = 0; cap <= 63; cap++) {
+        if (s->cap_bounding & (1ULL << cap)) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) fail(efd, "capabilities", "prctl", "PR_CAPBSET_DROP");
+    }
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail(efd, "user", "prctl", "PR_SET_KEEPCAPS");
+    if (setgroups(s->ngroups, s->groups) != 0) fail(efd, "user", "setgroups", NULL);
+    if (setresgid(s->gid, s->gid, s->gid) != 0) fail(efd, "user", "setresgid", NULL);
+    if (setresuid(s->uid, s->uid, s->uid) != 0) fail(efd, "user", "setresuid", NULL);
+    if (capset_all(s->cap_effective, s->cap_permitted, s->cap_inheritable) != 0) fail(efd, "capabilities", "capset", NULL);
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    /* The kernel keeps an ambient capability only if it is also permitted and inheritable; like runc,
+       raise those and let the others go. */
+    uint64_t ambient = s->cap_ambient & s->cap_permitted & s->cap_inheritable;
+    for (int cap = 0; cap <= 63; cap++) {
+        if (!(ambient & (1ULL << cap))) continue;
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) fail(efd, "capabilities", "prctl", "PR_CAP_AMBIENT_RAISE");
+    }
+    if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(efd, "no_new_privs", "prctl", NULL);
+    if (s->cwd && chdir(s->cwd) != 0) fail(efd, "cwd", "chdir", s->cwd);
+
+    const char *file = s->argv[0];
+    char resolved[4096];
+    if (!strchr(file, '/')) {
+        const char *p = find_env(s->envp, "PATH");
+        if (!p) p = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        int found = 0;
+        while (*p && !found) {
+            const char *end = strchr(p, ':');
+            size_t n = end ? (size_t)(end - p) : strlen(p);
+            if (n > 0 && n + strlen(file) + 2 < sizeof resolved) {
+                memcpy(resolved, p, n);
+                resolved[n] = '/';
+                strcpy(resolved + n + 1, file);
+                if (access(resolved, X_OK) == 0) { found = 1; file = resolved; }
+            }
+            p = end ? end + 1 : p + n;
+        }
+        if (!found) { errno = ENOENT; fail(efd, "exec", "execve", s->argv[0]); }
+    }
+    /* Seccomp last: the filter may forbid what the steps above need. */
+    if (s->seccomp_filter) {
+        struct sock_fprog prog = { (unsigned short)s->seccomp_len, (struct sock_filter *)s->seccomp_filter };
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) fail(efd, "seccomp", "prctl", NULL);
+    }
+    execve(file, (char *const *)s->argv, (char *const *)s->envp);
+    fail(efd, "exec", "execve", file);
+    return 127;
+}
+
+int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *error) {
+    int fds[2];
+    memset(error, 0, sizeof *error);
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        error->err = errno;
+        strcpy(error->stage, "spawn");
+        strcpy(error->syscall, "pipe2");
+        return -1;
+    }
+    const size_t stack_size = 256 * 1024;
+    char *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        error->err = errno;
+        strcpy(error->stage, "spawn");
+        strcpy(error->syscall, "mmap");
+        close(fds[0]); close(fds[1]);
+        return -1;
+    }
+    struct child_args args = { spec, fds[1] };
+    pid_t child_pid = clone(child, stack + stack_size, spec->clone_flags | SIGCHLD, &args);
+    int saved = errno;
+    close(fds[1]);
+    if (child_pid < 0) {
+        munmap(stack, stack_size);
+        close(fds[0]);
+        error->err = saved;
+        strcpy(error->stage, "spawn");
+        strcpy(error->syscall, "clone");
+        return -1;
+    }
+    /* EOF without a record: the child reached execve. */
+    ssize_t n;
+    do { n = read(fds[0], error, sizeof *error); } while (n < 0 && errno == EINTR);
+    close(fds[0]);
+    munmap(stack, stack_size);
+    *pid = child_pid;
+    if (n == (ssize_t)sizeof *error) {
+        int status;
+        waitpid(child_pid, &status, 0);
+        return -1;
+    }
+    memset(error, 0, sizeof *error);
+    return 0;
+}
+
+int berth_memfd(const char *name) {
+    return (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);
+}

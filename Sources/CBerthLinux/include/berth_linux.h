@@ -1,0 +1,73 @@
+#ifndef BERTH_LINUX_H
+#define BERTH_LINUX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A mount to make inside the container's root, in order. */
+struct berth_mount {
+    const char *source;
+    const char *target;      /* absolute, inside the container */
+    const char *fstype;      /* NULL for bind mounts */
+    unsigned long flags;     /* MS_* */
+    const char *data;
+    int bind_readonly;       /* bind mounts: remount read-only (and flags) after binding */
+};
+
+struct berth_rlimit {
+    int resource;
+    uint64_t soft;
+    uint64_t hard;
+};
+
+/*
+ * Everything the child needs, prepared by the parent so that nothing is allocated or parsed between
+ * clone and execve. Strings and arrays are owned by the caller and must outlive berth_spawn.
+ */
+struct berth_spec {
+    int clone_flags;                 /* CLONE_NEW* */
+    const char *rootfs;              /* absolute host path */
+    int readonly_root;
+    const char *hostname;            /* NULL: leave */
+    const struct berth_mount *mounts;
+    size_t nmounts;
+    const char *const *masked_paths;
+    size_t nmasked;
+    const char *const *readonly_paths;
+    size_t nreadonly;
+    int make_dev;                    /* populate a minimal /dev on tmpfs */
+    const char *const *argv;         /* argv[0] is resolved against PATH in envp when it has no '/' */
+    const char *const *envp;
+    const char *cwd;
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    size_t ngroups;
+    uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
+    int no_new_privs;
+    const struct berth_rlimit *rlimits;
+    size_t nrlimits;
+    const void *seccomp_filter;      /* struct sock_filter[], NULL for none */
+    size_t seccomp_len;              /* number of instructions */
+    int stdin_fd, stdout_fd, stderr_fd; /* -1: inherit */
+};
+
+/* Where the child failed, sent back over a close-on-exec pipe. */
+struct berth_error {
+    char stage[32];
+    char syscall[24];
+    char path[200];
+    int err;                         /* errno */
+};
+
+/*
+ * Clones a child in new namespaces that sets up the container and execs the process.
+ * Returns 0 with *pid set once the child has exec'd; -1 with *error filled when it (or clone) failed.
+ */
+int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *error);
+
+/* An anonymous in-memory file (memfd_create with MFD_CLOEXEC), for libseccomp's fd-only export. */
+int berth_memfd(const char *name);
+
+#endif

@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A busybox bundle in a temporary directory, with a config in runc's default shape.
+struct BusyboxBundle {
+    let dir: String
+
+    static func with<T>(_ body: (BusyboxBundle) throws -> T) throws -> T {
+        try Shell.withTempDir { dir in
+            let bin = dir + "/rootfs/bin"
+            try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: bin + "/busybox")
+            for tool in ["sh", "cat", "echo", "hostname", "grep", "ls", "mount", "unshare", "mkdir", "touch", "wc", "true"] {
+                try FileManager.default.createSymbolicLink(atPath: bin + "/" + tool, withDestinationPath: "busybox")
+            }
+            return try body(BusyboxBundle(dir: dir))
+        }
+    }
+
+    func config(_ script: String, edit: (inout [String: Any]) -> Void = { _ in }) throws {
+        var c: [String: Any] = [
+            "ociVersion": "1.0.2",
+            "process": [
+                "terminal": false, "user": ["uid": 0, "gid": 0], "args": ["sh", "-c", script],
+                "env": ["PATH=/bin"], "cwd": "/",
+                "capabilities": [
+                    "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                    "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                    "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                ],
+                "rlimits": [["type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024]],
+                "noNewPrivileges": true,
+            ] as [String: Any],
+            "root": ["path": "rootfs", "readonly": true],
+            "hostname": "berth-test",
+            "mounts": [
+                ["destination": "/proc", "type": "proc", "source": "proc"],
+                ["destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]],
+                ["destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                 "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]],
+                ["destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]],
+                ["destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]],
+            ],
+            "linux": [
+                "namespaces": [["type": "pid"], ["type": "network"], ["type": "ipc"], ["type": "uts"], ["type": "mount"]],
+                "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+                "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+            ] as [String: Any],
+        ]
+        edit(&c)
+        let data = try JSONSerialization.data(withJSONObject: c, options: [.prettyPrinted])
+        try data.write(to: URL(fileURLWithPath: dir + "/config.json"))
+    }
+}
+
+@Suite(.serialized, .enabled(if: getuid() == 0, "namespaces need root")) struct RuntimeTests {
+    static let probe = """
+    echo pid=$$; hostname; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/1/status; \
+    echo processes-above-pid-99=$(ls /proc | grep -c '^[0-9][0-9][0-9]'); \
+    mount -t tmpfs x /tmp 2>/dev/null && echo mount=yes || echo mount=no; \
+    unshare -n true 2>/dev/null && echo unshare=yes || echo unshare=no; \
+    touch /newfile 2>/dev/null && echo rootfs=rw || echo rootfs=ro; \
+    echo 1 > /proc/sys/kernel/panic 2>/dev/null && echo procsys=rw || echo procsys=ro; \
+    ls /dev/null /dev/zero /dev/urandom >/dev/null && echo dev=ok; exit 3
+    """
+
+    @Test func isolatesTheProcessAndPassesTheExitCode() throws {
+        try BusyboxBundle.with { b in
+            try b.config(RuntimeTests.probe)
+            let r = try Shell.run(Shell.berth, ["runtime", "run", "--bundle", b.dir, "probe-\(getpid())"])
+            #expect(r.status == 3, "\(r.stderr)")
+            #expect(r.stdout == """
+            pid=1
+            berth-test
+            CapEff:\t0000000020000420
+            NoNewPrivs:\t1
+            Seccomp:\t0
+            processes-above-pid-99=0
+            mount=no
+            unshare=no
+            rootfs=ro
+            procsys=ro
+            dev=ok
+
+            """)
+        }
+    }
+
+    @Test func givesTheSameOutputAsRunc() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/runc") || FileManager.default.isExecutableFile(atPath: "/usr/bin/runc") else {
+            Issue.record("runc is not installed (scripts/setup installs it)")
+            return
+        }
+        try BusyboxBundle.with { b in
+            try b.config(RuntimeTests.probe)
+            let ours = try Shell.run(Shell.berth, ["runtime", "run", "--bundle", b.dir, "same-\(getpid())"])
+            let runc = try Shell.run("runc", ["--root", b.dir + "/runc-state", "run", "--bundle", b.dir, "same-\(getpid())"])
+            #expect(ours.status == runc.status)
+            #expect(ours.stdout == runc.stdout)
+        }
+    }
+
+    @Test func seccompFromTheConfigIsEnforced() throws {
+        try BusyboxBundle.with { b in
+            try b.config("grep Seccomp: /proc/self/status; mkdir /dev/shm/x 2>&1; echo done") { c in
+                var linux = c["linux"] as! [String: Any]
+                linux["seccomp"] = ["defaultAction": "SCMP_ACT_ALLOW",
+                                    "syscalls": [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1]]]
+                c["linux"] = linux
+            }
+            let r = try Shell.run(Shell.berth, ["runtime", "run", "--bundle", b.dir, "seccomp-\(getpid())"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout == "Seccomp:\t2\nmkdir: can't create directory '/dev/shm/x': Operation not permitted\ndone\n")
+        }
+    }
+
+    @Test func setupErrorsNameTheStageAndUnknownFieldsAreRefused() throws {
+        try BusyboxBundle.with { b in
+            try b.config("true") { c in
+                var p = c["process"] as! [String: Any]
+                p["cwd"] = "/does/not/exist"
+                c["process"] = p
+            }
+            let r = try Shell.run(Shell.berth, ["runtime", "run", "--bundle", b.dir, "cwd-\(getpid())"])
+            #expect(r.status == 1)
+            #expect(r.stderr == "berth runtime: container cwd-\(getpid()): cwd: chdir /does/not/exist: No such file or directory\n")
+
+            try b.config("true") { c in
+                var linux = c["linux"] as! [String: Any]
+                linux["intelRdt"] = ["closID": "x"]
+                c["linux"] = linux
+            }
+            let unknown = try Shell.run(Shell.berth, ["runtime", "run", "--bundle", b.dir, "field-\(getpid())"])
+            #expect(unknown.status == 1)
+            #expect(unknown.stderr == "berth runtime: linux.intelRdt is not supported by berth\n")
+
+            try b.config("nosuchcommand")
+            let missing = try Shell.run(Shell.berth, ["runtime", "run", "--bundle", b.dir, "exec-\(getpid())"])
+            #expect(missing.status == 127)
+        }
+    }
+}
