@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "berth", targets: ["berth"]),
+        .executable(name: "berth-shim", targets: ["berth-shim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,8 +28,10 @@ let package = Package(
             providers: [.apt(["libseccomp-dev"])]
         ),
         .target(name: "CBerthLinux"),
+        // The per-container supervisor: C only, so that it stays small while the container runs.
+        .executableTarget(name: "berth-shim", dependencies: ["CBerthLinux"]),
         .target(name: "BerthLinux", dependencies: ["CBerthLinux", "CSeccomp"]),
-        .target(name: "BerthRuntime", dependencies: ["BerthLinux"]),
+        .target(name: "BerthRuntime", dependencies: ["BerthLinux", "CBerthLinux"]),
         .target(name: "BerthModel"),
         .target(name: "BerthGit", dependencies: ["CGit2"]),
         .target(name: "BerthSource", dependencies: ["BerthGit", "BerthYAML", "BerthModel"]),
@@ -57,7 +60,7 @@ let package = Package(
         ),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
         .testTarget(name: "BerthYAMLTests", dependencies: ["BerthYAML", "BerthModel"]),
-        .testTarget(name: "BerthCLITests", dependencies: ["BerthYAML", "BerthStore", "BerthTestSupport"]),
+        .testTarget(name: "BerthCLITests", dependencies: ["BerthYAML", "BerthStore", "BerthTestSupport", "CBerthLinux"]),
         .target(name: "BerthTestSupport", path: "Tests/Support"),
         .testTarget(name: "BerthGitTests", dependencies: ["BerthGit", "BerthTestSupport"]),
         .testTarget(name: "BerthSourceTests", dependencies: ["BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),

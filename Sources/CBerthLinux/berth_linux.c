@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <grp.h>
+#include <poll.h>
 
 /* The child runs only this file's code between clone and execve: no allocation, no locks, no Swift. */
 
@@ -124,6 +125,25 @@ static int child(void *arg) {
     const struct berth_spec *s = a->spec;
     int efd = a->error_fd;
     char path[4096];
+    int fifo = -1, later_errors = -1;
+
+    /* A clean signal state: whatever berth's caller blocked or ignored must not reach the container
+       (an inherited blocked SIGTERM would make the process deaf to `kill`). */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        signal(sig, SIG_DFL);
+    }
+
+    /* Host paths are gone after pivot_root: hold them by descriptor now. */
+    if (s->exec_fifo) {
+        fifo = open(s->exec_fifo, O_PATH | O_CLOEXEC);
+        if (fifo < 0) fail(efd, "exec fifo", "open", s->exec_fifo);
+        later_errors = open(s->error_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (later_errors < 0) fail(efd, "exec fifo", "open", s->error_file);
+    }
 
     if (s->stdin_fd >= 0 && dup2(s->stdin_fd, 0) < 0) fail(efd, "stdio", "dup2", "stdin");
     if (s->stdout_fd >= 0 && dup2(s->stdout_fd, 1) < 0) fail(efd, "stdio", "dup2", "stdout");
@@ -217,6 +237,17 @@ static int child(void *arg) {
         }
         if (!found) { errno = ENOENT; fail(efd, "exec", "execve", s->argv[0]); }
     }
+    if (fifo >= 0) {
+        /* Set up: tell the creator (EOF on its pipe), then wait for `start` to open the FIFO. */
+        close(efd);
+        efd = later_errors;
+        char proc_path[64];
+        snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fifo);
+        int w = open(proc_path, O_WRONLY | O_CLOEXEC);
+        if (w < 0) fail(efd, "exec fifo", "open", "exec.fifo (is /proc mounted?)");
+        close(fifo);
+        /* The write end closes at execve: the starter reads EOF. */
+    }
     /* Seccomp last: the filter may forbid what the steps above need. */
     if (s->seccomp_filter) {
         struct sock_fprog prog = { (unsigned short)s->seccomp_len, (struct sock_filter *)s->seccomp_filter };
@@ -274,4 +305,123 @@ int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *e
 
 int berth_memfd(const char *name) {
     return (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);
+}
+
+/*
+ * Spec encoding (little-endian): a sequence of fields, each a u32 tag and a payload. Strings are u32 length
+ * + bytes + NUL; string lists are u32 count + strings; numbers are u64. Written by SpecEncoding.swift.
+ */
+struct reader { const unsigned char *p, *end; };
+
+static int rd_u32(struct reader *r, uint32_t *v) {
+    if (r->end - r->p < 4) return -1;
+    memcpy(v, r->p, 4); r->p += 4; return 0;
+}
+static int rd_u64(struct reader *r, uint64_t *v) {
+    if (r->end - r->p < 8) return -1;
+    memcpy(v, r->p, 8); r->p += 8; return 0;
+}
+static int rd_str(struct reader *r, const char **s) {
+    uint32_t n;
+    if (rd_u32(r, &n) != 0 || (size_t)(r->end - r->p) < (size_t)n + 1 || r->p[n] != 0) return -1;
+    *s = (const char *)r->p; r->p += n + 1; return 0;
+}
+static int rd_strs(struct reader *r, const char ***list, size_t *count) {
+    uint32_t n;
+    if (rd_u32(r, &n) != 0 || n > 65536) return -1;
+    const char **l = calloc(n + 1, sizeof *l);
+    if (!l) return -1;
+    for (uint32_t i = 0; i < n; i++) if (rd_str(r, &l[i]) != 0) { free(l); return -1; }
+    *list = l; if (count) *count = n; return 0;
+}
+
+int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s) {
+    struct reader r = { buf, buf + len };
+    memset(s, 0, sizeof *s);
+    s->stdin_fd = s->stdout_fd = s->stderr_fd = -1;
+    uint64_t v; const char *str; size_t n;
+    while (r.p < r.end) {
+        uint32_t tag;
+        if (rd_u32(&r, &tag) != 0) return -1;
+        switch (tag) {
+        case 1: if (rd_u64(&r, &v)) return -1; s->clone_flags = (int)v; break;
+        case 2: if (rd_str(&r, &s->rootfs)) return -1; break;
+        case 3: if (rd_u64(&r, &v)) return -1; s->readonly_root = (int)v; break;
+        case 4: if (rd_str(&r, &s->hostname)) return -1; break;
+        case 5: {
+            uint32_t count;
+            if (rd_u32(&r, &count) || count > 4096) return -1;
+            struct berth_mount *m = calloc(count ? count : 1, sizeof *m);
+            if (!m) return -1;
+            for (uint32_t i = 0; i < count; i++) {
+                const char *fstype, *data;
+                if (rd_str(&r, &m[i].source) || rd_str(&r, &m[i].target) || rd_str(&r, &fstype) || rd_u64(&r, &v)) return -1;
+                m[i].flags = (unsigned long)v;
+                if (rd_str(&r, &data) || rd_u64(&r, &v)) return -1;
+                m[i].bind_readonly = (int)v;
+                m[i].fstype = *fstype ? fstype : NULL;
+                m[i].data = *data ? data : NULL;
+            }
+            s->mounts = m; s->nmounts = count; break;
+        }
+        case 6: if (rd_strs(&r, (const char ***)&s->masked_paths, &s->nmasked)) return -1; break;
+        case 7: if (rd_strs(&r, (const char ***)&s->readonly_paths, &s->nreadonly)) return -1; break;
+        case 8: if (rd_u64(&r, &v)) return -1; s->make_dev = (int)v; break;
+        case 9: if (rd_strs(&r, (const char ***)&s->argv, &n)) return -1; break;
+        case 10: if (rd_strs(&r, (const char ***)&s->envp, &n)) return -1; break;
+        case 11: if (rd_str(&r, &s->cwd)) return -1; break;
+        case 12: if (rd_u64(&r, &v)) return -1; s->uid = (uid_t)v; break;
+        case 13: if (rd_u64(&r, &v)) return -1; s->gid = (gid_t)v; break;
+        case 14: {
+            uint32_t count;
+            if (rd_u32(&r, &count) || count > 65536) return -1;
+            gid_t *g = calloc(count ? count : 1, sizeof *g);
+            if (!g) return -1;
+            for (uint32_t i = 0; i < count; i++) { if (rd_u64(&r, &v)) return -1; g[i] = (gid_t)v; }
+            s->groups = g; s->ngroups = count; break;
+        }
+        case 15: if (rd_u64(&r, &s->cap_bounding)) return -1; break;
+        case 16: if (rd_u64(&r, &s->cap_effective)) return -1; break;
+        case 17: if (rd_u64(&r, &s->cap_permitted)) return -1; break;
+        case 18: if (rd_u64(&r, &s->cap_inheritable)) return -1; break;
+        case 19: if (rd_u64(&r, &s->cap_ambient)) return -1; break;
+        case 20: if (rd_u64(&r, &v)) return -1; s->no_new_privs = (int)v; break;
+        case 21: {
+            uint32_t count;
+            if (rd_u32(&r, &count) || count > 64) return -1;
+            struct berth_rlimit *l = calloc(count ? count : 1, sizeof *l);
+            if (!l) return -1;
+            for (uint32_t i = 0; i < count; i++) {
+                if (rd_u64(&r, &v)) return -1;
+                l[i].resource = (int)v;
+                if (rd_u64(&r, &l[i].soft) || rd_u64(&r, &l[i].hard)) return -1;
+            }
+            s->rlimits = l; s->nrlimits = count; break;
+        }
+        case 22: {
+            uint32_t count;
+            if (rd_u32(&r, &count) || (size_t)(r.end - r.p) < (size_t)count * 8) return -1;
+            s->seccomp_filter = r.p; s->seccomp_len = count; r.p += (size_t)count * 8; break;
+        }
+        case 23: if (rd_str(&r, &s->exec_fifo)) return -1; break;
+        case 24: if (rd_str(&r, &s->error_file)) return -1; break;
+        default: return -1;
+        }
+        (void)str;
+    }
+    return 0;
+}
+
+int berth_wait_pid_exit(pid_t pid, int timeout_ms) {
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) return errno == ESRCH ? 0 : -1;
+    struct pollfd p = { fd, POLLIN, 0 };
+    int rc;
+    do { rc = poll(&p, 1, timeout_ms); } while (rc < 0 && errno == EINTR);
+    close(fd);
+    return rc > 0 ? 0 : (rc == 0 ? 1 : -1);
+}
+
+int berth_set_child_subreaper(void) {
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 }

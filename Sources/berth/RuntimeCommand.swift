@@ -2,50 +2,113 @@ import ArgumentParser
 import BerthLinux
 import BerthRuntime
 import Dispatch
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
+/// Options every runtime subcommand shares.
+struct RuntimeOptions: ParsableArguments {
+    @Option(help: "Directory for runtime state.")
+    var root = "/run/berth/runtime"
+
+    var manager: ContainerManager {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let shim = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("berth-shim").path
+        return ContainerManager(root: root, shim: shim)
+    }
+}
+
+/// Runs a runtime action, turning its errors into `berth runtime: …` on stderr and exit status 1.
+func runtimeAction<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        StdStream.standardError.write("berth runtime: \(error)\n")
+        throw ExitCode(1)
+    }
+}
+
 struct RuntimeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runtime",
-        abstract: "The OCI runtime: run a container from a bundle (config.json + rootfs).",
-        subcommands: [Run.self]
+        abstract: "The OCI runtime (runc-compatible subset): containers from bundles (config.json + rootfs).",
+        subcommands: [Run.self, Create.self, Start.self, State.self, Kill.self, Delete.self, List.self]
     )
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a container up; its process waits for `start`.")
+        @OptionGroup var options: RuntimeOptions
+        @Option(name: [.customShort("b"), .long], help: "Bundle directory.") var bundle = "."
+        @Argument var id: String
+        func run() throws { try runtimeAction { _ = try options.manager.create(id: id, bundle: bundle) } }
+    }
+
+    struct Start: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let a created container run its process.")
+        @OptionGroup var options: RuntimeOptions
+        @Argument var id: String
+        func run() throws { try runtimeAction { try options.manager.start(id: id) } }
+    }
+
+    struct State: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a container's state as OCI state JSON.")
+        @OptionGroup var options: RuntimeOptions
+        @Argument var id: String
+        func run() throws { try runtimeAction { print(try options.manager.state(id: id).json) } }
+    }
+
+    struct Kill: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Send a signal (default TERM) to a container's process.")
+        @OptionGroup var options: RuntimeOptions
+        @Argument var id: String
+        @Argument var signal = "TERM"
+        func run() throws {
+            let names: [String: Int32] = ["TERM": SIGTERM, "KILL": SIGKILL, "INT": SIGINT, "HUP": SIGHUP, "QUIT": SIGQUIT,
+                                          "USR1": SIGUSR1, "USR2": SIGUSR2, "STOP": SIGSTOP, "CONT": SIGCONT]
+            let name = signal.uppercased().replacingOccurrences(of: "SIG", with: "")
+            guard let sig = names[name] ?? Int32(signal) else { throw ValidationError("unknown signal \(signal)") }
+            try runtimeAction { try options.manager.kill(id: id, signal: sig) }
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a stopped container (--force: kill it first).")
+        @OptionGroup var options: RuntimeOptions
+        @Flag(name: [.customShort("f"), .long]) var force = false
+        @Argument var id: String
+        func run() throws { try runtimeAction { try options.manager.delete(id: id, force: force) } }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List containers.")
+        @OptionGroup var options: RuntimeOptions
+        func run() throws {
+            print("ID\tPID\tSTATUS\tBUNDLE")
+            for s in options.manager.list() { print("\(s.id)\t\(s.status == .stopped ? 0 : s.pid)\t\(s.status.rawValue)\t\(s.bundle)") }
+        }
+    }
 
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create and start a container from a bundle, wait for it, and exit with its exit code (128+N for a signal).")
-
-        @Option(name: [.customShort("b"), .long], help: "Bundle directory (default: the current directory).")
-        var bundle = "."
-
-        @Option(help: "Directory for runtime state.")
-        var root = "/run/berth/runtime"
-
-        @Argument(help: "Container id.")
-        var id: String
-
-        func validate() throws {
-            if id.isEmpty || id.contains("/") || id.hasPrefix(".") { throw ValidationError("invalid container id \"\(id)\"") }
-        }
+            abstract: "Create and start a container, wait for it, remove it, and exit with its exit code (128+N for a signal).")
+        @OptionGroup var options: RuntimeOptions
+        @Option(name: [.customShort("b"), .long], help: "Bundle directory.") var bundle = "."
+        @Argument(help: "Container id.") var id: String
 
         func run() throws {
-            let config: OCIConfig
+            let manager = options.manager
+            let pid = try runtimeAction { try manager.create(id: id, bundle: bundle, attach: true) }
             do {
-                config = try OCIConfig(bundle: bundle)
+                try manager.start(id: id)
             } catch {
+                try? manager.delete(id: id, force: true)
                 StdStream.standardError.write("berth runtime: \(error)\n")
                 throw ExitCode(1)
             }
-            let pid: pid_t
-            do {
-                pid = try ContainerSpawner.spawn(config.spec)
-            } catch {
-                StdStream.standardError.write("berth runtime: container \(id): \(error)\n")
-                throw ExitCode(1)
-            }
-            // Signals for berth go to the container's init, as runc forwards them.
+            // Signals for berth go to the container's process, as runc forwards them.
             var sources: [DispatchSourceSignal] = []
             for sig in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] {
                 signal(sig, SIG_IGN)
@@ -54,8 +117,11 @@ struct RuntimeCommand: ParsableCommand {
                 source.resume()
                 sources.append(source)
             }
-            let code = ContainerSpawner.wait(pid)
+            let code = try runtimeAction { try manager.wait(id: id) }
             sources.forEach { $0.cancel() }
+            // The shim was started by this process: reap it.
+            while waitpid(-1, nil, 0) > 0 {}
+            try? manager.delete(id: id, force: false)
             throw ExitCode(code)
         }
     }

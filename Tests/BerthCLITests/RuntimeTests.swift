@@ -1,3 +1,4 @@
+import CBerthLinux
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -13,7 +14,7 @@ struct BusyboxBundle {
             let bin = dir + "/rootfs/bin"
             try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: bin + "/busybox")
-            for tool in ["sh", "cat", "echo", "hostname", "grep", "ls", "mount", "unshare", "mkdir", "touch", "wc", "true"] {
+            for tool in ["sh", "cat", "echo", "hostname", "grep", "ls", "mount", "unshare", "mkdir", "touch", "wc", "true", "sleep"] {
                 try FileManager.default.createSymbolicLink(atPath: bin + "/" + tool, withDestinationPath: "busybox")
             }
             return try body(BusyboxBundle(dir: dir))
@@ -127,6 +128,7 @@ struct BusyboxBundle {
             let r = try Shell.run(Shell.berth, ["runtime", "run", "--bundle", b.dir, "cwd-\(getpid())"])
             #expect(r.status == 1)
             #expect(r.stderr == "berth runtime: container cwd-\(getpid()): cwd: chdir /does/not/exist: No such file or directory\n")
+            #expect(try Shell.run(Shell.berth, ["runtime", "list", "--root", "/run/berth/runtime"]).stdout.contains("cwd-\(getpid())") == false)
 
             try b.config("true") { c in
                 var linux = c["linux"] as! [String: Any]
@@ -140,6 +142,99 @@ struct BusyboxBundle {
             try b.config("nosuchcommand")
             let missing = try Shell.run(Shell.berth, ["runtime", "run", "--bundle", b.dir, "exec-\(getpid())"])
             #expect(missing.status == 127)
+        }
+    }
+}
+
+@Suite(.serialized, .enabled(if: getuid() == 0, "namespaces need root")) struct RuntimeLifecycleTests {
+    /// berth-shims outlive the berth that started them; this process adopts them (child subreaper) and reaps
+    /// them, since PID 1 on these machines does not reap orphans.
+    init() {
+        _ = berth_set_child_subreaper()
+    }
+
+    static func reapShims() {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
+        for e in entries {
+            guard let pid = Int32(e), let stat = try? String(contentsOfFile: "/proc/\(e)/stat", encoding: .utf8),
+                  stat.contains("(berth-shim)"), let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == getpid() { waitpid(pid, nil, 0) }
+        }
+    }
+
+    func state(_ root: String, _ id: String) throws -> [String: Any] {
+        let r = try Shell.run(Shell.berth, ["runtime", "--root", root, "state", id].filter { $0 != "runtime" || true })
+        return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? ["error": r.stderr]
+    }
+
+    func berth(_ root: String, _ args: [String]) throws -> Shell.Result {
+        try Shell.run(Shell.berth, ["runtime"] + [args[0], "--root", root] + args.dropFirst())
+    }
+
+    @Test func createStartStateKillDelete() throws {
+        try BusyboxBundle.with { b in
+            try b.config("trap 'exit 42' TERM; echo started > /dev/shm/x; while true; do sleep 0.1; done")
+            let root = b.dir + "/state"
+            let id = "life-\(getpid())"
+            let created = try berth(root, ["create", "--bundle", b.dir, id])
+            #expect(created.status == 0, "\(created.stderr)")
+            var s = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
+            #expect(s?["status"] as? String == "created")
+            #expect((s?["pid"] as? Int ?? 0) > 0)
+            #expect(try berth(root, ["start", id]).status == 0)
+            s = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
+            #expect(s?["status"] as? String == "running")
+            #expect(try berth(root, ["delete", id]).status == 1)
+            usleep(200_000)
+            #expect(try berth(root, ["kill", id, "TERM"]).status == 0)
+            for _ in 0..<100 {
+                s = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
+                if s?["status"] as? String == "stopped" { break }
+                usleep(20_000)
+            }
+            #expect(s?["status"] as? String == "stopped")
+            #expect((s?["annotations"] as? [String: String])?["berth.exitCode"] == "42")
+            #expect(try berth(root, ["delete", id]).status == 0)
+            #expect(try berth(root, ["state", id]).stderr == "berth runtime: container \(id) does not exist\n")
+            RuntimeLifecycleTests.reapShims()
+        }
+    }
+
+    @Test func aContainerOutlivesTheBerthThatStartedIt() throws {
+        try BusyboxBundle.with { b in
+            try b.config("trap 'exit 9' TERM; while true; do sleep 0.1; done")
+            let root = b.dir + "/state"
+            let id = "orphan-\(getpid())"
+            // `run` in the background, then SIGKILL it: the shim and the container go on.
+            var pid: pid_t = 0
+            let args = [Shell.berth, "runtime", "run", "--root", root, "--bundle", b.dir, id]
+            let argv = args.map { strdup($0) } + [nil]
+            defer { argv.forEach { free($0) } }
+            #expect(posix_spawn(&pid, Shell.berth, nil, nil, argv, environ) == 0)
+            var running = false
+            for _ in 0..<200 {
+                if let s = try? JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any],
+                   s["status"] as? String == "running" { running = true; break }
+                usleep(10_000)
+            }
+            #expect(running)
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            let s1 = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
+            #expect(s1?["status"] as? String == "running")
+            #expect(try berth(root, ["kill", id, "TERM"]).status == 0)
+            var s2: [String: Any]?
+            for _ in 0..<100 {
+                s2 = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
+                if s2?["status"] as? String == "stopped" { break }
+                usleep(20_000)
+            }
+            #expect(s2?["status"] as? String == "stopped")
+            #expect((s2?["annotations"] as? [String: String])?["berth.exitCode"] == "9")
+            _ = try berth(root, ["delete", "--force", id])
+            RuntimeLifecycleTests.reapShims()
         }
     }
 }

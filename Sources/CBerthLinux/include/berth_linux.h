@@ -51,6 +51,13 @@ struct berth_spec {
     const void *seccomp_filter;      /* struct sock_filter[], NULL for none */
     size_t seccomp_len;              /* number of instructions */
     int stdin_fd, stdout_fd, stderr_fd; /* -1: inherit */
+    /*
+     * Create/start split, as runc does: with exec_fifo set, berth_spawn returns once the container is
+     * set up, and the process waits, before execve, until someone opens the FIFO for reading
+     * (`berth runtime start`). Failures after that point go to error_file as a struct berth_error.
+     */
+    const char *exec_fifo;
+    const char *error_file;
 };
 
 /* Where the child failed, sent back over a close-on-exec pipe. */
@@ -66,6 +73,15 @@ struct berth_error {
  * Returns 0 with *pid set once the child has exec'd; -1 with *error filled when it (or clone) failed.
  */
 int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *error);
+
+/* Reads a spec serialized by berth (see SpecEncoding.swift) from a buffer; pointers point into it. */
+int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *spec);
+
+/* Waits (pidfd + poll) until a process that is not our child exits: 0 exited, 1 timed out, -1 error. */
+int berth_wait_pid_exit(pid_t pid, int timeout_ms);
+
+/* Makes orphaned descendants reparent to this process (PR_SET_CHILD_SUBREAPER). */
+int berth_set_child_subreaper(void);
 
 /* An anonymous in-memory file (memfd_create with MFD_CLOEXEC), for libseccomp's fd-only export. */
 int berth_memfd(const char *name);

@@ -1,0 +1,194 @@
+import BerthLinux
+import CBerthLinux
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The OCI state of a container, as `berth runtime state` prints it.
+public struct ContainerState: Sendable, Equatable {
+    public enum Status: String, Sendable { case created, running, stopped }
+    public var id: String
+    public var status: Status
+    public var pid: Int32
+    public var bundle: String
+    public var exitCode: Int32?
+
+    public var json: String {
+        var fields = ["\"ociVersion\": \"1.0.2\"", "\"id\": \(quoted(id))", "\"status\": \"\(status.rawValue)\"",
+                      "\"pid\": \(status == .stopped ? 0 : pid)", "\"bundle\": \(quoted(bundle))"]
+        if let exitCode { fields.append("\"annotations\": {\"berth.exitCode\": \"\(exitCode)\"}") }
+        return "{" + fields.joined(separator: ", ") + "}"
+    }
+
+    func quoted(_ s: String) -> String {
+        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+}
+
+/// Containers under a state root (`/run/berth/runtime` by default), one directory each: created by a
+/// detached berth-shim that outlives the berth process that asked for it.
+public struct ContainerManager {
+    public let root: String
+    public let shim: String
+
+    public init(root: String, shim: String) {
+        self.root = root
+        self.shim = shim
+    }
+
+    func dir(_ id: String) -> String { root + "/" + id }
+
+    static func validate(_ id: String) throws {
+        guard !id.isEmpty, id.count <= 128, id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !id.hasPrefix(".") else {
+            throw RuntimeError("invalid container id \"\(id)\": letters, digits, '-', '_' and '.' only")
+        }
+    }
+
+    /// Sets the container up and leaves it waiting before exec; returns its pid.
+    /// With `attach`, the container writes to the caller's stdout and stderr (`run`); otherwise to
+    /// `<state>/container.log`, and nothing of it holds the caller's descriptors (`create` returns at once).
+    @discardableResult
+    public func create(id: String, bundle: String, attach: Bool = false) throws -> Int32 {
+        try ContainerManager.validate(id)
+        let config = try OCIConfig(bundle: bundle)
+        let d = dir(id)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        guard mkdir(d, 0o700) == 0 else {
+            throw RuntimeError(errno == EEXIST ? "container \(id) already exists" : "cannot create \(d): \(String(cString: strerror(errno)))")
+        }
+        do {
+            guard mkfifo(d + "/exec.fifo", 0o600) == 0 else { throw RuntimeError("cannot create the exec FIFO: \(String(cString: strerror(errno)))") }
+            let bundlePath = URL(fileURLWithPath: bundle).standardizedFileURL.path
+            try bundlePath.write(toFile: d + "/bundle", atomically: true, encoding: .utf8)
+            let spec = SpecEncoding.encode(config.spec, execFifo: d + "/exec.fifo", errorFile: d + "/exec.error")
+            try Data(spec).write(to: URL(fileURLWithPath: d + "/spec.bin"))
+            return try startShim(d, attach: attach)
+        } catch {
+            try? FileManager.default.removeItem(atPath: d)
+            throw error
+        }
+    }
+
+    private func startShim(_ d: String, attach: Bool) throws -> Int32 {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw RuntimeError("pipe: \(String(cString: strerror(errno)))") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if !attach {
+            posix_spawn_file_actions_addopen(&actions, 1, d + "/container.log", O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+        let args: [String] = [shim, d, String(fds[1])]
+        let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, shim, &actions, nil, argv, environ)
+        close(fds[1])
+        guard rc == 0 else {
+            close(fds[0])
+            throw RuntimeError("cannot start \(shim): \(String(cString: strerror(rc)))")
+        }
+        // One line: the container (waiting before exec) still holds the pipe, so there is no EOF to wait for.
+        var reply = [UInt8]()
+        var byte: UInt8 = 0
+        while reply.count < 4096 {
+            let n = read(fds[0], &byte, 1)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 || byte == 10 { break }
+            reply.append(byte)
+        }
+        close(fds[0])
+        let text = String(decoding: reply, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.hasPrefix("ok "), let containerPid = Int32(text.dropFirst(3)) { return containerPid }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        let id = URL(fileURLWithPath: d).lastPathComponent
+        throw RuntimeError("container \(id): " + (text.hasPrefix("error ") ? String(text.dropFirst(6)) : "berth-shim failed"))
+    }
+
+    /// Lets a created container exec its process.
+    public func start(id: String) throws {
+        let d = dir(id)
+        let st = try state(id: id)
+        guard st.status == .created else { throw RuntimeError("container \(id) is \(st.status.rawValue), not created") }
+        let fd = open(d + "/exec.fifo", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw RuntimeError("cannot open the exec FIFO of \(id): \(String(cString: strerror(errno)))") }
+        var byte: UInt8 = 0
+        while read(fd, &byte, 1) > 0 {}
+        close(fd)
+        unlink(d + "/exec.fifo")
+        if let data = FileManager.default.contents(atPath: d + "/exec.error"), data.count >= MemoryLayout<berth_error>.size {
+            let e = data.withUnsafeBytes { $0.loadUnaligned(as: berth_error.self) }
+            func text<T>(_ tuple: T) -> String {
+                withUnsafeBytes(of: tuple) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            }
+            throw RuntimeError("container \(id): \(LinuxError(stage: text(e.stage), syscall: text(e.syscall), path: text(e.path), errno: e.err))")
+        }
+    }
+
+    public func state(id: String) throws -> ContainerState {
+        try ContainerManager.validate(id)
+        let d = dir(id)
+        guard let bundle = try? String(contentsOfFile: d + "/bundle", encoding: .utf8) else {
+            throw RuntimeError("container \(id) does not exist")
+        }
+        let pidLine = (try? String(contentsOfFile: d + "/pid", encoding: .utf8)) ?? "0 0"
+        let parts = pidLine.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        let pid = Int32(parts.first ?? "0") ?? 0
+        let start = UInt64(parts.count > 1 ? parts[1] : "0") ?? 0
+        var s = ContainerState(id: id, status: .stopped, pid: pid, bundle: bundle, exitCode: nil)
+        if let exit = try? String(contentsOfFile: d + "/exit", encoding: .utf8) {
+            s.exitCode = Int32(exit.trimmingCharacters(in: .whitespacesAndNewlines))
+            return s
+        }
+        guard pid > 0, ContainerManager.startTime(pid) == start else { return s }
+        s.status = FileManager.default.fileExists(atPath: d + "/exec.fifo") ? .created : .running
+        return s
+    }
+
+    static func startTime(_ pid: Int32) -> UInt64? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // Field 22 (starttime) is the 20th after the command name; a zombie has exited already.
+        guard fields.count > 19, fields[0] != "Z" else { return nil }
+        return UInt64(fields[19])
+    }
+
+    public func kill(id: String, signal: Int32) throws {
+        let s = try state(id: id)
+        guard s.status != .stopped else { throw RuntimeError("container \(id) is not running") }
+        guard Glibc.kill(s.pid, signal) == 0 else { throw RuntimeError("kill \(id): \(String(cString: strerror(errno)))") }
+    }
+
+    public func delete(id: String, force: Bool) throws {
+        let s = try state(id: id)
+        if s.status != .stopped {
+            guard force else { throw RuntimeError("container \(id) is \(s.status.rawValue); stop it first or use --force") }
+            _ = Glibc.kill(s.pid, SIGKILL)
+            _ = berth_wait_pid_exit(s.pid, 5000)
+        }
+        try FileManager.default.removeItem(atPath: dir(id))
+    }
+
+    public func list() -> [ContainerState] {
+        let ids = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return ids.sorted().compactMap { try? state(id: $0) }
+    }
+
+    /// Waits for the container to stop and returns its exit code (the shim records it).
+    public func wait(id: String) throws -> Int32 {
+        let s = try state(id: id)
+        if s.status != .stopped { _ = berth_wait_pid_exit(s.pid, -1) }
+        // The shim writes the exit code right after the container exits.
+        for _ in 0..<2000 {
+            if let code = try state(id: id).exitCode { return code }
+            usleep(500)
+        }
+        throw RuntimeError("container \(id) stopped but its exit code was not recorded")
+    }
+}
