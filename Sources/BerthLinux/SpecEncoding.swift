@@ -1,7 +1,7 @@
 /// Serializes a container spec for berth-shim (decoded by `berth_decode_spec` in C): u32 tag, then the
 /// payload; strings u32 length + bytes + NUL, lists u32 count + items, numbers u64, all little-endian.
 public enum SpecEncoding {
-    public static func encode(_ s: ContainerSpec, execFifo: String, errorFile: String) -> [UInt8] {
+    public static func encode(_ s: ContainerSpec, execFifo: String, errorFile: String, cgroups: [String] = []) -> [UInt8] {
         var out: [UInt8] = []
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
@@ -46,6 +46,7 @@ public enum SpecEncoding {
         }
         tag(23); str(execFifo)
         tag(24); str(errorFile)
+        tag(25); strs(cgroups)
         return out
     }
 }

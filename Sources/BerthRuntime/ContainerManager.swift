@@ -13,11 +13,14 @@ public struct ContainerState: Sendable, Equatable {
     public var pid: Int32
     public var bundle: String
     public var exitCode: Int32?
+    public var oomKilled = false
 
     public var json: String {
         var fields = ["\"ociVersion\": \"1.0.2\"", "\"id\": \(quoted(id))", "\"status\": \"\(status.rawValue)\"",
                       "\"pid\": \(status == .stopped ? 0 : pid)", "\"bundle\": \(quoted(bundle))"]
-        if let exitCode { fields.append("\"annotations\": {\"berth.exitCode\": \"\(exitCode)\"}") }
+        if let exitCode {
+            fields.append("\"annotations\": {\"berth.exitCode\": \"\(exitCode)\", \"berth.oomKilled\": \"\(oomKilled)\"}")
+        }
         return "{" + fields.joined(separator: ", ") + "}"
     }
 
@@ -61,13 +64,24 @@ public struct ContainerManager {
             guard mkfifo(d + "/exec.fifo", 0o600) == 0 else { throw RuntimeError("cannot create the exec FIFO: \(String(cString: strerror(errno)))") }
             let bundlePath = URL(fileURLWithPath: bundle).standardizedFileURL.path
             try bundlePath.write(toFile: d + "/bundle", atomically: true, encoding: .utf8)
-            let spec = SpecEncoding.encode(config.spec, execFifo: d + "/exec.fifo", errorFile: d + "/exec.error")
+            let relative = config.cgroupsPath.map { String($0.drop { $0 == "/" }) } ?? "berth/\(id)"
+            let cgroup = try Cgroup.create(relative: relative, limits: config.limits)
+            try (cgroup.paths.joined(separator: "\n") + "\n").write(toFile: d + "/cgroups", atomically: true, encoding: .utf8)
+            let spec = SpecEncoding.encode(config.spec, execFifo: d + "/exec.fifo", errorFile: d + "/exec.error", cgroups: cgroup.paths)
             try Data(spec).write(to: URL(fileURLWithPath: d + "/spec.bin"))
             return try startShim(d, attach: attach)
         } catch {
+            cgroup(of: id)?.remove()
             try? FileManager.default.removeItem(atPath: d)
             throw error
         }
+    }
+
+    func cgroup(of id: String) -> Cgroup? {
+        guard let text = try? String(contentsOfFile: dir(id) + "/cgroups", encoding: .utf8) else { return nil }
+        let paths = text.split(separator: "\n").map(String.init)
+        guard let first = paths.first else { return nil }
+        return Cgroup(version: first.contains("/memory/") && paths.count > 1 ? .v1 : .v2, paths: paths)
     }
 
     private func startShim(_ d: String, attach: Bool) throws -> Int32 {
@@ -143,6 +157,8 @@ public struct ContainerManager {
         var s = ContainerState(id: id, status: .stopped, pid: pid, bundle: bundle, exitCode: nil)
         if let exit = try? String(contentsOfFile: d + "/exit", encoding: .utf8) {
             s.exitCode = Int32(exit.trimmingCharacters(in: .whitespacesAndNewlines))
+            // OOMKilled only when it died of SIGKILL and the cgroup saw an OOM kill.
+            s.oomKilled = s.exitCode == 128 + SIGKILL && (cgroup(of: id)?.oomKills ?? 0) > 0
             return s
         }
         guard pid > 0, ContainerManager.startTime(pid) == start else { return s }
@@ -172,6 +188,7 @@ public struct ContainerManager {
             _ = Glibc.kill(s.pid, SIGKILL)
             _ = berth_wait_pid_exit(s.pid, 5000)
         }
+        cgroup(of: id)?.remove()
         try FileManager.default.removeItem(atPath: dir(id))
     }
 

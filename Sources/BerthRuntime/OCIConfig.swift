@@ -13,6 +13,9 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
 public struct OCIConfig {
     public let spec: ContainerSpec
     public let bundle: String
+    public let limits: CgroupLimits
+    /// linux.cgroupsPath, relative to the cgroup root; nil: berth/<id>.
+    public let cgroupsPath: String?
 
     static let mountFlags: [String: (set: UInt, clear: UInt)] = [
         "ro": (1, 0), "rw": (0, 1), "nosuid": (2, 0), "suid": (0, 2), "nodev": (4, 0), "dev": (0, 4),
@@ -145,7 +148,23 @@ public struct OCIConfig {
         }
         spec.maskedPaths = try linux.strings("maskedPaths")
         spec.readonlyPaths = try linux.strings("readonlyPaths")
+        var limits = CgroupLimits()
+        let cgroupsPath = try linux.string("cgroupsPath")
         if var resources = try linux.object("resources") {
+            if var memory = try resources.object("memory") {
+                if let l = try memory.int("limit") { limits.memoryBytes = Int64(l) }
+                try memory.finish()
+            }
+            if var cpu = try resources.object("cpu") {
+                if let v = try cpu.int("shares") { limits.cpuShares = UInt64(v) }
+                if let v = try cpu.int("quota") { limits.cpuQuota = Int64(v) }
+                if let v = try cpu.int("period") { limits.cpuPeriod = UInt64(v) }
+                try cpu.finish()
+            }
+            if var pids = try resources.object("pids") {
+                if let v = try pids.int("limit", required: true) { limits.pidsMax = Int64(v) }
+                try pids.finish()
+            }
             // Only the deny-all device rule runc writes by default: berth's /dev holds only safe devices anyway.
             for (i, item) in try (resources.array("devices") ?? []).enumerated() {
                 let d = item as? [String: Any] ?? [:]
@@ -163,6 +182,8 @@ public struct OCIConfig {
         if !spec.namespaces.contains(.mount) { throw RuntimeError("linux.namespaces: a mount namespace is required") }
         try r.finish()
         self.spec = spec
+        self.limits = limits
+        self.cgroupsPath = cgroupsPath
     }
 
     static func action(_ name: String, errno: Int?, path: String) throws -> SeccompProfile.Action {

@@ -405,6 +405,7 @@ int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s
         }
         case 23: if (rd_str(&r, &s->exec_fifo)) return -1; break;
         case 24: if (rd_str(&r, &s->error_file)) return -1; break;
+        case 25: if (rd_strs(&r, (const char ***)&s->cgroups, &s->ncgroups)) return -1; break;
         default: return -1;
         }
         (void)str;

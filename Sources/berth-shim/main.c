@@ -63,6 +63,20 @@ int main(int argc, char **argv) {
         dprintf(notify, "error %s: %s %s: %s\n", err.stage, err.syscall, err.path, strerror(err.err));
         return 1;
     }
+    /* Into its cgroups while it waits before exec: everything it runs is counted and limited. */
+    for (size_t i = 0; i < spec.ncgroups; i++) {
+        char procs[4096], pidtext[32];
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", spec.cgroups[i]);
+        snprintf(pidtext, sizeof pidtext, "%d", pid);
+        int cfd = open(procs, O_WRONLY | O_CLOEXEC);
+        if (cfd < 0 || write(cfd, pidtext, strlen(pidtext)) < 0) {
+            dprintf(notify, "error cgroup: write %s: %s\n", procs, strerror(errno));
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            return 1;
+        }
+        close(cfd);
+    }
     /* pid and start time, so that a reused pid is not taken for the container. */
     char stat_path[64], stat_buf[1024], pidline[128];
     unsigned long long start = 0;

@@ -14,7 +14,7 @@ struct BusyboxBundle {
             let bin = dir + "/rootfs/bin"
             try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: bin + "/busybox")
-            for tool in ["sh", "cat", "echo", "hostname", "grep", "ls", "mount", "unshare", "mkdir", "touch", "wc", "true", "sleep"] {
+            for tool in ["sh", "cat", "echo", "hostname", "grep", "ls", "mount", "unshare", "mkdir", "touch", "wc", "true", "sleep", "tail", "seq"] {
                 try FileManager.default.createSymbolicLink(atPath: bin + "/" + tool, withDestinationPath: "busybox")
             }
             return try body(BusyboxBundle(dir: dir))
@@ -234,6 +234,55 @@ struct BusyboxBundle {
             #expect(s2?["status"] as? String == "stopped")
             #expect((s2?["annotations"] as? [String: String])?["berth.exitCode"] == "9")
             _ = try berth(root, ["delete", "--force", id])
+            RuntimeLifecycleTests.reapShims()
+        }
+    }
+
+    @Test func memoryLimitOOMKillAndPidsLimit() throws {
+        try BusyboxBundle.with { b in
+            try b.config("tail /dev/zero") { c in
+                var linux = c["linux"] as! [String: Any]
+                linux["resources"] = ["memory": ["limit": 32 << 20]]
+                c["linux"] = linux
+            }
+            let root = b.dir + "/state"
+            let id = "oom-\(getpid())"
+            #expect(try berth(root, ["create", "--bundle", b.dir, id]).status == 0)
+            #expect(try berth(root, ["start", id]).status == 0)
+            var s: [String: Any]?
+            for _ in 0..<300 {
+                s = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
+                if s?["status"] as? String == "stopped" { break }
+                usleep(20_000)
+            }
+            let annotations = s?["annotations"] as? [String: String]
+            #expect(annotations?["berth.exitCode"] == "137")
+            #expect(annotations?["berth.oomKilled"] == "true")
+            #expect(try berth(root, ["delete", id]).status == 0)
+            #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/berth/\(id)"))
+            RuntimeLifecycleTests.reapShims()
+
+            // A fork bomb stops at pids.max (the shell dies when it cannot fork); the kernel counts the refusals.
+            try b.config("while true; do sleep 5 & done") { c in
+                var linux = c["linux"] as! [String: Any]
+                linux["resources"] = ["pids": ["limit": 10]]
+                c["linux"] = linux
+            }
+            let bomb = "pids-\(getpid())"
+            #expect(try berth(root, ["create", "--bundle", b.dir, bomb]).status == 0)
+            #expect(try String(contentsOfFile: "/sys/fs/cgroup/pids/berth/\(bomb)/pids.max", encoding: .utf8) == "10\n")
+            #expect(try berth(root, ["start", bomb]).status == 0)
+            var stopped: [String: Any]?
+            for _ in 0..<300 {
+                stopped = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", bomb]).stdout.utf8)) as? [String: Any]
+                if stopped?["status"] as? String == "stopped" { break }
+                usleep(20_000)
+            }
+            #expect(stopped?["status"] as? String == "stopped")
+            let events = try String(contentsOfFile: "/sys/fs/cgroup/pids/berth/\(bomb)/pids.events", encoding: .utf8)
+            #expect(Int(events.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "0") ?? 0 > 0, "\(events)")
+            // Its sleeps are still in the cgroup: a forced delete kills what is left.
+            _ = try berth(root, ["delete", "--force", bomb])
             RuntimeLifecycleTests.reapShims()
         }
     }

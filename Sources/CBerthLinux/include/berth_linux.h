@@ -58,6 +58,9 @@ struct berth_spec {
      */
     const char *exec_fifo;
     const char *error_file;
+    /* cgroup directories the supervisor adds the process to before it may exec. */
+    const char *const *cgroups;
+    size_t ncgroups;
 };
 
 /* Where the child failed, sent back over a close-on-exec pipe. */
