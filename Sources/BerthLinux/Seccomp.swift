@@ -1,5 +1,6 @@
 import CBerthLinux
 import CSeccomp
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -75,6 +76,31 @@ public struct SeccompProfile: Sendable, Hashable {
         case "SCMP_CMP_MASKED_EQ": return SCMP_CMP_MASKED_EQ
         default: return nil
         }
+    }
+
+    /// A stable key for the compiled form: FNV-1a over a canonical text of the profile.
+    public var cacheKey: String {
+        var text = "\(SeccompProfile.raw(defaultAction))|"
+        for r in rules {
+            text += "\(SeccompProfile.raw(r.action)):\(r.names.joined(separator: ",")):"
+            text += r.args.map { "\($0.index)/\($0.value)/\($0.valueTwo)/\($0.op)" }.joined(separator: ",") + ";"
+        }
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        return String(h, radix: 16)
+    }
+
+    /// Compiles once per profile: the BPF is kept under `cacheDirectory` by `cacheKey` and read back next time.
+    public func compile(cacheDirectory: String) throws(LinuxError) -> SeccompProgram {
+        let path = cacheDirectory + "/" + cacheKey + ".bpf"
+        if let data = FileManager.default.contents(atPath: path), !data.isEmpty, data.count % 8 == 0 {
+            return SeccompProgram(instructions: [UInt8](data))
+        }
+        let program = try compile()
+        try? FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true)
+        let tmp = path + ".\(getpid()).tmp"
+        if FileManager.default.createFile(atPath: tmp, contents: Data(program.instructions)) { rename(tmp, path) }
+        return program
     }
 
     /// Compiles for the native architecture. Unknown syscall names are skipped (as runc does: a profile

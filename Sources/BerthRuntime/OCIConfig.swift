@@ -17,6 +17,9 @@ public struct OCIConfig {
     /// linux.cgroupsPath, relative to the cgroup root; nil: berth/<id>.
     public let cgroupsPath: String?
 
+    /// Compiled seccomp filters, by profile (cleared with the machine's /run).
+    public static let seccompCache = "/run/berth/seccomp"
+
     static let mountFlags: [String: (set: UInt, clear: UInt)] = [
         "ro": (1, 0), "rw": (0, 1), "nosuid": (2, 0), "suid": (0, 2), "nodev": (4, 0), "dev": (0, 4),
         "noexec": (8, 0), "exec": (0, 8), "sync": (16, 0), "async": (0, 16), "noatime": (1024, 0), "atime": (0, 1024),
@@ -176,7 +179,7 @@ public struct OCIConfig {
             try resources.finish()
         }
         if let seccomp = try linux.object("seccomp") {
-            spec.seccomp = try OCIConfig.seccomp(seccomp).compile()
+            spec.seccomp = try OCIConfig.seccomp(seccomp).compile(cacheDirectory: OCIConfig.seccompCache)
         }
         try linux.finish()
         if !spec.namespaces.contains(.mount) { throw RuntimeError("linux.namespaces: a mount namespace is required") }

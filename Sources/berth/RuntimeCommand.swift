@@ -35,7 +35,7 @@ struct RuntimeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runtime",
         abstract: "The OCI runtime (runc-compatible subset): containers from bundles (config.json + rootfs).",
-        subcommands: [Run.self, Create.self, Start.self, State.self, Kill.self, Delete.self, List.self]
+        subcommands: [Run.self, Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Spec.self]
     )
 
     struct Create: ParsableCommand {
@@ -88,6 +88,21 @@ struct RuntimeCommand: ParsableCommand {
         func run() throws {
             print("ID\tPID\tSTATUS\tBUNDLE")
             for s in options.manager.list() { print("\(s.id)\t\(s.status == .stopped ? 0 : s.pid)\t\(s.status.rawValue)\t\(s.bundle)") }
+        }
+    }
+
+    struct Spec: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write config.json with berth's defaults (Docker's capabilities, masked paths and seccomp policy).")
+        @Option(name: [.customShort("b"), .long], help: "Bundle directory.") var bundle = "."
+        func run() throws {
+            let path = bundle + "/config.json"
+            guard !FileManager.default.fileExists(atPath: path) else {
+                StdStream.standardError.write("berth runtime: \(path) exists already\n")
+                throw ExitCode(1)
+            }
+            let data = try JSONSerialization.data(withJSONObject: DefaultSpec.config(), options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: path))
         }
     }
 

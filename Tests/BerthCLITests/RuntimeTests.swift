@@ -286,4 +286,25 @@ struct BusyboxBundle {
             RuntimeLifecycleTests.reapShims()
         }
     }
+
+    @Test func defaultSpecIsolatesLikeDocker() throws {
+        try BusyboxBundle.with { b in
+            #expect(try Shell.run(Shell.berth, ["runtime", "spec", "--bundle", b.dir]).status == 0)
+            #expect(try Shell.run(Shell.berth, ["runtime", "spec", "--bundle", b.dir]).status == 1)
+            let path = b.dir + "/config.json"
+            var c = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+            var p = c["process"] as! [String: Any]
+            p["args"] = ["sh", "-c", """
+                grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; unshare -n true 2>/dev/null || echo unshare=refused; \
+                mkdir /dev/shm/d && echo mkdir=ok; echo fork=$(echo ok); cat /proc/kcore 2>/dev/null | wc -c
+                """]
+            c["process"] = p
+            try JSONSerialization.data(withJSONObject: c).write(to: URL(fileURLWithPath: path))
+            let r = try Shell.run(Shell.berth, ["runtime", "run", "--root", b.dir + "/state", "--bundle", b.dir, "default-\(getpid())"])
+            #expect(r.status == 0, "\(r.stderr)")
+            // Docker's 14 capabilities are a80425fb.
+            #expect(r.stdout == "CapEff:\t00000000a80425fb\nNoNewPrivs:\t1\nSeccomp:\t2\nunshare=refused\nmkdir=ok\nfork=ok\n0\n")
+            RuntimeLifecycleTests.reapShims()
+        }
+    }
 }
