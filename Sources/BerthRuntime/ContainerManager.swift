@@ -34,6 +34,9 @@ public struct ContainerState: Sendable, Equatable {
 public struct ContainerManager {
     public let root: String
     public let shim: String
+    /// Rotation of a detached container's log: the size that starts a new file, and how many files in all.
+    public var logMaxBytes = 10 << 20
+    public var logFiles = 5
 
     public init(root: String, shim: String) {
         self.root = root
@@ -93,10 +96,11 @@ public struct ContainerManager {
         posix_spawn_file_actions_addclose(&actions, fds[0])
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         if !attach {
-            posix_spawn_file_actions_addopen(&actions, 1, d + "/container.log", O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
-        let args: [String] = [shim, d, String(fds[1])]
+        let args: [String] = attach ? [shim, d, String(fds[1]), "attach"]
+            : [shim, d, String(fds[1]), "log", String(logMaxBytes), String(logFiles)]
         let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
@@ -187,6 +191,8 @@ public struct ContainerManager {
             guard force else { throw RuntimeError("container \(id) is \(s.status.rawValue); stop it first or use --force") }
             _ = Glibc.kill(s.pid, SIGKILL)
             _ = berth_wait_pid_exit(s.pid, 5000)
+            // The shim records the exit right after; removing the directory under it would race.
+            for _ in 0..<5000 where !FileManager.default.fileExists(atPath: dir(id) + "/exit") { usleep(1000) }
         }
         cgroup(of: id)?.remove()
         try FileManager.default.removeItem(atPath: dir(id))

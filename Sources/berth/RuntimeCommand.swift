@@ -12,10 +12,19 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: "Directory for runtime state.")
     var root = "/run/berth/runtime"
 
+    @Option(help: "A created container's log (STATE/ID/container.log) rotates past this many bytes.")
+    var logMaxBytes = 10 << 20
+
+    @Option(help: "Log files kept per container, the current one included.")
+    var logFiles = 5
+
     var manager: ContainerManager {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let shim = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("berth-shim").path
-        return ContainerManager(root: root, shim: shim)
+        var m = ContainerManager(root: root, shim: shim)
+        m.logMaxBytes = logMaxBytes
+        m.logFiles = logFiles
+        return m
     }
 }
 

@@ -307,4 +307,33 @@ struct BusyboxBundle {
             RuntimeLifecycleTests.reapShims()
         }
     }
+
+    @Test func detachedOutputGoesToRotatedLogs() throws {
+        try BusyboxBundle.with { b in
+            // 400 lines of 100 bytes: 40 kB through logs of 10 kB, 3 files kept.
+            try b.config("i=0; while [ $i -lt 400 ]; do echo \"line $i $(printf '%090d' 0)\"; i=$((i+1)); done; echo last >&2")
+            let root = b.dir + "/state"
+            let id = "logs-\(getpid())"
+            let created = try Shell.run(Shell.berth, ["runtime", "create", "--root", root, "--log-max-bytes", "10000", "--log-files", "3",
+                                                      "--bundle", b.dir, id])
+            #expect(created.status == 0, "\(created.stderr)")
+            #expect(try berth(root, ["start", id]).status == 0)
+            for _ in 0..<300 {
+                let s = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
+                if s?["status"] as? String == "stopped" { break }
+                usleep(20_000)
+            }
+            let d = root + "/" + id
+            let files = try FileManager.default.contentsOfDirectory(atPath: d).filter { $0.hasPrefix("container.log") }.sorted()
+            #expect(files == ["container.log", "container.log.1", "container.log.2"])
+            for f in files {
+                let size = (try FileManager.default.attributesOfItem(atPath: d + "/" + f)[.size] as? Int) ?? 0
+                #expect(size <= 10_000, "\(f): \(size) bytes")
+            }
+            let current = try String(contentsOfFile: d + "/container.log", encoding: .utf8)
+            #expect(current.hasSuffix("line 399 \(String(repeating: "0", count: 90))\nlast\n"))
+            _ = try berth(root, ["delete", id])
+            RuntimeLifecycleTests.reapShims()
+        }
+    }
 }
