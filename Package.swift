@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
         .testTarget(name: "BerthYAMLTests", dependencies: ["BerthYAML", "BerthModel"]),
         .testTarget(name: "BerthCLITests", dependencies: ["BerthYAML", "BerthStore", "BerthTestSupport", "CBerthLinux"]),
-        .target(name: "BerthTestSupport", path: "Tests/Support"),
+        .target(name: "BerthTestSupport", dependencies: ["CBerthLinux"], path: "Tests/Support"),
         .testTarget(name: "BerthGitTests", dependencies: ["BerthGit", "BerthTestSupport"]),
         .testTarget(name: "BerthSourceTests", dependencies: ["BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),

@@ -70,25 +70,13 @@ enum Shell {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-
 extension Shell {
-    /// Runs a program with its output discarded and returns its exit status and peak RSS in KiB (from wait4).
-    static func peakRSS(_ executable: String, _ args: [String]) -> (status: Int32, maxRSSKiB: Int) {
-        var pid: pid_t = 0
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let argv = ([executable] + args).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        guard posix_spawn(&pid, executable, &actions, nil, argv, environ) == 0 else { return (-1, 0) }
-        var status: Int32 = 0
-        var usage = rusage()
-        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
-        return ((status >> 8) & 0xff, usage.ru_maxrss)
+    /// Runs a program under GNU time and returns its exit status and peak RSS in KiB. Measuring with
+    /// wait4 here would be wrong: posix_spawn shares this (large) process's memory until exec, and the
+    /// kernel counts that towards the child's peak.
+    static func peakRSS(_ executable: String, _ args: [String]) throws -> (status: Int32, maxRSSKiB: Int) {
+        let r = try run("/usr/bin/time", ["-f", "%M"] + [executable] + args)
+        let last = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        return (r.status, Int(last.trimmingCharacters(in: .whitespaces)) ?? 0)
     }
 }
-#endif

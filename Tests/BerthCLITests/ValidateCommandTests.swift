@@ -97,7 +97,7 @@ import Testing
             for i in 1...9 { lines.append("a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 9).joined(separator: ",") + "]") }
             lines.append("data: {x: *a9}")
             try Shell.write(lines.joined(separator: "\n") + "\n", to: dir + "/lol.yaml")
-            let r = Shell.peakRSS(Shell.berth, ["validate", dir + "/lol.yaml"])
+            let r = try Shell.peakRSS(Shell.berth, ["validate", dir + "/lol.yaml"])
             #expect(r.status == 1)
             #expect(r.maxRSSKiB > 0 && r.maxRSSKiB < 50 * 1024, "peak RSS \(r.maxRSSKiB) KiB")
         }

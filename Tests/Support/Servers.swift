@@ -1,3 +1,4 @@
+import CBerthLinux
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -46,7 +47,28 @@ public final class ServerProcess: @unchecked Sendable {
     let process: Process
     public let port: Int
 
+    /// Servers fork per connection; a killed server's unreaped children would go to PID 1, which does not
+    /// reap on these machines. As a child subreaper this process adopts them, and `stop` reaps them.
+    static let adoptOrphans: Void = { _ = berth_set_child_subreaper() }()
+
+    static let serverNames: Set<String> = ["git-daemon", "git", "git-upload-pack", "git-receive-pack", "sshd", "lighttpd",
+                                           "git-http-backend", "sh"]
+
+    /// Reaps adopted server processes that have exited (only zombies, and only of the servers' names).
+    static func reapOrphans() {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
+        for e in entries {
+            guard let pid = Int32(e), let stat = try? String(contentsOfFile: "/proc/\(e)/stat", encoding: .utf8),
+                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
+            let name = String(stat[stat.index(after: open)..<close])
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, fields[0] == "Z", Int32(fields[1]) == getpid(), serverNames.contains(name) else { continue }
+            waitpid(pid, nil, WNOHANG)
+        }
+    }
+
     init(_ executable: String, _ args: [String], port: Int, env: [String: String] = [:]) throws {
+        _ = ServerProcess.adoptOrphans
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = args
@@ -77,6 +99,7 @@ public final class ServerProcess: @unchecked Sendable {
         while ServerProcess.alive(pid) && Date() < deadline { usleep(10_000) }
         if ServerProcess.alive(pid) { kill(pid, SIGKILL) }
         process.waitUntilExit()
+        ServerProcess.reapOrphans()
     }
 
     private var stopped = false
