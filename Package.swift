@@ -31,7 +31,8 @@ let package = Package(
         // The per-container supervisor: C only, so that it stays small while the container runs.
         .executableTarget(name: "berth-shim", dependencies: ["CBerthLinux"]),
         .target(name: "BerthLinux", dependencies: ["CBerthLinux", "CSeccomp"]),
-        .target(name: "BerthRuntime", dependencies: ["BerthLinux", "CBerthLinux"]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "BerthRuntime", dependencies: ["BerthLinux", "CBerthLinux", "CZlib"]),
         .target(name: "BerthModel"),
         .target(name: "BerthGit", dependencies: ["CGit2"]),
         .target(name: "BerthSource", dependencies: ["BerthGit", "BerthYAML", "BerthModel"]),

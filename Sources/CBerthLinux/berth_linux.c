@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <grp.h>
 #include <poll.h>
+#include <sys/xattr.h>
 
 /* The child runs only this file's code between clone and execve: no allocation, no locks, no Swift. */
 
@@ -425,4 +426,12 @@ int berth_wait_pid_exit(pid_t pid, int timeout_ms) {
 
 int berth_set_child_subreaper(void) {
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}
+
+int berth_fsetxattr(int fd, const char *name, const void *value, size_t size) {
+    return fsetxattr(fd, name, value, size, 0);
+}
+
+unsigned long long berth_makedev(unsigned int major, unsigned int minor) {
+    return makedev(major, minor);
 }

@@ -86,6 +86,10 @@ int berth_wait_pid_exit(pid_t pid, int timeout_ms);
 /* Makes orphaned descendants reparent to this process (PR_SET_CHILD_SUBREAPER). */
 int berth_set_child_subreaper(void);
 
+/* fsetxattr and makedev, which Swift's Glibc module does not export. */
+int berth_fsetxattr(int fd, const char *name, const void *value, size_t size);
+unsigned long long berth_makedev(unsigned int major, unsigned int minor);
+
 /* An anonymous in-memory file (memfd_create with MFD_CLOEXEC), for libseccomp's fd-only export. */
 int berth_memfd(const char *name);
 

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.enabled(if: getuid() == 0, "device nodes and ownership need root")) struct ImageTests {
+    static let maker = Shell.packageRoot.appendingPathComponent("Tests/Fixtures/make-oci-layout.py").path
+
+    func layout(_ kind: String, in dir: String, env: [String: String] = [:]) throws -> String {
+        let out = dir + "/layout-" + kind
+        let r = try Shell.run("python3", [ImageTests.maker, kind, out], env: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        return out
+    }
+
+    @Test func importAppliesLayersWithWhiteouts() throws {
+        try Shell.withTempDir { dir in
+            let state = dir + "/state"
+            let imported = try Shell.run(Shell.berth, ["image", "import", "--state-dir", state, try layout("good", in: dir)])
+            #expect(imported.status == 0, "\(imported.stderr)")
+            #expect(imported.stdout.hasPrefix("v1 sha256:"))
+            let digest = String(imported.stdout.split(separator: " ")[1].dropFirst(7)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let rootfs = state + "/images/unpacked/\(digest)/rootfs"
+            let fm = FileManager.default
+            #expect(!fm.fileExists(atPath: rootfs + "/etc/hostname"))
+            #expect(try fm.contentsOfDirectory(atPath: rootfs + "/data") == ["new.txt"])
+            #expect(try fm.destinationOfSymbolicLink(atPath: rootfs + "/bin/sh") == "busybox")
+            var a = stat(), b = stat()
+            stat(rootfs + "/etc/motd", &a)
+            stat(rootfs + "/etc/motd-link", &b)
+            #expect(a.st_ino == b.st_ino)
+            #expect(try Shell.run(Shell.berth, ["image", "ls", "--state-dir", state]).stdout.contains("v1\tsha256:\(digest)"))
+            // Importing the same image again unpacks nothing new: the same digest, one tree.
+            let again = try Shell.run(Shell.berth, ["image", "import", "--state-dir", state, try layout("good", in: dir) + ":v1"])
+            #expect(again.stdout == imported.stdout)
+            #expect(try fm.contentsOfDirectory(atPath: state + "/images/unpacked") == [digest])
+            #expect(try Shell.run(Shell.berth, ["image", "rm", "--state-dir", state, "v1"]).status == 0)
+            #expect(!fm.fileExists(atPath: rootfs))
+        }
+    }
+
+    @Test func hostileLayersAreRefusedAndWriteNothingOutside() throws {
+        try Shell.withTempDir { dir in
+            let state = dir + "/state"
+            let dotdot = try Shell.run(Shell.berth, ["image", "import", "--state-dir", state, try layout("dotdot", in: dir)])
+            #expect(dotdot.status == 1)
+            #expect(dotdot.stderr.contains("entry ../../escaped-by-dotdot: '..' is not allowed"))
+            #expect(!FileManager.default.fileExists(atPath: state + "/escaped-by-dotdot"))
+            #expect(!FileManager.default.fileExists(atPath: state + "/images/escaped-by-dotdot"))
+
+            let outside = dir + "/outside"
+            try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+            let escape = try Shell.run(Shell.berth, ["image", "import", "--state-dir", state,
+                                                     try layout("symlink-escape", in: dir, env: ["ESCAPE_TARGET": outside])])
+            #expect(escape.status == 1)
+            #expect(escape.stderr.contains("entry link/evil: would write through the symlink or file link"))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
+
+            let bad = try Shell.run(Shell.berth, ["image", "import", "--state-dir", state, try layout("bad-digest", in: dir)])
+            #expect(bad.status == 1)
+            #expect(bad.stderr.contains("does not match its digest"))
+            // Nothing half-unpacked is left behind.
+            let unpacked = (try? FileManager.default.contentsOfDirectory(atPath: state + "/images/unpacked")) ?? []
+            #expect(unpacked.isEmpty)
+        }
+    }
+}
