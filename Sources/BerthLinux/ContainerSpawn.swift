@@ -55,6 +55,12 @@ public struct CapabilitySets: Sendable, Hashable {
 public struct ContainerSpec: Sendable {
     public var namespaces: Set<Namespace> = [.pid, .mount, .uts, .ipc, .network]
     public var rootfs = ""
+    /// Overlay options for the root (lowerdir, upperdir, workdir); nil: rootfs is used as it is.
+    public var rootfsOverlay: String?
+    /// Bind the root without its submounts.
+    public var rootfsNonRecursive = false
+    /// What to bind at `rootfs` (nil: rootfs itself).
+    public var rootfsSource: String?
     public var readonlyRoot = false
     public var hostname: String?
     public var mounts: [MountSpec] = []
@@ -112,6 +118,9 @@ public enum ContainerSpawner {
         var c = berth_spec()
         c.clone_flags = spec.namespaces.reduce(0) { $0 | $1.flag }
         c.rootfs = arena.string(spec.rootfs)
+        c.rootfs_overlay = arena.string(spec.rootfsOverlay)
+        c.rootfs_nonrecursive = spec.rootfsNonRecursive ? 1 : 0
+        c.rootfs_source = arena.string(spec.rootfsSource)
         c.readonly_root = spec.readonlyRoot ? 1 : 0
         c.hostname = arena.string(spec.hostname)
         let mounts = spec.mounts.map { m in

@@ -47,6 +47,9 @@ public enum SpecEncoding {
         tag(23); str(execFifo)
         tag(24); str(errorFile)
         tag(25); strs(cgroups)
+        if let overlay = s.rootfsOverlay { tag(26); str(overlay) }
+        tag(27); u64(s.rootfsNonRecursive ? 1 : 0)
+        if let source = s.rootfsSource { tag(28); str(source) }
         return out
     }
 }

@@ -54,10 +54,21 @@ public struct ContainerManager {
     /// Sets the container up and leaves it waiting before exec; returns its pid.
     /// With `attach`, the container writes to the caller's stdout and stderr (`run`); otherwise to
     /// `<state>/container.log`, and nothing of it holds the caller's descriptors (`create` returns at once).
+    /// Where a container's root comes from: the bundle's rootfs, an image of the store (through an overlay
+    /// with the container's own upper directory, so no write reaches the store), or the host's root, read-only.
+    public enum RootSource: Sendable {
+        case bundle
+        case image(String)
+        case host
+    }
+
+    /// The image store `create` takes images from.
+    public var images: ImageStore?
+
     @discardableResult
-    public func create(id: String, bundle: String, attach: Bool = false) throws -> Int32 {
+    public func create(id: String, bundle: String, attach: Bool = false, root source: RootSource = .bundle) throws -> Int32 {
         try ContainerManager.validate(id)
-        let config = try OCIConfig(bundle: bundle)
+        var config = try OCIConfig(bundle: bundle)
         let d = dir(id)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         guard mkdir(d, 0o700) == 0 else {
@@ -65,6 +76,27 @@ public struct ContainerManager {
         }
         do {
             guard mkfifo(d + "/exec.fifo", 0o600) == 0 else { throw RuntimeError("cannot create the exec FIFO: \(String(cString: strerror(errno)))") }
+            switch source {
+            case .bundle:
+                break
+            case .image(let name):
+                guard let lower = images?.rootfs(of: name) else { throw RuntimeError("no image named \(name)") }
+                for sub in ["rootfs", "upper", "work"] {
+                    try FileManager.default.createDirectory(atPath: d + "/" + sub, withIntermediateDirectories: true)
+                }
+                config.spec.rootfs = d + "/rootfs"
+                config.spec.rootfsOverlay = "lowerdir=\(lower),upperdir=\(d)/upper,workdir=\(d)/work"
+            case .host:
+                // The host's root alone (no submounts), read-only; /tmp, /run, /dev and /proc of its own.
+                try FileManager.default.createDirectory(atPath: d + "/rootfs", withIntermediateDirectories: true)
+                config.spec.rootfs = d + "/rootfs"
+                config.spec.rootfsSource = "/"
+                config.spec.rootfsNonRecursive = true
+                config.spec.readonlyRoot = true
+                for target in ["/tmp", "/run"] where !config.spec.mounts.contains(where: { $0.target == target }) {
+                    config.spec.mounts.append(MountSpec(source: "tmpfs", target: target, type: "tmpfs", flags: 2 | 4, data: "mode=1777"))
+                }
+            }
             let bundlePath = URL(fileURLWithPath: bundle).standardizedFileURL.path
             try bundlePath.write(toFile: d + "/bundle", atomically: true, encoding: .utf8)
             let relative = config.cgroupsPath.map { String($0.drop { $0 == "/" }) } ?? "berth/\(id)"

@@ -11,7 +11,7 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
 /// Reads an OCI runtime-spec `config.json` into a `ContainerSpec`. Every field is either honoured or an
 /// error naming it: a setting berth would silently ignore could weaken the container.
 public struct OCIConfig {
-    public let spec: ContainerSpec
+    public var spec: ContainerSpec
     public let bundle: String
     public let limits: CgroupLimits
     /// linux.cgroupsPath, relative to the cgroup root; nil: berth/<id>.

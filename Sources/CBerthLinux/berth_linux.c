@@ -153,7 +153,10 @@ static int child(void *arg) {
     if (s->clone_flags & CLONE_NEWNS) {
         /* Nothing we mount may propagate back to the host. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(efd, "rootfs", "mount", "/ (make private)");
-        if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) fail(efd, "rootfs", "mount", s->rootfs);
+        if (s->rootfs_overlay && mount("overlay", s->rootfs, "overlay", 0, s->rootfs_overlay) != 0)
+            fail(efd, "rootfs", "mount overlay", s->rootfs);
+        if (mount(s->rootfs_source ? s->rootfs_source : s->rootfs, s->rootfs, NULL, MS_BIND | (s->rootfs_nonrecursive ? 0 : MS_REC), NULL) != 0)
+            fail(efd, "rootfs", "mount", s->rootfs);
         for (size_t i = 0; i < s->nmounts; i++) {
             const struct berth_mount *m = &s->mounts[i];
             if (join(path, sizeof path, s->rootfs, m->target) != 0) { errno = ENAMETOOLONG; fail(efd, "mounts", "join", m->target); }
@@ -407,6 +410,9 @@ int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s
         case 23: if (rd_str(&r, &s->exec_fifo)) return -1; break;
         case 24: if (rd_str(&r, &s->error_file)) return -1; break;
         case 25: if (rd_strs(&r, (const char ***)&s->cgroups, &s->ncgroups)) return -1; break;
+        case 26: if (rd_str(&r, &s->rootfs_overlay)) return -1; break;
+        case 27: if (rd_u64(&r, &v)) return -1; s->rootfs_nonrecursive = (int)v; break;
+        case 28: if (rd_str(&r, &s->rootfs_source)) return -1; break;
         default: return -1;
         }
         (void)str;

@@ -18,12 +18,27 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: "Log files kept per container, the current one included.")
     var logFiles = 5
 
+    @Option(help: "Take the root from an image of the store (an overlay per container), or `host` for a read-only view of this machine's root; default: the bundle's rootfs.")
+    var image: String?
+
+    @Option(help: "State directory of the image store.")
+    var stateDir = "/var/lib/berth"
+
+    var rootSource: ContainerManager.RootSource {
+        switch image {
+        case nil: return .bundle
+        case "host"?: return .host
+        case let name?: return .image(name)
+        }
+    }
+
     var manager: ContainerManager {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let shim = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("berth-shim").path
         var m = ContainerManager(root: root, shim: shim)
         m.logMaxBytes = logMaxBytes
         m.logFiles = logFiles
+        m.images = ImageStore(root: stateDir + "/images")
         return m
     }
 }
@@ -52,7 +67,7 @@ struct RuntimeCommand: ParsableCommand {
         @OptionGroup var options: RuntimeOptions
         @Option(name: [.customShort("b"), .long], help: "Bundle directory.") var bundle = "."
         @Argument var id: String
-        func run() throws { try runtimeAction { _ = try options.manager.create(id: id, bundle: bundle) } }
+        func run() throws { try runtimeAction { _ = try options.manager.create(id: id, bundle: bundle, root: options.rootSource) } }
     }
 
     struct Start: ParsableCommand {
@@ -124,7 +139,7 @@ struct RuntimeCommand: ParsableCommand {
 
         func run() throws {
             let manager = options.manager
-            let pid = try runtimeAction { try manager.create(id: id, bundle: bundle, attach: true) }
+            let pid = try runtimeAction { try manager.create(id: id, bundle: bundle, attach: true, root: options.rootSource) }
             do {
                 try manager.start(id: id)
             } catch {

@@ -65,4 +65,39 @@ import Glibc
             #expect(unpacked.isEmpty)
         }
     }
+
+    @Test func containersRunOnAnOverlayOfTheImageOrOnTheHostRoot() throws {
+        try Shell.withTempDir { dir in
+            let state = dir + "/state"
+            #expect(try Shell.run(Shell.berth, ["image", "import", "--state-dir", state, try layout("good", in: dir)]).status == 0)
+            let bundle = dir + "/bundle"
+            try FileManager.default.createDirectory(atPath: bundle + "/rootfs", withIntermediateDirectories: true)
+            #expect(try Shell.run(Shell.berth, ["runtime", "spec", "--bundle", bundle]).status == 0)
+            func script(_ s: String) throws {
+                var c = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: bundle + "/config.json"))) as! [String: Any]
+                var p = c["process"] as! [String: Any]
+                p["args"] = ["/bin/sh", "-c", s]
+                c["process"] = p
+                var root = c["root"] as! [String: Any]
+                root["readonly"] = false
+                c["root"] = root
+                try JSONSerialization.data(withJSONObject: c).write(to: URL(fileURLWithPath: bundle + "/config.json"))
+            }
+            try script("cat /etc/motd; echo x > /data/written; ls /data")
+            let r = try Shell.run(Shell.berth, ["runtime", "run", "--root", dir + "/run", "--image", "v1", "--state-dir", state,
+                                                "--bundle", bundle, "img-\(getpid())"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout == "hello\nnew.txt\nwritten\n")
+            // The write went to the container's upper directory, never to the store.
+            let unpacked = state + "/images/unpacked"
+            let digest = try FileManager.default.contentsOfDirectory(atPath: unpacked)[0]
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(unpacked)/\(digest)/rootfs/data") == ["new.txt"])
+
+            try script("test -x /bin/busybox && echo host-root; touch /etc/berth-test 2>/dev/null || echo etc=ro; touch /tmp/x && echo tmp=rw")
+            let h = try Shell.run(Shell.berth, ["runtime", "run", "--root", dir + "/run", "--image", "host", "--bundle", bundle, "host-\(getpid())"])
+            #expect(h.status == 0, "\(h.stderr)")
+            #expect(h.stdout == "host-root\netc=ro\ntmp=rw\n")
+            #expect(!FileManager.default.fileExists(atPath: "/etc/berth-test"))
+        }
+    }
 }

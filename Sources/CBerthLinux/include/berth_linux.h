@@ -61,6 +61,13 @@ struct berth_spec {
     /* cgroup directories the supervisor adds the process to before it may exec. */
     const char *const *cgroups;
     size_t ncgroups;
+    /* With it, rootfs becomes an overlay mount with these options (lowerdir=…,upperdir=…,workdir=…),
+       made inside the container's mount namespace, so no host mount is left behind. */
+    const char *rootfs_overlay;
+    /* Bind the root without its submounts (the host's root for `image: host`). */
+    int rootfs_nonrecursive;
+    /* What to bind at rootfs (NULL: rootfs itself); `image: host` binds "/" onto an empty directory. */
+    const char *rootfs_source;
 };
 
 /* Where the child failed, sent back over a close-on-exec pipe. */
