@@ -43,6 +43,23 @@ public struct ImageStore {
         return (digest, bytes)
     }
 
+    /// Imports an OCI image layout directory, or an `oci-archive` tar of one; `tag` picks (and names) the manifest.
+    @discardableResult
+    public func importImage(_ path: String, tag: String?) throws -> ImageRecord {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw RuntimeError("\(path) does not exist") }
+        if isDir.boolValue { return try importLayout(path, tag: tag) }
+        // An archive: unpacked with the same care as a layer, into a directory that goes afterwards.
+        guard let data = FileManager.default.contents(atPath: path) else { throw RuntimeError("cannot read \(path)") }
+        let temp = root + "/tmp-\(getpid())-\(UInt64.random(in: 0..<UInt64.max))"
+        try FileManager.default.createDirectory(atPath: temp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: temp) }
+        var bytes = [UInt8](data)
+        if bytes.starts(with: [0x1f, 0x8b]) { bytes = try Tar.gunzip(bytes, limit: maxLayerBytes, what: path) }
+        try LayerApplier(rootfs: temp).apply(try Tar.entries(bytes, what: path), layer: path)
+        return try importLayout(temp, tag: tag)
+    }
+
     /// Imports an OCI image layout directory; `tag` picks (and names) the manifest.
     @discardableResult
     public func importLayout(_ layout: String, tag: String?) throws -> ImageRecord {

@@ -15,7 +15,8 @@ struct ImageCommand: ParsableCommand {
     }
 
     struct Import: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Import an OCI image layout directory (PATH or PATH:TAG).")
+        static let configuration = CommandConfiguration(
+            abstract: "Import an OCI image layout directory or oci-archive tar (PATH or PATH:TAG).")
         @OptionGroup var options: Options
         @Argument var reference: String
         func run() throws {
@@ -24,7 +25,7 @@ struct ImageCommand: ParsableCommand {
                 path = String(reference[..<colon])
                 tag = String(reference[reference.index(after: colon)...])
             }
-            let r = try runtimeAction { try options.store.importLayout(path, tag: tag) }
+            let r = try runtimeAction { try options.store.importImage(path, tag: tag) }
             print("\(r.name) \(r.digest)")
         }
     }

@@ -37,6 +37,12 @@ import Glibc
             #expect(try fm.contentsOfDirectory(atPath: state + "/images/unpacked") == [digest])
             #expect(try Shell.run(Shell.berth, ["image", "rm", "--state-dir", state, "v1"]).status == 0)
             #expect(!fm.fileExists(atPath: rootfs))
+
+            // The same layout as an oci-archive tar gives the same image.
+            let archive = dir + "/image.tar"
+            #expect(try Shell.run("tar", ["-C", try layout("good", in: dir), "-cf", archive, "."]).status == 0)
+            let fromArchive = try Shell.run(Shell.berth, ["image", "import", "--state-dir", state, archive + ":v1"])
+            #expect(fromArchive.stdout == imported.stdout, "\(fromArchive.stderr)")
         }
     }
 
