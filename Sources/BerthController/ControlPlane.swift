@@ -360,33 +360,11 @@ public actor ControlPlane {
     /// ConfigMaps, Secrets and claims come before the pods that use them: a pod whose required one is
     /// absent waits, with Kubernetes' reason, until a commit brings it.
     func missingConfiguration(_ spec: PodSpec, namespace: String) -> String? {
-        func has(_ kind: ObjectKind, _ name: String) -> Bool { desired[ObjectKey(kind: kind, namespace: namespace, name: name)] != nil }
-        for c in spec.allContainers {
-            for e in c.env {
-                switch e.valueFrom {
-                case .configMapKeyRef(let k)? where !k.optional && !has(.configMap, k.name):
-                    return "CreateContainerConfigError: configmap \"\(k.name)\" not found"
-                case .secretKeyRef(let k)? where !k.optional && !has(.secret, k.name):
-                    return "CreateContainerConfigError: secret \"\(k.name)\" not found"
-                default: break
-                }
-            }
-            for f in c.envFrom {
-                switch f.source {
-                case .configMap(let n, false)? where !has(.configMap, n): return "CreateContainerConfigError: configmap \"\(n)\" not found"
-                case .secret(let n, false)? where !has(.secret, n): return "CreateContainerConfigError: secret \"\(n)\" not found"
-                default: break
-                }
-            }
-        }
-        for v in spec.volumes {
-            switch v.source {
-            case .configMap(let p) where !p.optional && !has(.configMap, p.name): return "ContainerCreating: configmap \"\(p.name)\" not found"
-            case .secret(let p) where !p.optional && !has(.secret, p.name): return "ContainerCreating: secret \"\(p.name)\" not found"
-            case .persistentVolumeClaim(let claim, _) where !has(.persistentVolumeClaim, claim):
-                return "ContainerCreating: persistentvolumeclaim \"\(claim)\" not found"
-            default: break
-            }
+        for r in ObjectFacts.references(of: spec, at: .root)
+        where desired[ObjectKey(kind: r.kind, namespace: namespace, name: r.name)] == nil {
+            // Kubernetes' reasons: env sources fail the container's config, volumes hold it in creation.
+            let stage = r.field.components.contains(.field("volumes")) ? "ContainerCreating" : "CreateContainerConfigError"
+            return "\(stage): \(r.kind.rawValue.lowercased()) \"\(r.name)\" not found"
         }
         return nil
     }

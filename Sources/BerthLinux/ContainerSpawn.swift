@@ -160,12 +160,7 @@ public enum ContainerSpawner {
         var error = berth_error()
         let rc = berth_spawn(&c, &pid, &error)
         withExtendedLifetime(arena) {}
-        guard rc == 0 else {
-            func text<T>(_ tuple: T) -> String {
-                withUnsafeBytes(of: tuple) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            }
-            throw LinuxError(stage: text(error.stage), syscall: text(error.syscall), path: text(error.path), errno: error.err)
-        }
+        guard rc == 0 else { throw LinuxError(error) }
         return pid
     }
 

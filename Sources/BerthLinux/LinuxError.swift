@@ -1,3 +1,4 @@
+import CBerthLinux
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,5 +20,15 @@ public struct LinuxError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         let reason = String(cString: strerror(errno))
         return path.isEmpty ? "\(stage): \(syscall): \(reason)" : "\(stage): \(syscall) \(path): \(reason)"
+    }
+}
+
+extension LinuxError {
+    /// The record the child (or berth-shim) wrote.
+    public init(_ e: berth_error) {
+        func text<T>(_ tuple: T) -> String {
+            withUnsafeBytes(of: tuple) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        }
+        self.init(stage: text(e.stage), syscall: text(e.syscall), path: text(e.path), errno: e.err)
     }
 }

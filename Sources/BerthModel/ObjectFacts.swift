@@ -83,8 +83,9 @@ public final class ObjectFacts: Sendable {
         }
     }
 
-    /// References from a pod spec that must resolve (optional ones are left out).
-    static func references(of spec: PodSpec, at path: FieldPath) -> [Reference] {
+    /// References from a pod spec that must resolve (optional ones are left out), in pod order: containers'
+    /// env and envFrom (init containers first), then volumes.
+    public static func references(of spec: PodSpec, at path: FieldPath) -> [Reference] {
         var out: [Reference] = []
         func containers(_ group: String, _ list: [Container]) {
             for (ci, c) in list.enumerated() {

@@ -1,4 +1,5 @@
 import BerthLinux
+import BerthModel
 import CBerthLinux
 import Foundation
 #if canImport(Glibc)
@@ -16,17 +17,14 @@ public struct ContainerState: Sendable, Equatable {
     public var oomKilled = false
 
     public var json: String {
-        var fields = ["\"ociVersion\": \"1.0.2\"", "\"id\": \(quoted(id))", "\"status\": \"\(status.rawValue)\"",
-                      "\"pid\": \(status == .stopped ? 0 : pid)", "\"bundle\": \(quoted(bundle))"]
+        var fields = ["\"ociVersion\": \"1.0.2\"", "\"id\": \(quotedString(id))", "\"status\": \"\(status.rawValue)\"",
+                      "\"pid\": \(status == .stopped ? 0 : pid)", "\"bundle\": \(quotedString(bundle))"]
         if let exitCode {
             fields.append("\"annotations\": {\"berth.exitCode\": \"\(exitCode)\", \"berth.oomKilled\": \"\(oomKilled)\"}")
         }
         return "{" + fields.joined(separator: ", ") + "}"
     }
 
-    func quoted(_ s: String) -> String {
-        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-    }
 }
 
 /// Containers under a state root (`/run/berth/runtime` by default), one directory each: created by a
@@ -173,10 +171,7 @@ public struct ContainerManager {
         unlink(d + "/exec.fifo")
         if let data = FileManager.default.contents(atPath: d + "/exec.error"), data.count >= MemoryLayout<berth_error>.size {
             let e = data.withUnsafeBytes { $0.loadUnaligned(as: berth_error.self) }
-            func text<T>(_ tuple: T) -> String {
-                withUnsafeBytes(of: tuple) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            }
-            throw RuntimeError("container \(id): \(LinuxError(stage: text(e.stage), syscall: text(e.syscall), path: text(e.path), errno: e.err))")
+            throw RuntimeError("container \(id): \(LinuxError(e))")
         }
     }
 

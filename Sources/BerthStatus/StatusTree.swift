@@ -12,7 +12,7 @@ public enum StatusTree {
             var text = "kind: \(o.key.kind.rawValue)\n"
             if !o.key.namespace.isEmpty { text += "namespace: \(o.key.namespace)\n" }
             text += "name: \(o.key.name)\n"
-            text += "source: \(quote("\(o.origin.path):\(o.origin.line)"))\n"
+            text += "source: \(quotedString("\(o.origin.path):\(o.origin.line)"))\n"
             files["\(ns)/\(o.key.kind.rawValue)/\(o.key.name).yaml"] = Array(text.utf8)
         }
         return files
@@ -20,9 +20,9 @@ public enum StatusTree {
 
     static func cluster(_ s: ClusterStatus) -> String {
         var t = "source:\n"
-        t += "  repository: \(quote(s.source.repository))\n"
-        t += "  ref: \(quote(s.source.ref))\n"
-        if !s.source.path.isEmpty { t += "  path: \(quote(s.source.path))\n" }
+        t += "  repository: \(quotedString(s.source.repository))\n"
+        t += "  ref: \(quotedString(s.source.ref))\n"
+        if !s.source.path.isEmpty { t += "  path: \(quotedString(s.source.path))\n" }
         t += "appliedCommit: \(s.appliedCommit ?? "null")\n"
         t += "sync:\n"
         t += "  commit: \(s.lastCommit ?? "null")\n"
@@ -32,9 +32,9 @@ public enum StatusTree {
         t += "  warnings: \(s.findings.count - errors)\n"
         if !s.findings.isEmpty {
             t += "  findings:\n"
-            for f in s.findings { t += "    - \(quote(f.formatted))\n" }
+            for f in s.findings { t += "    - \(quotedString(f.formatted))\n" }
         }
-        if let e = s.sourceError { t += "sourceError: \(quote(e))\n" }
+        if let e = s.sourceError { t += "sourceError: \(quotedString(e))\n" }
         var counts: [ObjectKind: Int] = [:]
         for o in s.objects { counts[o.key.kind, default: 0] += 1 }
         t += "objects:\n"
@@ -42,6 +42,4 @@ public enum StatusTree {
         for (kind, n) in counts.sorted(by: { $0.key < $1.key }) { t += "  \(kind.rawValue): \(n)\n" }
         return t
     }
-
-    static func quote(_ s: String) -> String { quotedString(s) }
 }

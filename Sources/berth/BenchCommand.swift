@@ -78,3 +78,8 @@ struct BenchCommand: AsyncParsableCommand {
         """
     }
 }
+
+extension Duration {
+    /// For printing benchmark figures.
+    var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
+}

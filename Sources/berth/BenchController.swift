@@ -74,10 +74,9 @@ extension BenchCommand {
                 times.append(ContinuousClock.now - t0)
             }
             times.sort()
-            let ms = { (d: Duration) in Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
-            print("\(deployments) deployments × 3 pods on \(nodes) nodes (first apply \(String(format: "%.2f", ms(setupDone - start) / 1000)) s)")
+            print("\(deployments) deployments × 3 pods on \(nodes) nodes (first apply \(String(format: "%.2f", (setupDone - start).milliseconds / 1000)) s)")
             print(String(format: "a commit changing one deployment: median %.2f ms, best %.2f ms, worst %.2f ms over %d commits",
-                         ms(times[times.count / 2]), ms(times[0]), ms(times[times.count - 1]), commits))
+                         times[times.count / 2].milliseconds, times[0].milliseconds, times[times.count - 1].milliseconds, commits))
         }
     }
 }

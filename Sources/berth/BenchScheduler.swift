@@ -112,9 +112,8 @@ extension BenchCommand {
             let perPod = max(0, Self.residentBytes() - baseline) / max(1, pods)
             latencies.sort()
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            let ms = { (d: Duration) in Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
-            let p50 = latencies.isEmpty ? 0 : ms(latencies[latencies.count / 2])
-            let p99 = latencies.isEmpty ? 0 : ms(latencies[min(latencies.count - 1, latencies.count * 99 / 100)])
+            let p50 = latencies.isEmpty ? 0 : latencies[latencies.count / 2].milliseconds
+            let p99 = latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, latencies.count * 99 / 100)].milliseconds
             let rate = Double(pods) / seconds
 
             if let placements {

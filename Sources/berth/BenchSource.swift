@@ -101,21 +101,20 @@ extension BenchCommand {
             quiet.sort()
             var usage = rusage()
             getrusage(RUSAGE_SELF.rawValue, &usage)
-            let ms = { (d: Duration) in Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
-            let p50 = ms(quiet[quiet.count / 2]), p99 = ms(quiet[min(quiet.count - 1, quiet.count * 99 / 100)])
+            let p50 = quiet[quiet.count / 2].milliseconds, p99 = quiet[min(quiet.count - 1, quiet.count * 99 / 100)].milliseconds
             switch output {
             case .text:
                 print("repository: \(files) manifest files (\(s1.result.desired.count) objects), served by git daemon on 127.0.0.1")
                 print(String(format: "first snapshot:  %.0f ms total (ls-remote + fetch %.0f ms, parse + validate %.0f ms)",
-                             ms(firstTotal), ms(firstRemote), ms(firstSnapshot)))
+                             firstTotal.milliseconds, firstRemote.milliseconds, firstSnapshot.milliseconds))
                 print(String(format: "one-file commit: %.1f ms total, new DesiredState in %.1f ms (median of %d, best %.1f; %d file parsed, %d objects fetched)",
-                             ms(secondTotal), ms(secondSnapshot), commits, ms(secondSnapshotMin), parsed, secondObjects))
+                             secondTotal.milliseconds, secondSnapshot.milliseconds, commits, secondSnapshotMin.milliseconds, parsed, secondObjects))
                 print(String(format: "unchanged poll:  p50 %.2f ms, p99 %.2f ms over %d polls, %d objects transferred",
                              p50, p99, polls, transferred))
                 print("peak RSS: \(usage.ru_maxrss / 1024) MiB")
             case .json:
                 print(String(format: "{\"files\": %d, \"firstSnapshotMs\": %.1f, \"firstParseMs\": %.1f, \"oneFileCommitMs\": %.2f, \"oneFileSnapshotMs\": %.2f, \"oneFileSnapshotBestMs\": %.2f, \"quietPollP50Ms\": %.3f, \"quietPollP99Ms\": %.3f, \"quietObjects\": %d, \"maxRSSMiB\": %d}",
-                             files, ms(firstTotal), ms(firstSnapshot), ms(secondTotal), ms(secondSnapshot), ms(secondSnapshotMin), p50, p99, transferred, usage.ru_maxrss / 1024))
+                             files, firstTotal.milliseconds, firstSnapshot.milliseconds, secondTotal.milliseconds, secondSnapshot.milliseconds, secondSnapshotMin.milliseconds, p50, p99, transferred, usage.ru_maxrss / 1024))
             }
         }
     }

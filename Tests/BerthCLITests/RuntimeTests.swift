@@ -1,4 +1,4 @@
-import CBerthLinux
+import BerthTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -147,26 +147,10 @@ struct BusyboxBundle {
 }
 
 @Suite(.serialized, .enabled(if: getuid() == 0, "namespaces need root")) struct RuntimeLifecycleTests {
-    /// berth-shims outlive the berth that started them; this process adopts them (child subreaper) and reaps
-    /// them, since PID 1 on these machines does not reap orphans.
-    init() {
-        _ = berth_set_child_subreaper()
-    }
+    /// berth-shims outlive the berth that started them: the test process adopts and reaps them.
+    init() { Orphans.adopt() }
 
-    static func reapShims() {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
-        for e in entries {
-            guard let pid = Int32(e), let stat = try? String(contentsOfFile: "/proc/\(e)/stat", encoding: .utf8),
-                  stat.contains("(berth-shim)"), let close = stat.lastIndex(of: ")") else { continue }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            if fields.count > 1, Int32(fields[1]) == getpid() { waitpid(pid, nil, 0) }
-        }
-    }
-
-    func state(_ root: String, _ id: String) throws -> [String: Any] {
-        let r = try Shell.run(Shell.berth, ["runtime", "--root", root, "state", id].filter { $0 != "runtime" || true })
-        return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? ["error": r.stderr]
-    }
+    static func reapShims() { Orphans.reap(named: ["berth-shim"], waiting: true) }
 
     func berth(_ root: String, _ args: [String]) throws -> Shell.Result {
         try Shell.run(Shell.berth, ["runtime"] + [args[0], "--root", root] + args.dropFirst())

@@ -47,28 +47,11 @@ public final class ServerProcess: @unchecked Sendable {
     let process: Process
     public let port: Int
 
-    /// Servers fork per connection; a killed server's unreaped children would go to PID 1, which does not
-    /// reap on these machines. As a child subreaper this process adopts them, and `stop` reaps them.
-    static let adoptOrphans: Void = { _ = berth_set_child_subreaper() }()
-
     static let serverNames: Set<String> = ["git-daemon", "git", "git-upload-pack", "git-receive-pack", "sshd", "lighttpd",
                                            "git-http-backend", "sh"]
 
-    /// Reaps adopted server processes that have exited (only zombies, and only of the servers' names).
-    static func reapOrphans() {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
-        for e in entries {
-            guard let pid = Int32(e), let stat = try? String(contentsOfFile: "/proc/\(e)/stat", encoding: .utf8),
-                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
-            let name = String(stat[stat.index(after: open)..<close])
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 1, fields[0] == "Z", Int32(fields[1]) == getpid(), serverNames.contains(name) else { continue }
-            waitpid(pid, nil, WNOHANG)
-        }
-    }
-
     init(_ executable: String, _ args: [String], port: Int, env: [String: String] = [:]) throws {
-        _ = ServerProcess.adoptOrphans
+        Orphans.adopt()
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = args
@@ -99,7 +82,7 @@ public final class ServerProcess: @unchecked Sendable {
         while ServerProcess.alive(pid) && Date() < deadline { usleep(10_000) }
         if ServerProcess.alive(pid) { kill(pid, SIGKILL) }
         process.waitUntilExit()
-        ServerProcess.reapOrphans()
+        Orphans.reap(named: ServerProcess.serverNames)
     }
 
     private var stopped = false
@@ -124,6 +107,28 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     deinit { stop() }
+}
+
+/// Processes that outlive their parents (a killed server's children, berth-shims) would go to PID 1, which
+/// does not reap on these machines. As a child subreaper this process adopts them, and reaps them.
+public enum Orphans {
+    private static let adopted: Void = { _ = berth_set_child_subreaper() }()
+
+    public static func adopt() { _ = adopted }
+
+    /// Reaps adopted children with these names: those that have exited, or with `waiting`, all of them
+    /// once they exit.
+    public static func reap(named names: Set<String>, waiting: Bool = false) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
+        for e in entries {
+            guard let pid = Int32(e), let stat = try? String(contentsOfFile: "/proc/\(e)/stat", encoding: .utf8),
+                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
+            let name = String(stat[stat.index(after: open)..<close])
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, Int32(fields[1]) == getpid(), names.contains(name), waiting || fields[0] == "Z" else { continue }
+            waitpid(pid, nil, waiting ? 0 : WNOHANG)
+        }
+    }
 }
 
 public struct TestFailure: Error, CustomStringConvertible {
