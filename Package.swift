@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "berth", targets: ["berth"]),
         .executable(name: "berth-shim", targets: ["berth-shim"]),
+        .executable(name: "berth-runtime", targets: ["berth-runtime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,10 +30,14 @@ let package = Package(
         ),
         .target(name: "CBerthLinux"),
         // The per-container supervisor: C only, so that it stays small while the container runs.
-        .executableTarget(name: "berth-shim", dependencies: ["CBerthLinux"]),
+        .executableTarget(name: "berth-shim", dependencies: ["CBerthLinux"], linkerSettings: [.unsafeFlags(["-static-executable"])]),
         .target(name: "BerthLinux", dependencies: ["CBerthLinux", "CSeccomp"]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "BerthRuntime", dependencies: ["BerthLinux", "BerthModel", "CBerthLinux", "CZlib"]),
+        // The runtime without Foundation: `berth-runtime` starts a container in a few milliseconds.
+        .target(name: "BerthRuntime", dependencies: ["BerthLinux", "BerthModel", "BerthYAMLCore", "CBerthLinux"]),
+        .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntime", "BerthLinux", "BerthModel"],
+                         linkerSettings: [.unsafeFlags(["-static-executable"])]),
+        .target(name: "BerthImage", dependencies: ["BerthRuntime", "BerthLinux", "CBerthLinux", "CZlib"]),
         .target(name: "BerthModel"),
         .target(name: "BerthGit", dependencies: ["CGit2"]),
         .target(name: "BerthSource", dependencies: ["BerthGit", "BerthYAML", "BerthModel"]),
@@ -40,7 +45,9 @@ let package = Package(
         .target(name: "BerthStore", dependencies: ["BerthModel"]),
         .target(name: "BerthScheduler", dependencies: ["BerthModel"]),
         .target(name: "BerthController", dependencies: ["BerthModel", "BerthScheduler", "BerthStore"]),
-        .target(name: "BerthYAML", dependencies: ["CYAML", "BerthModel"]),
+        // The YAML parser alone, without Foundation: the runtime reads config.json (JSON is YAML) with it.
+        .target(name: "BerthYAMLCore", dependencies: ["CYAML", "BerthModel"]),
+        .target(name: "BerthYAML", dependencies: ["BerthYAMLCore", "BerthModel"]),
         .executableTarget(
             name: "berth",
             dependencies: [
@@ -53,6 +60,7 @@ let package = Package(
                 "BerthScheduler",
                 "BerthController",
                 "BerthRuntime",
+                "BerthImage",
                 "BerthLinux",
                 // The benchmarks serve repositories with the same fixtures as the tests.
                 "BerthTestSupport",

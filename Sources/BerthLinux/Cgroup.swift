@@ -1,4 +1,3 @@
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,7 +26,7 @@ public struct Cgroup: Sendable {
 
     /// Detects the layout: v2 only when the unified root delegates memory, cpu and pids.
     public static func detectVersion(root: String = "/sys/fs/cgroup") -> Version {
-        if let controllers = try? String(contentsOfFile: root + "/cgroup.controllers", encoding: .utf8) {
+        if let controllers = Files.readText(root + "/cgroup.controllers") {
             let set = Set(controllers.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
             if set.isSuperset(of: ["memory", "cpu", "pids"]) { return .v2 }
         }
@@ -81,13 +80,13 @@ public struct Cgroup: Sendable {
     }
 
     static func makeDirs(_ dir: String, below base: String) throws(LinuxError) {
-        guard FileManager.default.fileExists(atPath: base) else {
+        guard Files.exists(base) else {
             throw LinuxError(stage: "cgroup", syscall: "stat", path: base, errno: ENOENT)
         }
         do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try Files.makeDirectories(dir)
         } catch {
-            throw LinuxError(stage: "cgroup", syscall: "mkdir", path: dir, errno: errno == 0 ? EIO : errno)
+            throw LinuxError(stage: "cgroup", syscall: "mkdir", path: error.path, errno: error.errno)
         }
     }
 
@@ -102,7 +101,7 @@ public struct Cgroup: Sendable {
     /// Processes killed by the OOM killer in this cgroup (v2 memory.events, v1 memory.oom_control).
     public var oomKills: Int {
         let file = version == .v2 ? paths[0] + "/memory.events" : paths[0] + "/memory.oom_control"
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return 0 }
+        guard let text = Files.readText(file) else { return 0 }
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ")
             if parts.count == 2, parts[0] == "oom_kill" { return Int(parts[1]) ?? 0 }
@@ -115,9 +114,9 @@ public struct Cgroup: Sendable {
         for p in paths {
             rmdir(p)
             // Parents made for it (berth/) go too once empty; a non-empty one stays.
-            var parent = (p as NSString).deletingLastPathComponent
+            var parent = Files.parentPath(p)
             while parent.hasPrefix("/sys/fs/cgroup/"), parent.split(separator: "/").count > 4, rmdir(parent) == 0 {
-                parent = (parent as NSString).deletingLastPathComponent
+                parent = Files.parentPath(parent)
             }
         }
     }

@@ -1,5 +1,4 @@
 import CSeccomp
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,5 @@
 import CBerthLinux
 import CSeccomp
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -93,13 +92,12 @@ public struct SeccompProfile: Sendable, Hashable {
     /// Compiles once per profile: the BPF is kept under `cacheDirectory` by `cacheKey` and read back next time.
     public func compile(cacheDirectory: String) throws(LinuxError) -> SeccompProgram {
         let path = cacheDirectory + "/" + cacheKey + ".bpf"
-        if let data = FileManager.default.contents(atPath: path), !data.isEmpty, data.count % 8 == 0 {
-            return SeccompProgram(instructions: [UInt8](data))
+        if let data = Files.read(path, limit: 1 << 20), !data.isEmpty, data.count % 8 == 0 {
+            return SeccompProgram(instructions: data)
         }
         let program = try compile()
-        try? FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true)
-        let tmp = path + ".\(getpid()).tmp"
-        if FileManager.default.createFile(atPath: tmp, contents: Data(program.instructions)) { rename(tmp, path) }
+        try? Files.makeDirectories(cacheDirectory, mode: 0o700)
+        try? Files.write(program.instructions, to: path, mode: 0o600)
         return program
     }
 

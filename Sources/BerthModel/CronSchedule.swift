@@ -1,4 +1,3 @@
-import Foundation
 
 /// A standard five-field cron schedule (minute hour day-of-month month day-of-week) or a macro
 /// such as `@hourly`, as Kubernetes' CronJob accepts it.
@@ -27,7 +26,7 @@ public struct CronSchedule: Sendable, Hashable {
     private static let dayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 
     public init(parsing text: String) throws(ParseError) {
-        var spec = text.trimmingCharacters(in: .whitespaces)
+        var spec = text.trimmed()
         if spec.hasPrefix("TZ=") || spec.hasPrefix("CRON_TZ=") {
             throw ParseError(message: "time zones in the schedule are not supported; use UTC times")
         }

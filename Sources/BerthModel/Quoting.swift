@@ -17,3 +17,36 @@ public func quotedString(_ s: String) -> String {
     }
     return out + "\""
 }
+
+extension StringProtocol {
+    /// Without leading and trailing spaces, tabs and line breaks (Foundation-free, for the runtime's
+    /// small binary).
+    public func trimmed() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
+    }
+}
+
+/// JSON text of a tree of dictionaries, arrays, strings, integers and booleans, keys sorted and
+/// indented two spaces (Foundation-free, for the runtime's small binary).
+public func jsonText(_ value: Any, indent: String = "") -> String {
+    let inner = indent + "  "
+    switch value {
+    case let s as String: return quotedString(s)
+    case let b as Bool: return b ? "true" : "false"
+    case let i as Int: return String(i)
+    case let i as Int32: return String(i)
+    case let i as Int64: return String(i)
+    case let u as UInt32: return String(u)
+    case let u as UInt64: return String(u)
+    case let d as [String: Any]:
+        if d.isEmpty { return "{}" }
+        let items = d.keys.sorted().map { inner + quotedString($0) + ": " + jsonText(d[$0]!, indent: inner) }
+        return "{\n" + items.joined(separator: ",\n") + "\n" + indent + "}"
+    case let a as [Any]:
+        if a.isEmpty { return "[]" }
+        return "[\n" + a.map { inner + jsonText($0, indent: inner) }.joined(separator: ",\n") + "\n" + indent + "]"
+    default: return "null"
+    }
+}

@@ -1,7 +1,6 @@
 import BerthLinux
 import BerthModel
 import CBerthLinux
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -60,15 +59,15 @@ public struct ContainerManager {
         case host
     }
 
-    /// The image store `create` takes images from.
-    public var images: ImageStore?
+    /// The image store `create` takes images from (`<state>/images`).
+    public var images: String?
 
     @discardableResult
     public func create(id: String, bundle: String, attach: Bool = false, root source: RootSource = .bundle) throws -> Int32 {
         try ContainerManager.validate(id)
         var config = try OCIConfig(bundle: bundle)
         let d = dir(id)
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try Files.makeDirectories(root, mode: 0o700)
         guard mkdir(d, 0o700) == 0 else {
             throw RuntimeError(errno == EEXIST ? "container \(id) already exists" : "cannot create \(d): \(String(cString: strerror(errno)))")
         }
@@ -78,15 +77,13 @@ public struct ContainerManager {
             case .bundle:
                 break
             case .image(let name):
-                guard let lower = images?.rootfs(of: name) else { throw RuntimeError("no image named \(name)") }
-                for sub in ["rootfs", "upper", "work"] {
-                    try FileManager.default.createDirectory(atPath: d + "/" + sub, withIntermediateDirectories: true)
-                }
+                guard let lower = images.flatMap({ ImageRefs.rootfs(root: $0, name: name) }) else { throw RuntimeError("no image named \(name)") }
+                for sub in ["rootfs", "upper", "work"] { try Files.makeDirectories(d + "/" + sub) }
                 config.spec.rootfs = d + "/rootfs"
                 config.spec.rootfsOverlay = "lowerdir=\(lower),upperdir=\(d)/upper,workdir=\(d)/work"
             case .host:
                 // The host's root alone (no submounts), read-only; /tmp, /run, /dev and /proc of its own.
-                try FileManager.default.createDirectory(atPath: d + "/rootfs", withIntermediateDirectories: true)
+                try Files.makeDirectories(d + "/rootfs")
                 config.spec.rootfs = d + "/rootfs"
                 config.spec.rootfsSource = "/"
                 config.spec.rootfsNonRecursive = true
@@ -95,23 +92,22 @@ public struct ContainerManager {
                     config.spec.mounts.append(MountSpec(source: "tmpfs", target: target, type: "tmpfs", flags: 2 | 4, data: "mode=1777"))
                 }
             }
-            let bundlePath = URL(fileURLWithPath: bundle).standardizedFileURL.path
-            try bundlePath.write(toFile: d + "/bundle", atomically: true, encoding: .utf8)
+            try Files.write(Files.absolute(bundle), to: d + "/bundle", mode: 0o600)
             let relative = config.cgroupsPath.map { String($0.drop { $0 == "/" }) } ?? "berth/\(id)"
             let cgroup = try Cgroup.create(relative: relative, limits: config.limits)
-            try (cgroup.paths.joined(separator: "\n") + "\n").write(toFile: d + "/cgroups", atomically: true, encoding: .utf8)
+            try Files.write(cgroup.paths.joined(separator: "\n") + "\n", to: d + "/cgroups", mode: 0o600)
             let spec = SpecEncoding.encode(config.spec, execFifo: d + "/exec.fifo", errorFile: d + "/exec.error", cgroups: cgroup.paths)
-            try Data(spec).write(to: URL(fileURLWithPath: d + "/spec.bin"))
+            try Files.write(spec, to: d + "/spec.bin", mode: 0o600)
             return try startShim(d, attach: attach)
         } catch {
             cgroup(of: id)?.remove()
-            try? FileManager.default.removeItem(atPath: d)
+            try? Files.removeTree(d)
             throw error
         }
     }
 
     func cgroup(of id: String) -> Cgroup? {
-        guard let text = try? String(contentsOfFile: dir(id) + "/cgroups", encoding: .utf8) else { return nil }
+        guard let text = Files.readText(dir(id) + "/cgroups", limit: 65536) else { return nil }
         let paths = text.split(separator: "\n").map(String.init)
         guard let first = paths.first else { return nil }
         return Cgroup(version: first.contains("/memory/") && paths.count > 1 ? .v1 : .v2, paths: paths)
@@ -150,11 +146,11 @@ public struct ContainerManager {
             reply.append(byte)
         }
         close(fds[0])
-        let text = String(decoding: reply, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: reply, as: UTF8.self).trimmed()
         if text.hasPrefix("ok "), let containerPid = Int32(text.dropFirst(3)) { return containerPid }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
-        let id = URL(fileURLWithPath: d).lastPathComponent
+        let id = String(d.split(separator: "/").last ?? "")
         throw RuntimeError("container \(id): " + (text.hasPrefix("error ") ? String(text.dropFirst(6)) : "berth-shim failed"))
     }
 
@@ -169,7 +165,7 @@ public struct ContainerManager {
         while read(fd, &byte, 1) > 0 {}
         close(fd)
         unlink(d + "/exec.fifo")
-        if let data = FileManager.default.contents(atPath: d + "/exec.error"), data.count >= MemoryLayout<berth_error>.size {
+        if let data = Files.read(d + "/exec.error", limit: 4096), data.count >= MemoryLayout<berth_error>.size {
             let e = data.withUnsafeBytes { $0.loadUnaligned(as: berth_error.self) }
             throw RuntimeError("container \(id): \(LinuxError(e))")
         }
@@ -178,27 +174,27 @@ public struct ContainerManager {
     public func state(id: String) throws -> ContainerState {
         try ContainerManager.validate(id)
         let d = dir(id)
-        guard let bundle = try? String(contentsOfFile: d + "/bundle", encoding: .utf8) else {
+        guard let bundle = Files.readText(d + "/bundle", limit: 65536) else {
             throw RuntimeError("container \(id) does not exist")
         }
-        let pidLine = (try? String(contentsOfFile: d + "/pid", encoding: .utf8)) ?? "0 0"
+        let pidLine = Files.readText(d + "/pid", limit: 4096) ?? "0 0"
         let parts = pidLine.split(whereSeparator: { $0 == " " || $0 == "\n" })
         let pid = Int32(parts.first ?? "0") ?? 0
         let start = UInt64(parts.count > 1 ? parts[1] : "0") ?? 0
         var s = ContainerState(id: id, status: .stopped, pid: pid, bundle: bundle, exitCode: nil)
-        if let exit = try? String(contentsOfFile: d + "/exit", encoding: .utf8) {
-            s.exitCode = Int32(exit.trimmingCharacters(in: .whitespacesAndNewlines))
+        if let exit = Files.readText(d + "/exit", limit: 4096) {
+            s.exitCode = Int32(exit.trimmed())
             // OOMKilled only when it died of SIGKILL and the cgroup saw an OOM kill.
             s.oomKilled = s.exitCode == 128 + SIGKILL && (cgroup(of: id)?.oomKills ?? 0) > 0
             return s
         }
         guard pid > 0, ContainerManager.startTime(pid) == start else { return s }
-        s.status = FileManager.default.fileExists(atPath: d + "/exec.fifo") ? .created : .running
+        s.status = Files.exists(d + "/exec.fifo") ? .created : .running
         return s
     }
 
     static func startTime(_ pid: Int32) -> UInt64? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        guard let stat = Files.readText("/proc/\(pid)/stat", limit: 4096),
               let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // Field 22 (starttime) is the 20th after the command name; a zombie has exited already.
@@ -219,15 +215,14 @@ public struct ContainerManager {
             _ = Glibc.kill(s.pid, SIGKILL)
             _ = berth_wait_pid_exit(s.pid, 5000)
             // The shim records the exit right after; removing the directory under it would race.
-            for _ in 0..<5000 where !FileManager.default.fileExists(atPath: dir(id) + "/exit") { usleep(1000) }
+            for _ in 0..<5000 where !Files.exists(dir(id) + "/exit") { usleep(1000) }
         }
         cgroup(of: id)?.remove()
-        try FileManager.default.removeItem(atPath: dir(id))
+        try Files.removeTree(dir(id))
     }
 
     public func list() -> [ContainerState] {
-        let ids = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        return ids.sorted().compactMap { try? state(id: $0) }
+        return Files.list(root).sorted().compactMap { try? state(id: $0) }
     }
 
     /// Waits for the container to stop and returns its exit code (the shim records it).

@@ -1,5 +1,7 @@
 import BerthLinux
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// berth's defaults for a new bundle (`berth runtime spec`), which the node agent uses too: Docker's 14
 /// capabilities, no_new_privs, Docker's masked and read-only paths, the default seccomp profile,

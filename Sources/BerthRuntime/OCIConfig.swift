@@ -1,5 +1,8 @@
 import BerthLinux
-import Foundation
+import BerthYAMLCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Why a bundle cannot run: the field path and what is wrong with it.
 public struct RuntimeError: Error, Sendable, CustomStringConvertible {
@@ -16,6 +19,14 @@ public struct OCIConfig {
     public let limits: CgroupLimits
     /// linux.cgroupsPath, relative to the cgroup root; nil: berth/<id>.
     public let cgroupsPath: String?
+
+    /// config.json is read with the manifest parser's limits, but bigger: seccomp profiles are long.
+    static let inputLimits: InputLimits = {
+        var l = InputLimits()
+        l.maxFileBytes = 4 << 20
+        l.maxDocuments = 1
+        return l
+    }()
 
     /// Compiled seccomp filters, by profile (cleared with the machine's /run).
     public static let seccompCache = "/run/berth/seccomp"
@@ -38,34 +49,39 @@ public struct OCIConfig {
     public init(bundle: String) throws {
         self.bundle = bundle
         let path = bundle + "/config.json"
-        guard let data = FileManager.default.contents(atPath: path) else { throw RuntimeError("cannot read \(path)") }
-        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw RuntimeError("\(path) is not a JSON object")
+        guard let data = Files.read(path, limit: 4 << 20) else { throw RuntimeError("cannot read \(path) (or it is over 4 MiB)") }
+        let documents: [YAMLNode]
+        do {
+            // JSON is YAML: the same parser gives line and column for every error.
+            documents = try YAMLParser.parse(data, limits: OCIConfig.inputLimits)
+        } catch {
+            throw RuntimeError("\(path):\(error.mark.line):\(error.mark.column): \(error.message)")
         }
-        var r = Reader(root, path: "")
+        guard documents.count == 1 else { throw RuntimeError("\(path): expected one JSON object") }
+        var r = try Reader(documents[0], path: "", file: path)
         var spec = ContainerSpec()
         _ = try r.string("ociVersion", required: true)
         r.skip("annotations")
         var process = try r.object("process", required: true)!
         if try process.bool("terminal") == true {
-            throw RuntimeError("process.terminal: true is not supported; set it to false (stdio is passed through)")
+            throw process.fail("terminal", "true is not supported; set it to false (stdio is passed through)")
         }
         if var user = try process.object("user") {
             spec.uid = UInt32(try user.int("uid") ?? 0)
             spec.gid = UInt32(try user.int("gid") ?? 0)
-            spec.additionalGids = try (user.array("additionalGids") ?? []).map { UInt32(try Reader.intValue($0, "process.user.additionalGids")) }
+            spec.additionalGids = try user.ints("additionalGids").map { UInt32($0) }
             try user.finish()
         }
         spec.args = try process.strings("args", required: true)
-        if spec.args.isEmpty { throw RuntimeError("process.args must not be empty") }
+        if spec.args.isEmpty { throw process.fail("args", "must not be empty") }
         spec.env = try process.strings("env")
         spec.cwd = try process.string("cwd") ?? "/"
-        if !spec.cwd.hasPrefix("/") { throw RuntimeError("process.cwd must be an absolute path") }
+        if !spec.cwd.hasPrefix("/") { throw process.fail("cwd", "must be an absolute path") }
         if var caps = try process.object("capabilities") {
             func set(_ name: String) throws -> UInt64 {
                 let names = try caps.strings(name)
                 let (mask, unknown) = CapabilityNames.mask(names)
-                if let unknown { throw RuntimeError("process.capabilities.\(name): unknown capability \(unknown)") }
+                if let unknown { throw caps.fail(name, "unknown capability \(unknown)") }
                 return mask
             }
             spec.capabilities.bounding = try set("bounding")
@@ -75,12 +91,10 @@ public struct OCIConfig {
             spec.capabilities.ambient = try set("ambient")
             try caps.finish()
         }
-        for (i, item) in try (process.array("rlimits") ?? []).enumerated() {
-            guard let dict = item as? [String: Any] else { throw RuntimeError("process.rlimits[\(i)] must be an object") }
-            var l = Reader(dict, path: "process.rlimits[\(i)]")
+        for var l in try process.objects("rlimits") {
             let type = try l.string("type", required: true)!
-            guard let resource = OCIConfig.rlimits[type] else { throw RuntimeError("process.rlimits[\(i)].type: unknown limit \(type)") }
-            spec.rlimits.append((resource, UInt64(try l.int("soft", required: true)!), UInt64(try l.int("hard", required: true)!)))
+            guard let resource = OCIConfig.rlimits[type] else { throw l.fail("type", "unknown limit \(type)") }
+            spec.rlimits.append((resource, try l.uint64("soft", required: true)!, try l.uint64("hard", required: true)!))
             try l.finish()
         }
         spec.noNewPrivileges = try process.bool("noNewPrivileges") ?? false
@@ -88,21 +102,16 @@ public struct OCIConfig {
 
         var rootfs = try r.object("root", required: true)!
         let rootPath = try rootfs.string("path", required: true)!
-        spec.rootfs = rootPath.hasPrefix("/") ? rootPath : URL(fileURLWithPath: bundle).appendingPathComponent(rootPath).standardizedFileURL.path
+        spec.rootfs = Files.absolute(rootPath, relativeTo: bundle)
         spec.readonlyRoot = try rootfs.bool("readonly") ?? false
+        guard Files.isDirectory(spec.rootfs) else { throw rootfs.fail("path", "\(spec.rootfs) is not a directory") }
         try rootfs.finish()
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: spec.rootfs, isDirectory: &isDir), isDir.boolValue else {
-            throw RuntimeError("root.path: \(spec.rootfs) is not a directory")
-        }
         spec.hostname = try r.string("hostname")
 
-        for (i, item) in try (r.array("mounts") ?? []).enumerated() {
-            guard let dict = item as? [String: Any] else { throw RuntimeError("mounts[\(i)] must be an object") }
-            var m = Reader(dict, path: "mounts[\(i)]")
+        for var m in try r.objects("mounts") {
             let destination = try m.string("destination", required: true)!
             guard destination.hasPrefix("/"), !destination.split(separator: "/").contains("..") else {
-                throw RuntimeError("mounts[\(i)].destination must be an absolute path without '..'")
+                throw m.fail("destination", "must be an absolute path without '..'")
             }
             var type = try m.string("type")
             var source = try m.string("source") ?? type ?? ""
@@ -124,7 +133,7 @@ public struct OCIConfig {
             }
             let bind = type == "bind" || type == nil || flags & 4096 != 0
             if bind && !source.hasPrefix("/") {
-                source = URL(fileURLWithPath: bundle).appendingPathComponent(source).standardizedFileURL.path
+                source = Files.absolute(source, relativeTo: bundle)
             }
             spec.mounts.append(MountSpec(source: source, target: destination, type: bind ? nil : type,
                                          flags: bind ? (flags & ~1) | 4096 : flags, data: data.isEmpty ? nil : data.joined(separator: ","),
@@ -134,17 +143,15 @@ public struct OCIConfig {
         // berth makes /dev's device nodes itself on the tmpfs the bundle mounts there.
         spec.makeDev = spec.mounts.contains { $0.target == "/dev" && $0.type == "tmpfs" }
 
-        var linux = try r.object("linux") ?? Reader([:], path: "linux")
+        var linux = try r.object("linux") ?? Reader.empty(path: "linux", file: path)
         spec.namespaces = []
-        for (i, item) in try (linux.array("namespaces") ?? []).enumerated() {
-            guard let dict = item as? [String: Any] else { throw RuntimeError("linux.namespaces[\(i)] must be an object") }
-            var n = Reader(dict, path: "linux.namespaces[\(i)]")
+        for var n in try linux.objects("namespaces") {
             let type = try n.string("type", required: true)!
             if try n.string("path") != nil {
-                throw RuntimeError("linux.namespaces[\(i)].path: joining an existing namespace is not supported yet")
+                throw n.fail("path", "joining an existing namespace is not supported yet")
             }
             guard let ns = Namespace(rawValue: type), ns != .user, ns != .cgroup else {
-                throw RuntimeError("linux.namespaces[\(i)].type: \(type) namespaces are not supported yet")
+                throw n.fail("type", "\(type) namespaces are not supported yet")
             }
             spec.namespaces.insert(ns)
             try n.finish()
@@ -169,11 +176,10 @@ public struct OCIConfig {
                 try pids.finish()
             }
             // Only the deny-all device rule runc writes by default: berth's /dev holds only safe devices anyway.
-            for (i, item) in try (resources.array("devices") ?? []).enumerated() {
-                let d = item as? [String: Any] ?? [:]
-                guard d["allow"] as? Bool == false, (d["access"] as? String) == "rwm", d["type"] == nil || d["type"] as? String == "a",
-                      d["major"] == nil, d["minor"] == nil else {
-                    throw RuntimeError("linux.resources.devices[\(i)]: device cgroup rules other than deny-all are not supported yet")
+            for var d in try resources.objects("devices") {
+                guard try d.bool("allow") == false, try d.string("access") == "rwm", try (d.string("type") ?? "a") == "a",
+                      try d.int("major") == nil, try d.int("minor") == nil, (try? d.finish()) != nil else {
+                    throw d.fail(nil, "device cgroup rules other than deny-all are not supported yet")
                 }
             }
             try resources.finish()
@@ -182,14 +188,16 @@ public struct OCIConfig {
             spec.seccomp = try OCIConfig.seccomp(seccomp).compile(cacheDirectory: OCIConfig.seccompCache)
         }
         try linux.finish()
-        if !spec.namespaces.contains(.mount) { throw RuntimeError("linux.namespaces: a mount namespace is required") }
+        if !spec.namespaces.contains(.mount) { throw linux.fail("namespaces", "a mount namespace is required") }
         try r.finish()
         self.spec = spec
         self.limits = limits
         self.cgroupsPath = cgroupsPath
     }
 
-    static func action(_ name: String, errno: Int?, path: String) throws -> SeccompProfile.Action {
+    static func action(_ r: inout Reader, _ key: String, errnoKey: String) throws -> SeccompProfile.Action {
+        let name = try r.string(key, required: true)!
+        let errno = try r.int(errnoKey)
         switch name {
         case "SCMP_ACT_ALLOW": return .allow
         case "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD": return .kill
@@ -198,28 +206,23 @@ public struct OCIConfig {
         case "SCMP_ACT_LOG": return .log
         case "SCMP_ACT_ERRNO": return .errno(Int32(errno ?? Int(EPERM)))
         case "SCMP_ACT_TRACE": return .trace(Int32(errno ?? Int(EPERM)))
-        default: throw RuntimeError("\(path): unknown seccomp action \(name)")
+        default: throw r.fail(key, "unknown seccomp action \(name)")
         }
     }
 
     static func seccomp(_ r: Reader) throws -> SeccompProfile {
         var r = r
-        let defaultAction = try action(try r.string("defaultAction", required: true)!, errno: try r.int("defaultErrnoRet"),
-                                       path: "linux.seccomp.defaultAction")
-        _ = try r.array("architectures")
-        _ = try r.array("flags")
+        let defaultAction = try action(&r, "defaultAction", errnoKey: "defaultErrnoRet")
+        _ = try r.strings("architectures")
+        _ = try r.strings("flags")
         var rules: [SeccompProfile.Rule] = []
-        for (i, item) in try (r.array("syscalls") ?? []).enumerated() {
-            guard let dict = item as? [String: Any] else { throw RuntimeError("linux.seccomp.syscalls[\(i)] must be an object") }
-            var s = Reader(dict, path: "linux.seccomp.syscalls[\(i)]")
+        for var s in try r.objects("syscalls") {
             let names = try s.strings("names", required: true)
-            let a = try action(try s.string("action", required: true)!, errno: try s.int("errnoRet"), path: "linux.seccomp.syscalls[\(i)].action")
+            let a = try action(&s, "action", errnoKey: "errnoRet")
             var args: [SeccompProfile.Arg] = []
-            for (j, arg) in try (s.array("args") ?? []).enumerated() {
-                guard let ad = arg as? [String: Any] else { throw RuntimeError("linux.seccomp.syscalls[\(i)].args[\(j)] must be an object") }
-                var ar = Reader(ad, path: "linux.seccomp.syscalls[\(i)].args[\(j)]")
-                args.append(SeccompProfile.Arg(index: UInt32(try ar.int("index", required: true)!), value: UInt64(try ar.int("value", required: true)!),
-                                               valueTwo: UInt64(try ar.int("valueTwo") ?? 0), op: try ar.string("op", required: true)!))
+            for var ar in try s.objects("args") {
+                args.append(SeccompProfile.Arg(index: UInt32(try ar.int("index", required: true)!), value: try ar.uint64("value", required: true)!,
+                                               valueTwo: try ar.uint64("valueTwo") ?? 0, op: try ar.string("op", required: true)!))
                 try ar.finish()
             }
             s.skip("comment")
@@ -233,25 +236,49 @@ public struct OCIConfig {
     }
 }
 
-/// Walks a JSON object, remembering which keys were read so that unknown ones are reported.
+/// Walks a JSON object of config.json, remembering which keys were read so that unknown ones are
+/// reported. Errors name the file, the line and column, and the field.
 struct Reader {
-    let dict: [String: Any]
+    let node: YAMLNode
+    let pairs: [YAMLNode.Pair]
     let path: String
+    let file: String
     var seen: Set<String> = []
 
-    init(_ dict: [String: Any], path: String) {
-        self.dict = dict
+    init(_ node: YAMLNode, path: String, file: String) throws {
+        guard case .mapping(let pairs) = node.value else {
+            throw Reader.error(file, node, "\(path.isEmpty ? "config.json" : path) must be an object")
+        }
+        self.node = node
+        self.pairs = pairs
         self.path = path
+        self.file = file
+    }
+
+    static func empty(path: String, file: String) -> Reader {
+        // An empty mapping at no place: every read finds nothing.
+        try! Reader(YAMLNode.emptyMapping, path: path, file: file)
+    }
+
+    static func error(_ file: String, _ node: YAMLNode, _ message: String) -> RuntimeError {
+        RuntimeError("\(file):\(node.mark.line):\(node.mark.column): \(message)")
     }
 
     func name(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
 
+    /// An error about a field of this object (nil: the object itself), placed at the field's value.
+    func fail(_ key: String?, _ message: String) -> RuntimeError {
+        guard let key else { return Reader.error(file, node, "\(path): \(message)") }
+        let at = pairs.last(where: { $0.key.scalarText == key })?.value ?? node
+        return Reader.error(file, at, "\(name(key)): \(message)")
+    }
+
     mutating func skip(_ key: String) { seen.insert(key) }
 
-    mutating func value(_ key: String, required: Bool) throws -> Any? {
+    mutating func value(_ key: String, required: Bool) throws -> YAMLNode? {
         seen.insert(key)
-        guard let v = dict[key], !(v is NSNull) else {
-            if required { throw RuntimeError("\(name(key)) is required") }
+        guard let v = pairs.last(where: { $0.key.scalarText == key })?.value, v.resolved != .null else {
+            if required { throw Reader.error(file, node, "\(name(key)) is required") }
             return nil
         }
         return v
@@ -259,47 +286,67 @@ struct Reader {
 
     mutating func string(_ key: String, required: Bool = false) throws -> String? {
         guard let v = try value(key, required: required) else { return nil }
-        guard let s = v as? String else { throw RuntimeError("\(name(key)) must be a string") }
+        guard case .string(let s)? = v.resolved else { throw Reader.error(file, v, "\(name(key)) must be a string") }
         return s
     }
 
     mutating func bool(_ key: String) throws -> Bool? {
         guard let v = try value(key, required: false) else { return nil }
-        guard let b = v as? Bool else { throw RuntimeError("\(name(key)) must be true or false") }
+        guard case .bool(let b)? = v.resolved, v.scalarText == "true" || v.scalarText == "false" else {
+            throw Reader.error(file, v, "\(name(key)) must be true or false")
+        }
         return b
     }
 
-    static func intValue(_ v: Any, _ name: String) throws -> Int {
-        guard let n = v as? NSNumber, let i = Int(exactly: n.doubleValue) else { throw RuntimeError("\(name) must be an integer") }
+    func intValue(_ v: YAMLNode, _ name: String) throws -> Int {
+        guard case .int(let i)? = v.resolved else { throw Reader.error(file, v, "\(name) must be an integer") }
         return i
     }
 
     mutating func int(_ key: String, required: Bool = false) throws -> Int? {
         guard let v = try value(key, required: required) else { return nil }
-        return try Reader.intValue(v, name(key))
+        return try intValue(v, name(key))
     }
 
-    mutating func array(_ key: String) throws -> [Any]? {
-        guard let v = try value(key, required: false) else { return nil }
-        guard let a = v as? [Any] else { throw RuntimeError("\(name(key)) must be a list") }
-        return a
+    /// Unsigned 64-bit values (rlimits, seccomp arguments) go past Int.max.
+    mutating func uint64(_ key: String, required: Bool = false) throws -> UInt64? {
+        guard let v = try value(key, required: required) else { return nil }
+        guard case .scalar(let text, .plain) = v.value, let u = UInt64(text) else {
+            throw Reader.error(file, v, "\(name(key)) must be an unsigned integer")
+        }
+        return u
+    }
+
+    mutating func array(_ key: String) throws -> [YAMLNode] {
+        guard let v = try value(key, required: false) else { return [] }
+        guard case .sequence(let items) = v.value else { throw Reader.error(file, v, "\(name(key)) must be a list") }
+        return items
     }
 
     mutating func strings(_ key: String, required: Bool = false) throws -> [String] {
-        guard let v = try value(key, required: required) else { return [] }
-        guard let a = v as? [String] else { throw RuntimeError("\(name(key)) must be a list of strings") }
-        return a
+        if required { _ = try value(key, required: true) }
+        return try array(key).enumerated().map { i, item in
+            guard case .string(let s)? = item.resolved else { throw Reader.error(file, item, "\(name(key))[\(i)] must be a string") }
+            return s
+        }
+    }
+
+    mutating func ints(_ key: String) throws -> [Int] {
+        try array(key).enumerated().map { i, item in try intValue(item, "\(name(key))[\(i)]") }
+    }
+
+    mutating func objects(_ key: String) throws -> [Reader] {
+        try array(key).enumerated().map { i, item in try Reader(item, path: "\(name(key))[\(i)]", file: file) }
     }
 
     mutating func object(_ key: String, required: Bool = false) throws -> Reader? {
         guard let v = try value(key, required: required) else { return nil }
-        guard let d = v as? [String: Any] else { throw RuntimeError("\(name(key)) must be an object") }
-        return Reader(d, path: name(key))
+        return try Reader(v, path: name(key), file: file)
     }
 
     func finish() throws {
-        if let unknown = dict.keys.filter({ !seen.contains($0) }).sorted().first {
-            throw RuntimeError("\(name(unknown)) is not supported by berth")
+        if let unknown = pairs.first(where: { !seen.contains($0.key.scalarText ?? "") }) {
+            throw Reader.error(file, unknown.key, "\(name(unknown.key.scalarText ?? "?")) is not supported by berth")
         }
     }
 }

@@ -68,7 +68,8 @@ static int write_file(const char *dir, const char *name, const char *text) {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return -1;
     size_t len = strlen(text);
-    int ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+    /* No fsync: the state lives as long as the machine's processes do. */
+    int ok = write(fd, text, len) == (ssize_t)len;
     close(fd);
     return ok && rename(tmp, final) == 0 ? 0 : -1;
 }
@@ -114,20 +115,6 @@ int main(int argc, char **argv) {
     if (berth_spawn(&spec, &pid, &err) != 0) {
         dprintf(notify, "error %s: %s %s: %s\n", err.stage, err.syscall, err.path, strerror(err.err));
         return 1;
-    }
-    /* Into its cgroups while it waits before exec: everything it runs is counted and limited. */
-    for (size_t i = 0; i < spec.ncgroups; i++) {
-        char procs[4096], pidtext[32];
-        snprintf(procs, sizeof procs, "%s/cgroup.procs", spec.cgroups[i]);
-        snprintf(pidtext, sizeof pidtext, "%d", pid);
-        int cfd = open(procs, O_WRONLY | O_CLOEXEC);
-        if (cfd < 0 || write(cfd, pidtext, strlen(pidtext)) < 0) {
-            dprintf(notify, "error cgroup: write %s: %s\n", procs, strerror(errno));
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            return 1;
-        }
-        close(cfd);
     }
     /* pid and start time, so that a reused pid is not taken for the container. */
     char stat_path[64], stat_buf[1024], pidline[128];

@@ -1,5 +1,16 @@
 import ArgumentParser
-import BerthRuntime
+import BerthImage
+import Foundation
+
+/// Runs an image action, turning its errors into `berth image: …` on stderr and exit status 1.
+func imageAction<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        StdStream.standardError.write("berth image: \(error)\n")
+        throw ExitCode(1)
+    }
+}
 
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,7 +36,7 @@ struct ImageCommand: ParsableCommand {
                 path = String(reference[..<colon])
                 tag = String(reference[reference.index(after: colon)...])
             }
-            let r = try runtimeAction { try options.store.importImage(path, tag: tag) }
+            let r = try imageAction { try options.store.importImage(path, tag: tag) }
             print("\(r.name) \(r.digest)")
         }
     }
@@ -43,6 +54,6 @@ struct ImageCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove an image name (and its data when unused).")
         @OptionGroup var options: Options
         @Argument var name: String
-        func run() throws { try runtimeAction { try options.store.remove(name) } }
+        func run() throws { try imageAction { try options.store.remove(name) } }
     }
 }

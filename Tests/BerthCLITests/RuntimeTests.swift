@@ -137,7 +137,22 @@ struct BusyboxBundle {
             }
             let unknown = try Shell.run(Shell.berth, ["runtime", "run", "--bundle", b.dir, "field-\(getpid())"])
             #expect(unknown.status == 1)
-            #expect(unknown.stderr == "berth runtime: linux.intelRdt is not supported by berth\n")
+            #expect(unknown.stderr.hasPrefix("berth runtime: \(b.dir)/config.json:"))
+            #expect(unknown.stderr.hasSuffix(": linux.intelRdt is not supported by berth\n"))
+
+            // Errors name the line and column of the field.
+            let text = """
+                {"ociVersion": "1.0.2",
+                 "process": {"args": ["true"], "cwd": "relative",
+                             "user": {"uid": "root"}},
+                 "root": {"path": "rootfs"}}
+                """
+            try text.write(toFile: b.dir + "/config.json", atomically: true, encoding: .utf8)
+            let placed = try Shell.run(Shell.berth, ["runtime", "run", "--bundle", b.dir, "line-\(getpid())"])
+            #expect(placed.stderr == "berth runtime: \(b.dir)/config.json:3:30: process.user.uid must be an integer\n")
+            try text.replacingOccurrences(of: "\"root\"}}", with: "0}}").write(toFile: b.dir + "/config.json", atomically: true, encoding: .utf8)
+            let cwd = try Shell.run(Shell.berth, ["runtime", "run", "--bundle", b.dir, "line-\(getpid())"])
+            #expect(cwd.stderr == "berth runtime: \(b.dir)/config.json:2:39: process.cwd: must be an absolute path\n")
 
             try b.config("nosuchcommand")
             let missing = try Shell.run(Shell.berth, ["runtime", "run", "--bundle", b.dir, "exec-\(getpid())"])

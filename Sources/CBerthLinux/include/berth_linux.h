@@ -58,7 +58,7 @@ struct berth_spec {
      */
     const char *exec_fifo;
     const char *error_file;
-    /* cgroup directories the supervisor adds the process to before it may exec. */
+    /* cgroup directories the process joins before anything else (v1: one per controller; v2: one). */
     const char *const *cgroups;
     size_t ncgroups;
     /* With it, rootfs becomes an overlay mount with these options (lowerdir=…,upperdir=…,workdir=…),

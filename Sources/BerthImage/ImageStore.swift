@@ -1,11 +1,5 @@
+import BerthRuntime
 import Foundation
-
-/// An image in the store: a name (tag) and the digest of its manifest.
-public struct ImageRecord: Sendable, Equatable {
-    public var name: String
-    public var digest: String
-    public var size: Int
-}
 
 /// A content-addressed image store under the state directory: verified blobs in `blobs/sha256/`, each
 /// manifest unpacked once into `unpacked/<digest>/rootfs`, names in `refs/`.
@@ -130,24 +124,12 @@ public struct ImageStore {
         return ImageRecord(name: name, digest: manifestDigest, size: total)
     }
 
-    func safe(_ name: String) -> String {
-        String(name.map { $0.isLetter || $0.isNumber || "-_.:".contains($0) ? $0 : "_" })
-    }
+    func safe(_ name: String) -> String { ImageRefs.safe(name) }
 
-    public func list() -> [ImageRecord] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: root + "/refs")) ?? []
-        return names.sorted().compactMap { n in
-            guard let text = try? String(contentsOfFile: "\(root)/refs/\(n)", encoding: .utf8) else { return nil }
-            let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
-            return ImageRecord(name: n, digest: String(parts.first ?? ""), size: Int(parts.count > 1 ? parts[1] : "0") ?? 0)
-        }
-    }
+    public func list() -> [ImageRecord] { ImageRefs.list(root: root) }
 
-    /// The unpacked root filesystem of a named image (read-only by convention: containers write to an overlay).
-    public func rootfs(of name: String) -> String? {
-        guard let r = list().first(where: { $0.name == safe(name) }) else { return nil }
-        return "\(root)/unpacked/\(r.digest.dropFirst(7))/rootfs"
-    }
+    /// The unpacked root filesystem of a named image.
+    public func rootfs(of name: String) -> String? { ImageRefs.rootfs(root: root, name: name) }
 
     /// Removes a name; the unpacked tree and blobs go when no other name uses them.
     public func remove(_ name: String) throws {

@@ -1,5 +1,5 @@
 import BerthModel
-import Foundation
+
 
 /// A position in a YAML source; 1-based.
 public struct Mark: Sendable, Hashable {
@@ -42,6 +42,9 @@ public struct YAMLNode: Sendable {
         self.tag = tag
         self.size = size
     }
+
+    /// `{}` at the start of a file, for readers that treat a missing object as an empty one.
+    public static let emptyMapping = YAMLNode(value: .mapping([]), mark: Mark(line: 1, column: 1), tag: nil, size: 1)
 
     /// What a scalar means under YAML 1.1's rules as Kubernetes reads them.
     public enum Resolved: Sendable, Equatable {
@@ -105,7 +108,7 @@ public struct YAMLNode: Sendable {
     }
 
     static func resolveInt(_ s: String) -> Int? {
-        var t = Substring(s.replacingOccurrences(of: "_", with: ""))
+        var t = Substring(s.filter { $0 != "_" })
         var sign = 1
         if t.hasPrefix("-") { sign = -1; t = t.dropFirst() } else if t.hasPrefix("+") { t = t.dropFirst() }
         guard !t.isEmpty else { return nil }

@@ -1,3 +1,4 @@
+import BerthRuntime
 import CZlib
 
 /// One entry of a tar stream (ustar, with PAX and GNU long names).

@@ -1,3 +1,4 @@
+import BerthRuntime
 import CBerthLinux
 import Foundation
 #if canImport(Glibc)

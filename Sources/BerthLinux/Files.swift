@@ -1,0 +1,138 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// File operations over the C library, for the runtime's Foundation-free binary: a container start
+/// must not pay Foundation's start-up.
+public enum Files {
+    /// The whole file, or nil when it cannot be read or is larger than `limit`.
+    public static func read(_ path: String, limit: Int = 64 << 20) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return nil }
+            if n == 0 { return out }
+            out.append(contentsOf: chunk[0..<n])
+            if out.count > limit { return nil }
+        }
+    }
+
+    public static func readText(_ path: String, limit: Int = 64 << 20) -> String? {
+        read(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Writes through a temporary file and rename, so a reader sees the old or the new content whole.
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(LinuxError) {
+        let tmp = path + ".\(getpid()).tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw LinuxError(stage: "write", syscall: "open", path: tmp, errno: errno) }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                let e = errno
+                close(fd)
+                unlink(tmp)
+                throw LinuxError(stage: "write", syscall: "write", path: tmp, errno: e)
+            }
+            off += n
+        }
+        close(fd)
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw LinuxError(stage: "write", syscall: "rename", path: path, errno: e)
+        }
+    }
+
+    public static func write(_ text: String, to path: String, mode: mode_t = 0o644) throws(LinuxError) {
+        try write(Array(text.utf8), to: path, mode: mode)
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// mkdir -p.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(LinuxError) {
+        if isDirectory(path) { return }
+        let parent = parentPath(path)
+        if parent != path && !parent.isEmpty { try makeDirectories(parent, mode: mode) }
+        if mkdir(path, mode) != 0 && errno != EEXIST {
+            throw LinuxError(stage: "mkdir", syscall: "mkdir", path: path, errno: errno)
+        }
+    }
+
+    /// Names in a directory, without `.` and `..`; empty when it cannot be read.
+    public static func list(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// rm -rf, without following symbolic links out of the tree (and without crossing into mounts'
+    /// contents: a mount point that cannot be removed stays, and is reported).
+    public static func removeTree(_ path: String) throws(LinuxError) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return }
+            throw LinuxError(stage: "remove", syscall: "lstat", path: path, errno: errno)
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            for name in list(path) { try removeTree(path + "/" + name) }
+            guard rmdir(path) == 0 || errno == ENOENT else { throw LinuxError(stage: "remove", syscall: "rmdir", path: path, errno: errno) }
+        } else {
+            guard unlink(path) == 0 || errno == ENOENT else { throw LinuxError(stage: "remove", syscall: "unlink", path: path, errno: errno) }
+        }
+    }
+
+    /// The path without its last component ("/a/b" → "/a", "/a" → "/").
+    public static func parentPath(_ path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1 && p.hasSuffix("/") { p = p.dropLast() }
+        guard let slash = p.lastIndex(of: "/") else { return "." }
+        return slash == p.startIndex ? "/" : String(p[..<slash])
+    }
+
+    /// An absolute, normalized path (`.` and `..` resolved lexically, as URL.standardized does).
+    public static func absolute(_ path: String, relativeTo base: String? = nil) -> String {
+        var full = path
+        if !path.hasPrefix("/") {
+            var prefix = base ?? currentDirectory()
+            if !prefix.hasPrefix("/") { prefix = absolute(prefix) }
+            full = prefix + "/" + path
+        }
+        var parts: [Substring] = []
+        for c in full.split(separator: "/") {
+            if c == "." || c.isEmpty { continue }
+            if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+            parts.append(c)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    public static func currentDirectory() -> String {
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buf, buf.count) != nil else { return "/" }
+        return String(cString: buf)
+    }
+}

@@ -1,0 +1,184 @@
+// berth-runtime: the OCI runtime (runc-compatible subset), as `berth runtime` runs it and as a drop-in
+// `--runtime` for tools that drive runc. No Foundation and no argument-parsing library: a container
+// start is a few milliseconds, and the Swift process's own start-up is most of what berth adds.
+import BerthLinux
+import BerthModel
+import BerthRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let usage = """
+    usage: berth runtime [OPTIONS] COMMAND [ARGS]
+    The OCI runtime (runc-compatible subset): containers from bundles (config.json + rootfs).
+
+    commands:
+      run [--bundle DIR] ID      create, start, wait, remove; exits with the container's code (128+N for a signal)
+      create [--bundle DIR] ID   set a container up; its process waits for `start`
+      start ID                   let a created container run its process
+      state ID                   print a container's state as OCI state JSON
+      kill ID [SIGNAL]           send a signal (default TERM)
+      delete [--force] ID        remove a stopped container (--force: kill it first)
+      list                       list containers
+      spec [--bundle DIR]        write config.json with berth's defaults
+
+    options (before or after the command):
+      --root DIR                 directory for runtime state (default /run/berth/runtime)
+      -b, --bundle DIR           bundle directory (default .)
+      --image NAME|host          root from an image of the store (an overlay per container), or `host`
+                                 for a read-only view of this machine's root
+      --state-dir DIR            state directory of the image store (default /var/lib/berth)
+      --log-max-bytes N          a created container's log rotates past N bytes (default 10485760)
+      --log-files N              log files kept per container, the current one included (default 5)
+      -f, --force                delete: kill the container first
+
+    """
+
+func fail(_ message: String, status: Int32 = 1) -> Never {
+    let text = "berth runtime: \(message)\n"
+    _ = text.withCString { write(2, $0, strlen($0)) }
+    exit(status)
+}
+
+func say(_ text: String) {
+    let line = text + "\n"
+    _ = line.withCString { write(1, $0, strlen($0)) }
+}
+
+struct Arguments {
+    var root = "/run/berth/runtime"
+    var bundle = "."
+    var image: String?
+    var stateDir = "/var/lib/berth"
+    var logMaxBytes = 10 << 20
+    var logFiles = 5
+    var force = false
+    var positional: [String] = []
+
+    init(_ args: ArraySlice<String>) {
+        var it = args.makeIterator()
+        func value(_ name: String) -> String {
+            guard let v = it.next() else { fail("\(name) needs a value", status: 2) }
+            return v
+        }
+        func number(_ name: String) -> Int {
+            guard let n = Int(value(name)), n > 0 else { fail("\(name) needs a positive number", status: 2) }
+            return n
+        }
+        while let a = it.next() {
+            var arg = a
+            var inline: String?
+            if a.hasPrefix("--"), let eq = a.firstIndex(of: "=") {
+                arg = String(a[..<eq])
+                inline = String(a[a.index(after: eq)...])
+            }
+            func take(_ name: String) -> String { inline ?? value(name) }
+            switch arg {
+            case "--root": root = take(arg)
+            case "-b", "--bundle": bundle = take(arg)
+            case "--image": image = take(arg)
+            case "--state-dir": stateDir = take(arg)
+            case "--log-max-bytes": logMaxBytes = inline.flatMap { Int($0) } ?? number(arg)
+            case "--log-files": logFiles = inline.flatMap { Int($0) } ?? number(arg)
+            case "-f", "--force": force = true
+            case "-h", "--help", "help":
+                _ = usage.withCString { write(1, $0, strlen($0)) }
+                exit(0)
+            default:
+                if arg.hasPrefix("-") && arg.count > 1 && Int(arg) == nil { fail("unknown option \(arg)", status: 2) }
+                positional.append(a)
+            }
+        }
+    }
+
+    var source: ContainerManager.RootSource {
+        switch image {
+        case nil: return .bundle
+        case "host"?: return .host
+        case let name?: return .image(name)
+        }
+    }
+
+    var manager: ContainerManager {
+        // berth-shim is installed next to this binary.
+        var buf = [CChar](repeating: 0, count: 4097)
+        let n = readlink("/proc/self/exe", &buf, 4096)
+        let exe = n > 0 ? String(cString: buf) : CommandLine.arguments[0]
+        var m = ContainerManager(root: root, shim: Files.parentPath(exe) + "/berth-shim")
+        m.logMaxBytes = logMaxBytes
+        m.logFiles = logFiles
+        m.images = stateDir + "/images"
+        return m
+    }
+
+    /// The one positional argument a command takes after its name.
+    func id(_ command: String) -> String {
+        guard positional.count == 2 else { fail("\(command) needs a container id", status: 2) }
+        return positional[1]
+    }
+}
+
+let signalNames: [String: Int32] = ["TERM": SIGTERM, "KILL": SIGKILL, "INT": SIGINT, "HUP": SIGHUP, "QUIT": SIGQUIT,
+                                    "USR1": SIGUSR1, "USR2": SIGUSR2, "STOP": SIGSTOP, "CONT": SIGCONT, "ALRM": SIGALRM,
+                                    "WINCH": SIGWINCH]
+
+/// The container `run` forwards signals to; read by the signal handler, so a plain global.
+nonisolated(unsafe) var forwardTo: pid_t = 0
+
+func attempt<T>(_ body: () throws -> T) -> T {
+    do { return try body() } catch { fail("\(error)") }
+}
+
+let args = Arguments(CommandLine.arguments.dropFirst())
+guard let command = args.positional.first else {
+    _ = usage.withCString { write(2, $0, strlen($0)) }
+    exit(2)
+}
+
+switch command {
+case "create":
+    let m = args.manager
+    _ = attempt { try m.create(id: args.id(command), bundle: args.bundle, root: args.source) }
+case "start":
+    attempt { try args.manager.start(id: args.id(command)) }
+case "state":
+    say(attempt { try args.manager.state(id: args.id(command)).json })
+case "kill":
+    guard args.positional.count == 2 || args.positional.count == 3 else { fail("kill needs a container id and an optional signal", status: 2) }
+    let name = args.positional.count == 3 ? args.positional[2] : "TERM"
+    let upper = name.uppercased()
+    let bare = upper.hasPrefix("SIG") ? String(upper.dropFirst(3)) : upper
+    guard let sig = signalNames[bare] ?? Int32(name), sig > 0, sig < 65 else { fail("unknown signal \(name)", status: 2) }
+    attempt { try args.manager.kill(id: args.positional[1], signal: sig) }
+case "delete":
+    attempt { try args.manager.delete(id: args.id(command), force: args.force) }
+case "list":
+    say("ID\tPID\tSTATUS\tBUNDLE")
+    for s in args.manager.list() { say("\(s.id)\t\(s.status == .stopped ? 0 : s.pid)\t\(s.status.rawValue)\t\(s.bundle)") }
+case "spec":
+    let path = args.bundle + "/config.json"
+    if Files.exists(path) { fail("\(path) exists already") }
+    attempt { try Files.write(jsonText(DefaultSpec.config()) + "\n", to: path) }
+case "run":
+    let id = args.id(command)
+    let m = args.manager
+    let pid = attempt { try m.create(id: id, bundle: args.bundle, attach: true, root: args.source) }
+    do {
+        try m.start(id: id)
+    } catch {
+        try? m.delete(id: id, force: true)
+        fail("\(error)")
+    }
+    // Signals for berth go to the container's process, as runc forwards them.
+    forwardTo = pid
+    for sig in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] {
+        signal(sig) { s in _ = kill(forwardTo, s) }
+    }
+    let code = attempt { try m.wait(id: id) }
+    // The shim was started by this process: reap it.
+    while waitpid(-1, nil, 0) > 0 {}
+    try? m.delete(id: id, force: false)
+    exit(code)
+default:
+    fail("unknown command \(command); see --help", status: 2)
+}
