@@ -64,6 +64,32 @@ public struct ContainerManager {
 
     @discardableResult
     public func create(id: String, bundle: String, attach: Bool = false, root source: RootSource = .bundle) throws -> Int32 {
+        try setUp(id: id, bundle: bundle, attach: attach, root: source).container
+    }
+
+    /// create, start, wait and delete in one, for `run`: the caller is the shim's parent, so it waits for
+    /// the shim rather than polling the state. `started` gets the container's pid (to forward signals).
+    public func run(id: String, bundle: String, root source: RootSource = .bundle, started: (Int32) -> Void = { _ in }) throws -> Int32 {
+        let (pid, shim) = try setUp(id: id, bundle: bundle, attach: true, root: source)
+        do {
+            try release(id)
+        } catch {
+            try? delete(id: id, force: true)
+            throw error
+        }
+        started(pid)
+        var status: Int32 = 0
+        while waitpid(shim, &status, 0) < 0 && errno == EINTR {}
+        guard let text = Files.readText(dir(id) + "/exit", limit: 4096), let code = Int32(text.trimmed()) else {
+            try? delete(id: id, force: true)
+            throw RuntimeError("container \(id) stopped but its exit code was not recorded")
+        }
+        cgroup(of: id)?.remove()
+        try Files.removeTree(dir(id))
+        return code
+    }
+
+    func setUp(id: String, bundle: String, attach: Bool, root source: RootSource) throws -> (container: Int32, shim: Int32) {
         try ContainerManager.validate(id)
         var config = try OCIConfig(bundle: bundle)
         let d = dir(id)
@@ -113,7 +139,7 @@ public struct ContainerManager {
         return Cgroup(version: first.contains("/memory/") && paths.count > 1 ? .v1 : .v2, paths: paths)
     }
 
-    private func startShim(_ d: String, attach: Bool) throws -> Int32 {
+    private func startShim(_ d: String, attach: Bool) throws -> (container: Int32, shim: Int32) {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw RuntimeError("pipe: \(String(cString: strerror(errno)))") }
         var actions = posix_spawn_file_actions_t()
@@ -147,7 +173,7 @@ public struct ContainerManager {
         }
         close(fds[0])
         let text = String(decoding: reply, as: UTF8.self).trimmed()
-        if text.hasPrefix("ok "), let containerPid = Int32(text.dropFirst(3)) { return containerPid }
+        if text.hasPrefix("ok "), let containerPid = Int32(text.dropFirst(3)) { return (containerPid, pid) }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         let id = String(d.split(separator: "/").last ?? "")
@@ -156,9 +182,14 @@ public struct ContainerManager {
 
     /// Lets a created container exec its process.
     public func start(id: String) throws {
-        let d = dir(id)
         let st = try state(id: id)
         guard st.status == .created else { throw RuntimeError("container \(id) is \(st.status.rawValue), not created") }
+        try release(id)
+    }
+
+    /// Opens the exec FIFO: the container's process goes on to execve.
+    func release(_ id: String) throws {
+        let d = dir(id)
         let fd = open(d + "/exec.fifo", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw RuntimeError("cannot open the exec FIFO of \(id): \(String(cString: strerror(errno)))") }
         var byte: UInt8 = 0

@@ -162,22 +162,15 @@ case "spec":
 case "run":
     let id = args.id(command)
     let m = args.manager
-    let pid = attempt { try m.create(id: id, bundle: args.bundle, attach: true, root: args.source) }
-    do {
-        try m.start(id: id)
-    } catch {
-        try? m.delete(id: id, force: true)
-        fail("\(error)")
+    let code = attempt {
+        try m.run(id: id, bundle: args.bundle, root: args.source) { pid in
+            // Signals for berth go to the container's process, as runc forwards them.
+            forwardTo = pid
+            for sig in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] {
+                signal(sig) { s in _ = kill(forwardTo, s) }
+            }
+        }
     }
-    // Signals for berth go to the container's process, as runc forwards them.
-    forwardTo = pid
-    for sig in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] {
-        signal(sig) { s in _ = kill(forwardTo, s) }
-    }
-    let code = attempt { try m.wait(id: id) }
-    // The shim was started by this process: reap it.
-    while waitpid(-1, nil, 0) > 0 {}
-    try? m.delete(id: id, force: false)
     exit(code)
 default:
     fail("unknown command \(command); see --help", status: 2)
