@@ -166,7 +166,7 @@ public enum YAMLParser {
                 root = node
                 return
             }
-            switch top {
+            switch consume top {
             case .sequence(var items, let m, let tag, let a, let size):
                 items.append(node)
                 stack.append(.sequence(items: items, mark: m, tag: tag, anchor: a, size: size &+ node.size))
