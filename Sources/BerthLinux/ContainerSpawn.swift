@@ -54,6 +54,9 @@ public struct CapabilitySets: Sendable, Hashable {
 /// description before clone, so that no Swift runs between clone and execve.
 public struct ContainerSpec: Sendable {
     public var namespaces: Set<Namespace> = [.pid, .mount, .uts, .ipc, .network]
+    /// Existing namespaces to enter (network, ipc, uts, pid), as a pod's containers share its sandbox's;
+    /// a joined type is not also in `namespaces`.
+    public var joinNamespaces: [(type: Namespace, path: String)] = []
     public var rootfs = ""
     /// Overlay options for the root (lowerdir, upperdir, workdir); nil: rootfs is used as it is.
     public var rootfsOverlay: String?
@@ -121,6 +124,9 @@ public enum ContainerSpawner {
         c.rootfs_overlay = arena.string(spec.rootfsOverlay)
         c.rootfs_nonrecursive = spec.rootfsNonRecursive ? 1 : 0
         c.rootfs_source = arena.string(spec.rootfsSource)
+        let joins = spec.joinNamespaces.map { berth_join(type: $0.type.flag, path: arena.string($0.path)) }
+        c.joins = arena.array(joins)
+        c.njoins = joins.count
         c.readonly_root = spec.readonlyRoot ? 1 : 0
         c.hostname = arena.string(spec.hostname)
         let mounts = spec.mounts.map { m in

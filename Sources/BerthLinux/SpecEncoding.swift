@@ -50,6 +50,10 @@ public enum SpecEncoding {
         if let overlay = s.rootfsOverlay { tag(26); str(overlay) }
         tag(27); u64(s.rootfsNonRecursive ? 1 : 0)
         if let source = s.rootfsSource { tag(28); str(source) }
+        if !s.joinNamespaces.isEmpty {
+            tag(29); u32(UInt32(s.joinNamespaces.count))
+            for j in s.joinNamespaces { u64(UInt64(UInt32(bitPattern: j.type.flag))); str(j.path) }
+        }
         return out
     }
 }

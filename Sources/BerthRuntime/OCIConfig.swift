@@ -147,13 +147,19 @@ public struct OCIConfig {
         spec.namespaces = []
         for var n in try linux.objects("namespaces") {
             let type = try n.string("type", required: true)!
-            if try n.string("path") != nil {
-                throw n.fail("path", "joining an existing namespace is not supported yet")
-            }
             guard let ns = Namespace(rawValue: type), ns != .user, ns != .cgroup else {
                 throw n.fail("type", "\(type) namespaces are not supported yet")
             }
-            spec.namespaces.insert(ns)
+            guard !spec.namespaces.contains(ns), !spec.joinNamespaces.contains(where: { $0.type == ns }) else {
+                throw n.fail("type", "\(type) is listed twice")
+            }
+            if let path = try n.string("path") {
+                guard ns != .mount else { throw n.fail("path", "joining an existing mount namespace is not supported") }
+                guard path.hasPrefix("/") else { throw n.fail("path", "must be an absolute path") }
+                spec.joinNamespaces.append((ns, path))
+            } else {
+                spec.namespaces.insert(ns)
+            }
             try n.finish()
         }
         spec.maskedPaths = try linux.strings("maskedPaths")
@@ -189,6 +195,10 @@ public struct OCIConfig {
         }
         try linux.finish()
         if !spec.namespaces.contains(.mount) { throw linux.fail("namespaces", "a mount namespace is required") }
+        // As runc: the hostname belongs to the UTS namespace, and a joined one is not the container's own.
+        if spec.hostname != nil && !spec.namespaces.contains(.uts) {
+            throw r.fail("hostname", "needs a new uts namespace (linux.namespaces without a path)")
+        }
         try r.finish()
         self.spec = spec
         self.limits = limits

@@ -32,6 +32,8 @@ struct child_args {
     int error_fd;
     /* Open `tasks` (v1) or `cgroup.procs` files the child writes "0" to, to move itself. */
     const int *cgroup_fds;
+    /* Open namespace files to setns into, by index of spec->joins (-1: entered already). */
+    const int *join_fds;
 };
 
 static void fail(int fd, const char *stage, const char *call, const char *path) {
@@ -147,6 +149,12 @@ static int child(void *arg) {
         if (a->cgroup_fds[i] < 0) continue;
         if (write(a->cgroup_fds[i], "0", 1) != 1) fail(efd, "cgroup", "write", s->cgroups[i]);
         close(a->cgroup_fds[i]);
+    }
+
+    for (size_t i = 0; a->join_fds && i < s->njoins; i++) {
+        if (a->join_fds[i] < 0) continue;
+        if (setns(a->join_fds[i], s->joins[i].type) != 0) fail(efd, "namespaces", "setns", s->joins[i].path);
+        close(a->join_fds[i]);
     }
 
     /* Host paths are gone after pivot_root: hold them by descriptor now. */
@@ -325,7 +333,20 @@ int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *e
         return -1;
     }
     int failed = open_cgroups(spec, cgroup_fds, &into_fd, &v2_index, error);
-    struct child_args args = { spec, fds[1], cgroup_fds };
+    int join_fds[8];
+    for (size_t i = 0; i < sizeof join_fds / sizeof join_fds[0]; i++) join_fds[i] = -1;
+    if (!failed && spec->njoins > sizeof join_fds / sizeof join_fds[0]) { errno = E2BIG; spawn_error(error, "namespaces", NULL); failed = 1; }
+    for (size_t i = 0; !failed && i < spec->njoins; i++) {
+        join_fds[i] = open(spec->joins[i].path, O_RDONLY | O_CLOEXEC);
+        if (join_fds[i] < 0) { spawn_error(error, "open", spec->joins[i].path); strcpy(error->stage, "namespaces"); failed = 1; break; }
+        /* A pid namespace holds only the children of whoever enters it: enter it here, before clone. */
+        if (spec->joins[i].type == CLONE_NEWPID) {
+            if (setns(join_fds[i], CLONE_NEWPID) != 0) { spawn_error(error, "setns", spec->joins[i].path); strcpy(error->stage, "namespaces"); failed = 1; }
+            close(join_fds[i]);
+            join_fds[i] = -1;
+        }
+    }
+    struct child_args args = { spec, fds[1], cgroup_fds, join_fds };
     pid_t child_pid = -1;
     int saved = 0;
     if (!failed && into_fd >= 0) {
@@ -360,6 +381,7 @@ int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *e
     }
     close(fds[1]);
     for (size_t i = 0; i < spec->ncgroups; i++) if (cgroup_fds[i] >= 0) close(cgroup_fds[i]);
+    for (size_t i = 0; i < sizeof join_fds / sizeof join_fds[0]; i++) if (join_fds[i] >= 0) close(join_fds[i]);
     if (into_fd >= 0) close(into_fd);
     if (failed || child_pid < 0) {
         if (stack != MAP_FAILED) munmap(stack, stack_size);
@@ -488,6 +510,17 @@ int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s
         case 26: if (rd_str(&r, &s->rootfs_overlay)) return -1; break;
         case 27: if (rd_u64(&r, &v)) return -1; s->rootfs_nonrecursive = (int)v; break;
         case 28: if (rd_str(&r, &s->rootfs_source)) return -1; break;
+        case 29: {
+            uint32_t count;
+            if (rd_u32(&r, &count) || count > 8) return -1;
+            struct berth_join *j = calloc(count ? count : 1, sizeof *j);
+            if (!j) return -1;
+            for (uint32_t i = 0; i < count; i++) {
+                if (rd_u64(&r, &v) || rd_str(&r, &j[i].path)) return -1;
+                j[i].type = (int)v;
+            }
+            s->joins = j; s->njoins = count; break;
+        }
         default: return -1;
         }
         (void)str;

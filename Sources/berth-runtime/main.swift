@@ -103,7 +103,7 @@ struct Arguments {
         // berth-shim is installed next to this binary.
         var buf = [CChar](repeating: 0, count: 4097)
         let n = readlink("/proc/self/exe", &buf, 4096)
-        let exe = n > 0 ? String(cString: buf) : CommandLine.arguments[0]
+        let exe = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
         var m = ContainerManager(root: root, shim: Files.parentPath(exe) + "/berth-shim")
         m.logMaxBytes = logMaxBytes
         m.logFiles = logFiles

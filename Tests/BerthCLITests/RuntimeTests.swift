@@ -171,6 +171,66 @@ struct BusyboxBundle {
         try Shell.run(Shell.berth, ["runtime"] + [args[0], "--root", root] + args.dropFirst())
     }
 
+    /// A pod's containers share its sandbox's namespaces: the second container enters the first one's
+    /// network, ipc, uts and pid namespaces by path.
+    @Test func aContainerJoinsAnotherOnesNamespacesByPath() throws {
+        try BusyboxBundle.with { b in
+            try b.config("while true; do sleep 0.1; done")
+            let root = b.dir + "/state"
+            let sandbox = "sandbox-\(getpid())"
+            #expect(try berth(root, ["create", "--bundle", b.dir, sandbox]).status == 0)
+            #expect(try berth(root, ["start", sandbox]).status == 0)
+            defer {
+                _ = try? berth(root, ["delete", "--force", sandbox])
+                RuntimeLifecycleTests.reapShims()
+            }
+            let state = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", sandbox]).stdout.utf8)) as? [String: Any]
+            let pid = state?["pid"] as? Int ?? 0
+            #expect(pid > 0)
+            let inodes = try ["net", "ipc", "uts"].map { try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/\($0)") }
+
+            try BusyboxBundle.with { joiner in
+                try joiner.config("for n in net ipc uts; do readlink /proc/self/ns/$n; done; hostname; cat /proc/1/cmdline; echo") { c in
+                    var linux = c["linux"] as! [String: Any]
+                    linux["namespaces"] = [["type": "mount"], ["type": "network", "path": "/proc/\(pid)/ns/net"],
+                                           ["type": "ipc", "path": "/proc/\(pid)/ns/ipc"], ["type": "uts", "path": "/proc/\(pid)/ns/uts"],
+                                           ["type": "pid", "path": "/proc/\(pid)/ns/pid"]]
+                    c["linux"] = linux
+                    c.removeValue(forKey: "hostname")
+                }
+                for tool in ["readlink"] {
+                    try FileManager.default.createSymbolicLink(atPath: joiner.dir + "/rootfs/bin/" + tool, withDestinationPath: "busybox")
+                }
+                let r = try Shell.run(Shell.berth, ["runtime", "run", "--root", root, "--bundle", joiner.dir, "joiner-\(getpid())"])
+                #expect(r.status == 0, "\(r.stderr)")
+                let lines = r.stdout.split(separator: "\n").map(String.init)
+                #expect(Array(lines.prefix(3)) == inodes)
+                #expect(lines.dropFirst(3).first == "berth-test")
+                // PID 1 of the joined pid namespace is the sandbox's shell.
+                #expect(lines.dropFirst(4).first?.hasPrefix("sh\0-c\0while true") == true)
+
+                // A hostname needs the container's own uts namespace; joining a mount namespace is refused.
+                try joiner.config("true") { c in
+                    var linux = c["linux"] as! [String: Any]
+                    linux["namespaces"] = [["type": "mount"], ["type": "uts", "path": "/proc/\(pid)/ns/uts"]]
+                    c["linux"] = linux
+                }
+                let named = try Shell.run(Shell.berth, ["runtime", "run", "--root", root, "--bundle", joiner.dir, "named-\(getpid())"])
+                #expect(named.status == 1)
+                #expect(named.stderr.contains("hostname: needs a new uts namespace"))
+                try joiner.config("true") { c in
+                    var linux = c["linux"] as! [String: Any]
+                    linux["namespaces"] = [["type": "mount", "path": "/proc/\(pid)/ns/mnt"]]
+                    c["linux"] = linux
+                }
+                let mnt = try Shell.run(Shell.berth, ["runtime", "run", "--root", root, "--bundle", joiner.dir, "mnt-\(getpid())"])
+                #expect(mnt.stderr.contains("joining an existing mount namespace is not supported"))
+                let gone = try Shell.run(Shell.berth, ["runtime", "list", "--root", root]).stdout
+                #expect(!gone.contains("joiner-") && !gone.contains("named-") && !gone.contains("mnt-"))
+            }
+        }
+    }
+
     @Test func createStartStateKillDelete() throws {
         try BusyboxBundle.with { b in
             try b.config("trap 'exit 42' TERM; echo started > /dev/shm/x; while true; do sleep 0.1; done")

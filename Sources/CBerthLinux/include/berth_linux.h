@@ -15,6 +15,12 @@ struct berth_mount {
     int bind_readonly;       /* bind mounts: remount read-only (and flags) after binding */
 };
 
+/* An existing namespace to enter instead of making a new one (OCI linux.namespaces[].path). */
+struct berth_join {
+    int type;                /* CLONE_NEW* */
+    const char *path;        /* e.g. /proc/PID/ns/net or a bind-mounted namespace file */
+};
+
 struct berth_rlimit {
     int resource;
     uint64_t soft;
@@ -68,6 +74,10 @@ struct berth_spec {
     int rootfs_nonrecursive;
     /* What to bind at rootfs (NULL: rootfs itself); `image: host` binds "/" onto an empty directory. */
     const char *rootfs_source;
+    /* Namespaces to join (net, ipc, uts, pid); their types are not in clone_flags. A pid namespace is
+       entered by the caller before clone (it applies to children), the others by the child. */
+    const struct berth_join *joins;
+    size_t njoins;
 };
 
 /* Where the child failed, sent back over a close-on-exec pipe. */
