@@ -84,8 +84,7 @@ public struct ContainerManager {
             try? delete(id: id, force: true)
             throw RuntimeError("container \(id) stopped but its exit code was not recorded")
         }
-        cgroup(of: id)?.remove()
-        try Files.removeTree(dir(id))
+        try remove(id)
         return code
     }
 
@@ -248,23 +247,16 @@ public struct ContainerManager {
             // The shim records the exit right after; removing the directory under it would race.
             for _ in 0..<5000 where !Files.exists(dir(id) + "/exit") { usleep(1000) }
         }
+        try remove(id)
+    }
+
+    /// The cgroup and the state directory of a stopped container.
+    func remove(_ id: String) throws {
         cgroup(of: id)?.remove()
         try Files.removeTree(dir(id))
     }
 
     public func list() -> [ContainerState] {
-        return Files.list(root).sorted().compactMap { try? state(id: $0) }
-    }
-
-    /// Waits for the container to stop and returns its exit code (the shim records it).
-    public func wait(id: String) throws -> Int32 {
-        let s = try state(id: id)
-        if s.status != .stopped { _ = berth_wait_pid_exit(s.pid, -1) }
-        // The shim writes the exit code right after the container exits.
-        for _ in 0..<2000 {
-            if let code = try state(id: id).exitCode { return code }
-            usleep(500)
-        }
-        throw RuntimeError("container \(id) stopped but its exit code was not recorded")
+        Files.list(root).sorted().compactMap { try? state(id: $0) }
     }
 }

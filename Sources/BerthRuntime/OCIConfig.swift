@@ -143,7 +143,7 @@ public struct OCIConfig {
         // berth makes /dev's device nodes itself on the tmpfs the bundle mounts there.
         spec.makeDev = spec.mounts.contains { $0.target == "/dev" && $0.type == "tmpfs" }
 
-        var linux = try r.object("linux") ?? Reader.empty(path: "linux", file: path)
+        var linux = try r.object("linux") ?? Reader(YAMLNode.emptyMapping, path: "linux", file: path)
         spec.namespaces = []
         for var n in try linux.objects("namespaces") {
             let type = try n.string("type", required: true)!
@@ -265,11 +265,6 @@ struct Reader {
         self.file = file
     }
 
-    static func empty(path: String, file: String) -> Reader {
-        // An empty mapping at no place: every read finds nothing.
-        try! Reader(YAMLNode.emptyMapping, path: path, file: file)
-    }
-
     static func error(_ file: String, _ node: YAMLNode, _ message: String) -> RuntimeError {
         RuntimeError("\(file):\(node.mark.line):\(node.mark.column): \(message)")
     }
@@ -327,15 +322,14 @@ struct Reader {
         return u
     }
 
-    mutating func array(_ key: String) throws -> [YAMLNode] {
-        guard let v = try value(key, required: false) else { return [] }
+    mutating func array(_ key: String, required: Bool = false) throws -> [YAMLNode] {
+        guard let v = try value(key, required: required) else { return [] }
         guard case .sequence(let items) = v.value else { throw Reader.error(file, v, "\(name(key)) must be a list") }
         return items
     }
 
     mutating func strings(_ key: String, required: Bool = false) throws -> [String] {
-        if required { _ = try value(key, required: true) }
-        return try array(key).enumerated().map { i, item in
+        try array(key, required: required).enumerated().map { i, item in
             guard case .string(let s)? = item.resolved else { throw Reader.error(file, item, "\(name(key))[\(i)] must be a string") }
             return s
         }

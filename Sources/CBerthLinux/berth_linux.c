@@ -281,9 +281,9 @@ static int child(void *arg) {
     return 127;
 }
 
-static void spawn_error(struct berth_error *error, const char *call, const char *path) {
+static void spawn_error(struct berth_error *error, const char *stage, const char *call, const char *path) {
     error->err = errno;
-    strcpy(error->stage, "spawn");
+    strncpy(error->stage, stage, sizeof error->stage - 1);
     strncpy(error->syscall, call, sizeof error->syscall - 1);
     if (path) strncpy(error->path, path, sizeof error->path - 1);
 }
@@ -313,8 +313,7 @@ static int open_cgroups(const struct berth_spec *spec, int *fds, int *into_fd, i
             if (*into_fd >= 0) { *v2_index = (int)i; continue; }
             snprintf(path, sizeof path, "%s", spec->cgroups[i]);
         }
-        spawn_error(error, "open", path);
-        strcpy(error->stage, "cgroup");
+        spawn_error(error, "cgroup", "open", path);
         return -1;
     }
     return 0;
@@ -323,25 +322,25 @@ static int open_cgroups(const struct berth_spec *spec, int *fds, int *into_fd, i
 int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *error) {
     int fds[2];
     memset(error, 0, sizeof *error);
-    if (pipe2(fds, O_CLOEXEC) != 0) { spawn_error(error, "pipe2", NULL); return -1; }
+    if (pipe2(fds, O_CLOEXEC) != 0) { spawn_error(error, "spawn", "pipe2", NULL); return -1; }
     int cgroup_fds[16];
     int into_fd = -1, v2_index = -1;
     if (spec->ncgroups > sizeof cgroup_fds / sizeof cgroup_fds[0]) {
         errno = E2BIG;
-        spawn_error(error, "cgroups", NULL);
+        spawn_error(error, "spawn", "cgroups", NULL);
         close(fds[0]); close(fds[1]);
         return -1;
     }
     int failed = open_cgroups(spec, cgroup_fds, &into_fd, &v2_index, error);
     int join_fds[8];
     for (size_t i = 0; i < sizeof join_fds / sizeof join_fds[0]; i++) join_fds[i] = -1;
-    if (!failed && spec->njoins > sizeof join_fds / sizeof join_fds[0]) { errno = E2BIG; spawn_error(error, "namespaces", NULL); failed = 1; }
+    if (!failed && spec->njoins > sizeof join_fds / sizeof join_fds[0]) { errno = E2BIG; spawn_error(error, "spawn", "namespaces", NULL); failed = 1; }
     for (size_t i = 0; !failed && i < spec->njoins; i++) {
         join_fds[i] = open(spec->joins[i].path, O_RDONLY | O_CLOEXEC);
-        if (join_fds[i] < 0) { spawn_error(error, "open", spec->joins[i].path); strcpy(error->stage, "namespaces"); failed = 1; break; }
+        if (join_fds[i] < 0) { spawn_error(error, "namespaces", "open", spec->joins[i].path); failed = 1; break; }
         /* A pid namespace holds only the children of whoever enters it: enter it here, before clone. */
         if (spec->joins[i].type == CLONE_NEWPID) {
-            if (setns(join_fds[i], CLONE_NEWPID) != 0) { spawn_error(error, "setns", spec->joins[i].path); strcpy(error->stage, "namespaces"); failed = 1; }
+            if (setns(join_fds[i], CLONE_NEWPID) != 0) { spawn_error(error, "namespaces", "setns", spec->joins[i].path); failed = 1; }
             close(join_fds[i]);
             join_fds[i] = -1;
         }
@@ -364,7 +363,7 @@ int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *e
             char path[4096];
             snprintf(path, sizeof path, "%s/cgroup.procs", spec->cgroups[v2_index]);
             cgroup_fds[v2_index] = open(path, O_WRONLY | O_CLOEXEC);
-            if (cgroup_fds[v2_index] < 0) { spawn_error(error, "open", path); strcpy(error->stage, "cgroup"); failed = 1; }
+            if (cgroup_fds[v2_index] < 0) { spawn_error(error, "cgroup", "open", path); failed = 1; }
         } else {
             cgroup_fds[v2_index] = -1;
         }
@@ -373,7 +372,7 @@ int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *e
     const size_t stack_size = 256 * 1024;
     if (!failed && child_pid < 0) {
         stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-        if (stack == MAP_FAILED) { spawn_error(error, "mmap", NULL); failed = 1; }
+        if (stack == MAP_FAILED) { spawn_error(error, "spawn", "mmap", NULL); failed = 1; }
         else {
             child_pid = clone(child, stack + stack_size, spec->clone_flags | SIGCHLD, &args);
             saved = errno;
@@ -386,7 +385,7 @@ int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *e
     if (failed || child_pid < 0) {
         if (stack != MAP_FAILED) munmap(stack, stack_size);
         close(fds[0]);
-        if (!failed) { errno = saved; spawn_error(error, "clone", NULL); }
+        if (!failed) { errno = saved; spawn_error(error, "spawn", "clone", NULL); }
         return -1;
     }
     /* EOF without a record: the child reached execve (or waits on the exec FIFO). */
