@@ -22,9 +22,28 @@ public enum DefaultSpec {
         return (min(1024, hard), hard)
     }
 
-    public static func config(args: [String] = ["sh"], rootfs: String = "rootfs") -> [String: Any] {
+    /// Where `init` is bind-mounted: /dev is the runtime's own tmpfs, so nothing is written to the rootfs.
+    public static let initPath = "/dev/init"
+
+    /// With `initBinary` (the host path of berth-init), the process runs under it: PID 1 then forwards signals
+    /// and reaps orphans, which a program written for a normal process does not.
+    public static func config(args: [String] = ["sh"], rootfs: String = "rootfs", initBinary: String? = nil) -> [String: Any] {
         let caps = CapabilityNames.dockerDefault
         let nofile = nofile
+        var mounts: [[String: Any]] = [
+            ["destination": "/proc", "type": "proc", "source": "proc"],
+            ["destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]],
+            ["destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]],
+            ["destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]],
+            ["destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]],
+            ["destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]],
+        ]
+        var args = args
+        if let initBinary {
+            mounts.append(["destination": initPath, "type": "bind", "source": initBinary, "options": ["bind", "ro", "nosuid", "nodev"]])
+            args = [initPath, "--"] + args
+        }
         return [
             "ociVersion": "1.0.2",
             "process": [
@@ -39,15 +58,7 @@ public enum DefaultSpec {
             ] as [String: Any],
             "root": ["path": rootfs, "readonly": true],
             "hostname": "berth",
-            "mounts": [
-                ["destination": "/proc", "type": "proc", "source": "proc"],
-                ["destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]],
-                ["destination": "/dev/pts", "type": "devpts", "source": "devpts",
-                 "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]],
-                ["destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]],
-                ["destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]],
-                ["destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]],
-            ],
+            "mounts": mounts,
             "linux": [
                 "namespaces": [["type": "pid"], ["type": "network"], ["type": "ipc"], ["type": "uts"], ["type": "mount"]],
                 "maskedPaths": maskedPaths,

@@ -20,7 +20,9 @@ let usage = """
       kill ID [SIGNAL]           send a signal (default TERM)
       delete [--force] ID        remove a stopped container (--force: kill it first)
       list                       list containers
-      spec [--bundle DIR]        write config.json with berth's defaults
+      spec [--bundle DIR] [--init]
+                                 write config.json with berth's defaults; --init runs the process under
+                                 berth-init (PID 1 that forwards signals and reaps orphans)
 
     options (before or after the command):
       --root DIR                 directory for runtime state (default /run/berth/runtime)
@@ -53,6 +55,7 @@ struct Arguments {
     var logMaxBytes = 10 << 20
     var logFiles = 5
     var force = false
+    var withInit = false
     var positional: [String] = []
 
     init(_ args: ArraySlice<String>) {
@@ -81,6 +84,7 @@ struct Arguments {
             case "--log-max-bytes": logMaxBytes = inline.flatMap { Int($0) } ?? number(arg)
             case "--log-files": logFiles = inline.flatMap { Int($0) } ?? number(arg)
             case "-f", "--force": force = true
+            case "--init": withInit = true
             case "-h", "--help", "help":
                 _ = usage.withCString { write(1, $0, strlen($0)) }
                 exit(0)
@@ -99,12 +103,16 @@ struct Arguments {
         }
     }
 
-    var manager: ContainerManager {
-        // berth-shim is installed next to this binary.
+    /// berth-shim and berth-init are installed next to this binary.
+    func sibling(_ name: String) -> String {
         var buf = [CChar](repeating: 0, count: 4097)
         let n = readlink("/proc/self/exe", &buf, 4096)
         let exe = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
-        var m = ContainerManager(root: root, shim: Files.parentPath(exe) + "/berth-shim")
+        return Files.parentPath(exe) + "/" + name
+    }
+
+    var manager: ContainerManager {
+        var m = ContainerManager(root: root, shim: sibling("berth-shim"))
         m.logMaxBytes = logMaxBytes
         m.logFiles = logFiles
         m.images = stateDir + "/images"
@@ -158,7 +166,9 @@ case "list":
 case "spec":
     let path = args.bundle + "/config.json"
     if Files.exists(path) { fail("\(path) exists already") }
-    attempt { try Files.write(jsonText(DefaultSpec.config()) + "\n", to: path) }
+    let initPath = args.withInit ? args.sibling("berth-init") : nil
+    if let initPath, !Files.exists(initPath) { fail("\(initPath) is missing; build it with scripts/setup") }
+    attempt { try Files.write(jsonText(DefaultSpec.config(initBinary: initPath)) + "\n", to: path) }
 case "run":
     let id = args.id(command)
     let m = args.manager

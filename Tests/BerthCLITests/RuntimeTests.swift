@@ -231,6 +231,49 @@ struct BusyboxBundle {
         }
     }
 
+    /// Under `spec --init`, PID 1 is berth-init: SIGTERM reaches a program that has no handler, orphans are
+    /// reaped, the program's exit code comes through. Without it, PID 1 `sleep` ignores SIGTERM.
+    @Test func initForwardsSignalsAndReapsOrphans() throws {
+        try BusyboxBundle.with { b in
+            let spec = try Shell.run(Shell.berth, ["runtime", "spec", "--init", "--bundle", b.dir])
+            #expect(spec.status == 0, "\(spec.stderr)")
+            func args(_ program: [String], underInit: Bool = true) throws {
+                let url = URL(fileURLWithPath: b.dir + "/config.json")
+                var c = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+                var process = c["process"] as! [String: Any]
+                process["args"] = (underInit ? ["/dev/init", "--"] : []) + program
+                c["process"] = process
+                try JSONSerialization.data(withJSONObject: c).write(to: url)
+            }
+            let root = b.dir + "/state"
+            defer { RuntimeLifecycleTests.reapShims() }
+
+            // An orphan (the inner shell exits before its sleep does) becomes PID 1's child and is reaped.
+            try args(["sh", "-c", "sh -c 'sleep 0.1 &'; sleep 0.5; echo $$; cat /proc/1/cmdline; echo; grep -l zombie /proc/[0-9]*/status; exit 3"])
+            let run = try berth(root, ["run", "--bundle", b.dir, "init-\(getpid())"])
+            #expect(run.status == 3, "\(run.stderr)")
+            #expect(run.stdout == "2\n/dev/init\0--\0sh\0-c\0sh -c 'sleep 0.1 &'; sleep 0.5; echo $$; cat /proc/1/cmdline; echo; grep -l zombie /proc/[0-9]*/status; exit 3\0\n")
+
+            func stopsOnTerm(_ id: String) throws -> String? {
+                #expect(try berth(root, ["create", "--bundle", b.dir, id]).status == 0)
+                defer { _ = try? berth(root, ["delete", "--force", id]) }
+                #expect(try berth(root, ["start", id]).status == 0)
+                usleep(100_000)
+                #expect(try berth(root, ["kill", id, "TERM"]).status == 0)
+                for _ in 0..<25 {
+                    let s = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
+                    if s?["status"] as? String == "stopped" { return (s?["annotations"] as? [String: String])?["berth.exitCode"] }
+                    usleep(20_000)
+                }
+                return nil
+            }
+            try args(["sleep", "30"])
+            #expect(try stopsOnTerm("term-\(getpid())") == "143")
+            try args(["sleep", "30"], underInit: false)
+            #expect(try stopsOnTerm("deaf-\(getpid())") == nil)
+        }
+    }
+
     @Test func createStartStateKillDelete() throws {
         try BusyboxBundle.with { b in
             try b.config("trap 'exit 42' TERM; echo started > /dev/shm/x; while true; do sleep 0.1; done")
