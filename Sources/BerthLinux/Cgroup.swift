@@ -1,3 +1,4 @@
+import CBerthLinux
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,7 +23,9 @@ public struct Cgroup: Sendable {
     /// The directories the container's processes are added to.
     public let paths: [String]
 
-    static let v1Controllers = ["memory", "cpu", "pids"]
+    /// In this order in `paths` (v1). cpuacct holds the CPU usage; where it is mounted with cpu (one
+    /// `cpu,cpuacct` hierarchy) the cpu directory serves for both.
+    static let v1Controllers = ["memory", "cpu", "pids", "cpuacct"]
 
     /// Detects the layout: v2 only when the unified root delegates memory, cpu and pids.
     public static func detectVersion(root: String = "/sys/fs/cgroup") -> Version {
@@ -60,6 +63,7 @@ public struct Cgroup: Sendable {
         case .v1:
             var paths: [String] = []
             for c in v1Controllers {
+                if c == "cpuacct", !Files.exists("\(root)/cpuacct") || Cgroup.sameDirectory("\(root)/cpuacct", "\(root)/cpu") { continue }
                 let dir = "\(root)/\(c)/\(clean)"
                 try makeDirs(dir, below: "\(root)/\(c)")
                 paths.append(dir)
@@ -72,6 +76,11 @@ public struct Cgroup: Sendable {
             if let p = limits.pidsMax { try write(p > 0 ? String(p) : "max", to: pids + "/pids.max") }
             return Cgroup(version: .v1, paths: paths)
         }
+    }
+
+    static func sameDirectory(_ a: String, _ b: String) -> Bool {
+        var sa = stat(), sb = stat()
+        return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
     }
 
     public init(version: Version, paths: [String]) {
@@ -101,12 +110,62 @@ public struct Cgroup: Sendable {
     /// Processes killed by the OOM killer in this cgroup (v2 memory.events, v1 memory.oom_control).
     public var oomKills: Int {
         let file = version == .v2 ? paths[0] + "/memory.events" : paths[0] + "/memory.oom_control"
-        guard let text = Files.readText(file) else { return 0 }
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ")
-            if parts.count == 2, parts[0] == "oom_kill" { return Int(parts[1]) ?? 0 }
+        return Int(Cgroup.keyed(file)["oom_kill"] ?? 0)
+    }
+
+    /// What the cgroup's processes use now (and at most, for memory), for the node agent and `events`.
+    public var stats: CgroupStats {
+        var st = CgroupStats()
+        st.oomKills = oomKills
+        switch version {
+        case .v2:
+            let dir = paths[0]
+            let cpu = Cgroup.keyed(dir + "/cpu.stat")
+            st.cpuUsageNanos = cpu["usage_usec"].map { $0 * 1000 }
+            st.cpuUserNanos = cpu["user_usec"].map { $0 * 1000 }
+            st.cpuSystemNanos = cpu["system_usec"].map { $0 * 1000 }
+            st.memoryBytes = Cgroup.number(dir + "/memory.current")
+            st.memoryPeakBytes = Cgroup.number(dir + "/memory.peak")
+            st.memoryLimitBytes = Cgroup.number(dir + "/memory.max")
+            st.inactiveFileBytes = Cgroup.keyed(dir + "/memory.stat")["inactive_file"]
+            st.pids = Cgroup.number(dir + "/pids.current")
+            st.pidsLimit = Cgroup.number(dir + "/pids.max")
+        case .v1:
+            let memory = paths[0], pids = paths[2]
+            let cpuacct = paths.count > 3 ? paths[3] : paths[1]
+            st.cpuUsageNanos = Cgroup.number(cpuacct + "/cpuacct.usage")
+            st.cpuUserNanos = Cgroup.number(cpuacct + "/cpuacct.usage_user")
+            st.cpuSystemNanos = Cgroup.number(cpuacct + "/cpuacct.usage_sys")
+            st.memoryBytes = Cgroup.number(memory + "/memory.usage_in_bytes")
+            st.memoryPeakBytes = Cgroup.number(memory + "/memory.max_usage_in_bytes")
+            // v1 says "no limit" with the largest page-aligned value.
+            st.memoryLimitBytes = Cgroup.number(memory + "/memory.limit_in_bytes").flatMap { $0 >= 1 << 62 ? nil : $0 }
+            st.inactiveFileBytes = Cgroup.keyed(memory + "/memory.stat")["total_inactive_file"]
+            st.pids = Cgroup.number(pids + "/pids.current")
+            st.pidsLimit = Cgroup.number(pids + "/pids.max")
         }
-        return 0
+        return st
+    }
+
+    /// A descriptor that becomes readable when the OOM killer acts in this cgroup (read it to rearm);
+    /// the caller closes it.
+    public func oomNotifier() -> Int32 {
+        berth_oom_notifier(paths[0], version == .v2 ? 1 : 0)
+    }
+
+    /// A file holding one number; nil when it is missing or says "max".
+    static func number(_ path: String) -> UInt64? {
+        Files.readText(path, limit: 4096).flatMap { $0.split(separator: "\n").first.flatMap { UInt64($0) } }
+    }
+
+    /// A file of "key value" lines.
+    static func keyed(_ path: String) -> [String: UInt64] {
+        var out: [String: UInt64] = [:]
+        for line in (Files.readText(path, limit: 1 << 20) ?? "").split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let v = UInt64(parts[1]) { out[String(parts[0])] = v }
+        }
+        return out
     }
 
     /// Removes the directories; they must hold no process (the container has stopped).
@@ -119,5 +178,27 @@ public struct Cgroup: Sendable {
                 parent = Files.parentPath(parent)
             }
         }
+    }
+}
+
+/// A cgroup's usage; nil where the kernel does not report it (memory.peak before Linux 5.19).
+public struct CgroupStats: Sendable, Equatable {
+    public var cpuUsageNanos: UInt64?
+    public var cpuUserNanos: UInt64?
+    public var cpuSystemNanos: UInt64?
+    public var memoryBytes: UInt64?
+    public var memoryPeakBytes: UInt64?
+    /// nil: no limit.
+    public var memoryLimitBytes: UInt64?
+    public var inactiveFileBytes: UInt64?
+    public var pids: UInt64?
+    /// nil: no limit.
+    public var pidsLimit: UInt64?
+    public var oomKills = 0
+    public init() {}
+
+    /// Usage less the page cache the kernel can drop at once, as the kubelet counts a pod's memory.
+    public var workingSetBytes: UInt64? {
+        memoryBytes.map { $0 - min($0, inactiveFileBytes ?? 0) }
     }
 }

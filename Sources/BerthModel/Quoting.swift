@@ -29,9 +29,11 @@ extension StringProtocol {
 }
 
 /// JSON text of a tree of dictionaries, arrays, strings, integers and booleans, keys sorted and
-/// indented two spaces (Foundation-free, for the runtime's small binary).
-public func jsonText(_ value: Any, indent: String = "") -> String {
-    let inner = indent + "  "
+/// indented two spaces, or on one line with `indent: nil` (Foundation-free, for the runtime's small binary).
+public func jsonText(_ value: Any, indent: String? = "") -> String {
+    let inner = indent.map { $0 + "  " }
+    let open = inner == nil ? "" : "\n", separator = inner == nil ? ", " : ",\n"
+    let close = indent.map { "\n" + $0 } ?? ""
     switch value {
     case let s as String: return quotedString(s)
     case let b as Bool: return b ? "true" : "false"
@@ -42,11 +44,11 @@ public func jsonText(_ value: Any, indent: String = "") -> String {
     case let u as UInt64: return String(u)
     case let d as [String: Any]:
         if d.isEmpty { return "{}" }
-        let items = d.keys.sorted().map { inner + quotedString($0) + ": " + jsonText(d[$0]!, indent: inner) }
-        return "{\n" + items.joined(separator: ",\n") + "\n" + indent + "}"
+        let items = d.keys.sorted().map { (inner ?? "") + quotedString($0) + ": " + jsonText(d[$0]!, indent: inner) }
+        return "{" + open + items.joined(separator: separator) + close + "}"
     case let a as [Any]:
         if a.isEmpty { return "[]" }
-        return "[\n" + a.map { inner + jsonText($0, indent: inner) }.joined(separator: ",\n") + "\n" + indent + "]"
+        return "[" + open + a.map { (inner ?? "") + jsonText($0, indent: inner) }.joined(separator: separator) + close + "]"
     default: return "null"
     }
 }

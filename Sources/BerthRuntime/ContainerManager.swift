@@ -16,14 +16,13 @@ public struct ContainerState: Sendable, Equatable {
     public var oomKilled = false
 
     public var json: String {
-        var fields = ["\"ociVersion\": \"1.0.2\"", "\"id\": \(quotedString(id))", "\"status\": \"\(status.rawValue)\"",
-                      "\"pid\": \(status == .stopped ? 0 : pid)", "\"bundle\": \(quotedString(bundle))"]
+        var fields: [String: Any] = ["ociVersion": "1.0.2", "id": id, "status": status.rawValue,
+                                     "pid": status == .stopped ? 0 : pid, "bundle": bundle]
         if let exitCode {
-            fields.append("\"annotations\": {\"berth.exitCode\": \"\(exitCode)\", \"berth.oomKilled\": \"\(oomKilled)\"}")
+            fields["annotations"] = ["berth.exitCode": String(exitCode), "berth.oomKilled": String(oomKilled)]
         }
-        return "{" + fields.joined(separator: ", ") + "}"
+        return jsonText(fields)
     }
-
 }
 
 /// Containers under a state root (`/run/berth/runtime` by default), one directory each: created by a
@@ -131,7 +130,7 @@ public struct ContainerManager {
         }
     }
 
-    func cgroup(of id: String) -> Cgroup? {
+    public func cgroup(of id: String) -> Cgroup? {
         guard let text = Files.readText(dir(id) + "/cgroups", limit: 65536) else { return nil }
         let paths = text.split(separator: "\n").map(String.init)
         guard let first = paths.first else { return nil }
@@ -254,6 +253,13 @@ public struct ContainerManager {
     func remove(_ id: String) throws {
         cgroup(of: id)?.remove()
         try Files.removeTree(dir(id))
+    }
+
+    /// The usage of a created or running container's cgroup.
+    public func stats(id: String) throws -> CgroupStats {
+        let s = try state(id: id)
+        guard s.status != .stopped, let cgroup = cgroup(of: id) else { throw RuntimeError("container \(id) is not running") }
+        return cgroup.stats
     }
 
     public func list() -> [ContainerState] {

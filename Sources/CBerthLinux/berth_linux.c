@@ -24,6 +24,8 @@
 #include <grp.h>
 #include <poll.h>
 #include <sys/xattr.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 
 /* The child runs only this file's code between clone and execve: no allocation, no locks, no Swift. */
 
@@ -535,6 +537,34 @@ int berth_wait_pid_exit(pid_t pid, int timeout_ms) {
     do { rc = poll(&p, 1, timeout_ms); } while (rc < 0 && errno == EINTR);
     close(fd);
     return rc > 0 ? 0 : (rc == 0 ? 1 : -1);
+}
+
+int berth_oom_notifier(const char *memory_dir, int v2) {
+    char path[4096];
+    if (v2) {
+        int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (fd < 0) return -1;
+        snprintf(path, sizeof path, "%s/memory.events", memory_dir);
+        if (inotify_add_watch(fd, path, IN_MODIFY) < 0) { int e = errno; close(fd); errno = e; return -1; }
+        return fd;
+    }
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) return -1;
+    snprintf(path, sizeof path, "%s/memory.oom_control", memory_dir);
+    int ofd = open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(path, sizeof path, "%s/cgroup.event_control", memory_dir);
+    int cfd = ofd < 0 ? -1 : open(path, O_WRONLY | O_CLOEXEC);
+    int ok = cfd >= 0 && dprintf(cfd, "%d %d", efd, ofd) > 0;
+    int e = errno;
+    if (cfd >= 0) close(cfd);
+    /* The registration holds what it needs; the event goes away when efd is closed. */
+    if (ofd >= 0) close(ofd);
+    if (!ok) { close(efd); errno = e; return -1; }
+    return efd;
+}
+
+int berth_pidfd(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
 int berth_set_child_subreaper(void) {

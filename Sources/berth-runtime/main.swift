@@ -4,6 +4,7 @@
 import BerthLinux
 import BerthModel
 import BerthRuntime
+import CBerthLinux
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,6 +21,9 @@ let usage = """
       kill ID [SIGNAL]           send a signal (default TERM)
       delete [--force] ID        remove a stopped container (--force: kill it first)
       list                       list containers
+      events [--stats] ID        the container's cgroup usage as JSON lines: with --stats once; otherwise
+                                 every --interval (default 5s) and an "oom" event at each OOM kill,
+                                 until the container stops
       spec [--bundle DIR] [--init]
                                  write config.json with berth's defaults; --init runs the process under
                                  berth-init (PID 1 that forwards signals and reaps orphans)
@@ -33,6 +37,7 @@ let usage = """
       --log-max-bytes N          a created container's log rotates past N bytes (default 10485760)
       --log-files N              log files kept per container, the current one included (default 5)
       -f, --force                delete: kill the container first
+      --interval DURATION        events: time between stats (5s, 500ms; default 5s)
 
     """
 
@@ -56,6 +61,8 @@ struct Arguments {
     var logFiles = 5
     var force = false
     var withInit = false
+    var statsOnce = false
+    var intervalMs: Int32 = 5000
     var positional: [String] = []
 
     init(_ args: ArraySlice<String>) {
@@ -85,6 +92,12 @@ struct Arguments {
             case "--log-files": logFiles = inline.flatMap { Int($0) } ?? number(arg)
             case "-f", "--force": force = true
             case "--init": withInit = true
+            case "--stats": statsOnce = true
+            case "--interval":
+                let text = take(arg)
+                let (digits, scale) = text.hasSuffix("ms") ? (text.dropLast(2), 1) : text.hasSuffix("s") ? (text.dropLast(), 1000) : (Substring(text), 1000)
+                guard let n = Int32(digits), n > 0, n <= 86_400_000 / Int32(scale) else { fail("--interval needs a duration such as 5s or 500ms", status: 2) }
+                intervalMs = n * Int32(scale)
             case "-h", "--help", "help":
                 _ = usage.withCString { write(1, $0, strlen($0)) }
                 exit(0)
@@ -133,6 +146,22 @@ let signalNames: [String: Int32] = ["TERM": SIGTERM, "KILL": SIGKILL, "INT": SIG
 /// The container `run` forwards signals to; read by the signal handler, so a plain global.
 nonisolated(unsafe) var forwardTo: pid_t = 0
 
+/// runc's `events` shape: {"type": "stats", "id": ..., "data": {"cpu": ..., "memory": ..., "pids": ...}}.
+func statsEvent(_ id: String, _ s: CgroupStats) -> String {
+    var cpu: [String: Any] = [:], usage: [String: Any] = [:], pids: [String: Any] = [:]
+    cpu["total"] = s.cpuUsageNanos
+    cpu["user"] = s.cpuUserNanos
+    cpu["kernel"] = s.cpuSystemNanos
+    usage["usage"] = s.memoryBytes
+    usage["max"] = s.memoryPeakBytes
+    usage["limit"] = s.memoryLimitBytes
+    pids["current"] = s.pids
+    pids["limit"] = s.pidsLimit
+    var memory: [String: Any] = ["usage": usage, "oomKills": s.oomKills]
+    memory["workingSet"] = s.workingSetBytes
+    return jsonText(["type": "stats", "id": id, "data": ["cpu": ["usage": cpu], "memory": memory, "pids": pids]], indent: nil)
+}
+
 func attempt<T>(_ body: () throws -> T) -> T {
     do { return try body() } catch { fail("\(error)") }
 }
@@ -163,6 +192,34 @@ case "delete":
 case "list":
     say("ID\tPID\tSTATUS\tBUNDLE")
     for s in args.manager.list() { say("\(s.id)\t\(s.status == .stopped ? 0 : s.pid)\t\(s.status.rawValue)\t\(s.bundle)") }
+case "events":
+    let id = args.id(command)
+    let m = args.manager
+    let first = attempt { try m.stats(id: id) }
+    if args.statsOnce {
+        say(statsEvent(id, first))
+        exit(0)
+    }
+    guard let cgroup = m.cgroup(of: id) else { fail("container \(id) is not running") }
+    let pid = attempt { try m.state(id: id) }.pid
+    // Wakes for an OOM kill, the container's exit, or the next interval.
+    var fds = [pollfd(fd: cgroup.oomNotifier(), events: Int16(POLLIN), revents: 0),
+               pollfd(fd: berth_pidfd(pid), events: Int16(POLLIN), revents: 0)]
+    var ooms = first.oomKills
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = poll(&fds, 2, args.intervalMs)
+        if n < 0 && errno == EINTR { continue }
+        if fds[0].revents != 0 { _ = read(fds[0].fd, &buf, buf.count) }
+        let stopped = fds[1].revents != 0 || (try? m.state(id: id).status) ?? .stopped == .stopped
+        let now = cgroup.stats
+        if now.oomKills > ooms {
+            say(jsonText(["type": "oom", "id": id], indent: nil))
+            ooms = now.oomKills
+        }
+        if stopped { exit(0) }
+        if n == 0 { say(statsEvent(id, now)) }
+    }
 case "spec":
     let path = args.bundle + "/config.json"
     if Files.exists(path) { fail("\(path) exists already") }

@@ -342,7 +342,7 @@ struct BusyboxBundle {
 
     @Test func memoryLimitOOMKillAndPidsLimit() throws {
         try BusyboxBundle.with { b in
-            try b.config("tail /dev/zero") { c in
+            try b.config("sleep 0.5; tail /dev/zero") { c in
                 var linux = c["linux"] as! [String: Any]
                 linux["resources"] = ["memory": ["limit": 32 << 20]]
                 c["linux"] = linux
@@ -351,6 +351,20 @@ struct BusyboxBundle {
             let id = "oom-\(getpid())"
             #expect(try berth(root, ["create", "--bundle", b.dir, id]).status == 0)
             #expect(try berth(root, ["start", id]).status == 0)
+            // Usage while it sleeps: the shell and its sleep, under the configured limit.
+            let once = try berth(root, ["events", "--stats", id])
+            let event = try JSONSerialization.jsonObject(with: Data(once.stdout.utf8)) as? [String: Any]
+            let data = event?["data"] as? [String: [String: Any]]
+            let usage = data?["memory"]?["usage"] as? [String: Int]
+            #expect(event?["type"] as? String == "stats", "\(once.stderr)")
+            #expect(usage?["limit"] == 32 << 20)
+            #expect((usage?["usage"] ?? 0) > 0 && (usage?["usage"] ?? 0) <= (usage?["max"] ?? 0))
+            #expect(data?["pids"]?["current"] as? Int == 2)
+            #expect(((data?["cpu"]?["usage"] as? [String: Int])?["total"] ?? 0) > 0)
+            // Streaming events: the OOM kill is reported as it happens, and the stream ends with the container.
+            let stream = try berth(root, ["events", "--interval", "60s", id])
+            #expect(stream.status == 0, "\(stream.stderr)")
+            #expect(stream.stdout == "{\"id\": \"\(id)\", \"type\": \"oom\"}\n")
             var s: [String: Any]?
             for _ in 0..<300 {
                 s = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]

@@ -100,6 +100,13 @@ int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s
 /* Waits (pidfd + poll) until a process that is not our child exits: 0 exited, 1 timed out, -1 error. */
 int berth_wait_pid_exit(pid_t pid, int timeout_ms);
 
+/* A descriptor that becomes readable when a cgroup's OOM killer acts: v1 registers an eventfd on
+   memory.oom_control; v2 watches memory.events with inotify. Read it to rearm. -1 with errno on failure. */
+int berth_oom_notifier(const char *memory_dir, int v2);
+
+/* pidfd_open: readable once the process has exited. */
+int berth_pidfd(pid_t pid);
+
 /* Makes orphaned descendants reparent to this process (PR_SET_CHILD_SUBREAPER). */
 int berth_set_child_subreaper(void);
 
