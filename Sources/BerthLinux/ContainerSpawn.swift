@@ -41,6 +41,32 @@ public struct MountSpec: Sendable, Hashable {
     }
 }
 
+/// One line of a user namespace's uid_map or gid_map: `size` ids from `containerID` inside are
+/// `hostID`... outside.
+public struct IDMapping: Sendable, Hashable {
+    public var containerID: UInt32
+    public var hostID: UInt32
+    public var size: UInt32
+    public init(containerID: UInt32, hostID: UInt32, size: UInt32) {
+        self.containerID = containerID
+        self.hostID = hostID
+        self.size = size
+    }
+
+    /// The text /proc/PID/uid_map takes.
+    public static func mapText(_ mappings: [IDMapping]) -> String {
+        mappings.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+    }
+
+    /// The host id of `id` inside, if a mapping covers it.
+    public static func host(_ id: UInt32, in mappings: [IDMapping]) -> UInt32? {
+        for m in mappings where id >= m.containerID && UInt64(id) < UInt64(m.containerID) + UInt64(m.size) {
+            return m.hostID + (id - m.containerID)
+        }
+        return nil
+    }
+}
+
 public struct CapabilitySets: Sendable, Hashable {
     public var bounding: UInt64 = 0
     public var effective: UInt64 = 0
@@ -76,6 +102,9 @@ public struct ContainerSpec: Sendable {
     public var uid: UInt32 = 0
     public var gid: UInt32 = 0
     public var additionalGids: [UInt32] = []
+    /// With `.user` in `namespaces`.
+    public var uidMappings: [IDMapping] = []
+    public var gidMappings: [IDMapping] = []
     public var capabilities = CapabilitySets()
     public var noNewPrivileges = true
     public var rlimits: [(resource: Int32, soft: UInt64, hard: UInt64)] = []
@@ -145,6 +174,10 @@ public enum ContainerSpawner {
         c.cwd = arena.string(spec.cwd)
         c.uid = spec.uid
         c.gid = spec.gid
+        if spec.namespaces.contains(.user) {
+            c.uid_map = arena.string(IDMapping.mapText(spec.uidMappings))
+            c.gid_map = arena.string(IDMapping.mapText(spec.gidMappings))
+        }
         c.groups = arena.array(spec.additionalGids)
         c.ngroups = spec.additionalGids.count
         c.cap_bounding = spec.capabilities.bounding

@@ -54,6 +54,10 @@ public enum SpecEncoding {
             tag(29); u32(UInt32(s.joinNamespaces.count))
             for j in s.joinNamespaces { u64(UInt64(UInt32(bitPattern: j.type.flag))); str(j.path) }
         }
+        if s.namespaces.contains(.user) {
+            tag(30); str(IDMapping.mapText(s.uidMappings))
+            tag(31); str(IDMapping.mapText(s.gidMappings))
+        }
         return out
     }
 }

@@ -96,7 +96,11 @@ public struct ContainerManager {
             throw RuntimeError(errno == EEXIST ? "container \(id) already exists" : "cannot create \(d): \(String(cString: strerror(errno)))")
         }
         do {
-            guard mkfifo(d + "/exec.fifo", 0o600) == 0 else { throw RuntimeError("cannot create the exec FIFO: \(String(cString: strerror(errno)))") }
+            // Writable by all: the container reopens it as its own user (root of a user namespace, or a
+            // uid without CAP_DAC_OVERRIDE); the 0700 state directory keeps everyone else from its path.
+            guard mkfifo(d + "/exec.fifo", 0o600) == 0, chmod(d + "/exec.fifo", 0o622) == 0 else {
+                throw RuntimeError("cannot create the exec FIFO: \(String(cString: strerror(errno)))")
+            }
             switch source {
             case .bundle:
                 break

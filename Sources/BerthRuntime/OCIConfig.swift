@@ -147,20 +147,49 @@ public struct OCIConfig {
         spec.namespaces = []
         for var n in try linux.objects("namespaces") {
             let type = try n.string("type", required: true)!
-            guard let ns = Namespace(rawValue: type), ns != .user, ns != .cgroup else {
+            guard let ns = Namespace(rawValue: type), ns != .cgroup else {
                 throw n.fail("type", "\(type) namespaces are not supported yet")
             }
             guard !spec.namespaces.contains(ns), !spec.joinNamespaces.contains(where: { $0.type == ns }) else {
                 throw n.fail("type", "\(type) is listed twice")
             }
             if let path = try n.string("path") {
-                guard ns != .mount else { throw n.fail("path", "joining an existing mount namespace is not supported") }
+                guard ns != .mount, ns != .user else { throw n.fail("path", "joining an existing \(type) namespace is not supported") }
                 guard path.hasPrefix("/") else { throw n.fail("path", "must be an absolute path") }
                 spec.joinNamespaces.append((ns, path))
             } else {
                 spec.namespaces.insert(ns)
             }
             try n.finish()
+        }
+        for key in ["uidMappings", "gidMappings"] {
+            var mappings: [IDMapping] = []
+            for var m in try linux.objects(key) {
+                let inside = try m.uint32("containerID"), outside = try m.uint32("hostID"), size = try m.uint32("size")
+                guard size > 0, UInt64(inside) + UInt64(size) <= 1 << 32, UInt64(outside) + UInt64(size) <= 1 << 32 else {
+                    throw m.fail("size", "must be positive, and the range must fit in 32 bits")
+                }
+                try m.finish()
+                mappings.append(IDMapping(containerID: inside, hostID: outside, size: size))
+            }
+            // The kernel's limit on lines of a map.
+            if mappings.count > 340 { throw linux.fail(key, "at most 340 mappings") }
+            if key == "uidMappings" { spec.uidMappings = mappings } else { spec.gidMappings = mappings }
+        }
+        if spec.namespaces.contains(.user) {
+            // As runc: the container's root must be someone outside, who then owns what it creates.
+            guard IDMapping.host(0, in: spec.uidMappings) != nil else { throw linux.fail("uidMappings", "a user namespace needs a mapping of uid 0") }
+            guard IDMapping.host(0, in: spec.gidMappings) != nil else { throw linux.fail("gidMappings", "a user namespace needs a mapping of gid 0") }
+            guard IDMapping.host(spec.uid, in: spec.uidMappings) != nil else { throw r.fail("process.user.uid", "\(spec.uid) is not mapped by linux.uidMappings") }
+            for gid in [spec.gid] + spec.additionalGids where IDMapping.host(gid, in: spec.gidMappings) == nil {
+                throw r.fail("process.user", "gid \(gid) is not mapped by linux.gidMappings")
+            }
+            // Entering another namespace needs privilege over it, which the new user namespace lacks.
+            if let join = spec.joinNamespaces.first {
+                throw linux.fail("namespaces", "joining the \(join.type.rawValue) namespace of another container together with a new user namespace is not supported")
+            }
+        } else if !spec.uidMappings.isEmpty || !spec.gidMappings.isEmpty {
+            throw linux.fail(spec.uidMappings.isEmpty ? "gidMappings" : "uidMappings", "needs a user namespace in linux.namespaces")
         }
         spec.maskedPaths = try linux.strings("maskedPaths")
         spec.readonlyPaths = try linux.strings("readonlyPaths")
@@ -314,6 +343,12 @@ struct Reader {
     }
 
     /// Unsigned 64-bit values (rlimits, seccomp arguments) go past Int.max.
+    /// A required id or count (0 ... 2^32-1).
+    mutating func uint32(_ key: String) throws -> UInt32 {
+        guard let v = try int(key, required: true), let u = UInt32(exactly: v) else { throw fail(key, "must be between 0 and 4294967295") }
+        return u
+    }
+
     mutating func uint64(_ key: String, required: Bool = false) throws -> UInt64? {
         guard let v = try value(key, required: required) else { return nil }
         guard case .scalar(let text, .plain) = v.value, let u = UInt64(text) else {

@@ -24,6 +24,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <sys/xattr.h>
+#include <sys/statvfs.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 
@@ -36,6 +37,8 @@ struct child_args {
     const int *cgroup_fds;
     /* Open namespace files to setns into, by index of spec->joins (-1: entered already). */
     const int *join_fds;
+    /* User namespace: the child reads a byte from sync_fd once its id maps are written. */
+    int sync_fd, sync_other;
 };
 
 static void fail(int fd, const char *stage, const char *call, const char *path) {
@@ -89,8 +92,8 @@ static int ensure_target(const char *target, const char *source) {
     return mkdir_p(target, 0755);
 }
 
-static void make_dev(int efd, const char *root) {
-    char path[4096];
+static void make_dev(int efd, const char *root, int userns) {
+    char path[4096], host[64];
     static const struct { const char *name; mode_t mode; int major, minor; } devices[] = {
         {"null", S_IFCHR | 0666, 1, 3}, {"zero", S_IFCHR | 0666, 1, 5}, {"full", S_IFCHR | 0666, 1, 7},
         {"random", S_IFCHR | 0666, 1, 8}, {"urandom", S_IFCHR | 0666, 1, 9}, {"tty", S_IFCHR | 0666, 5, 0},
@@ -98,6 +101,15 @@ static void make_dev(int efd, const char *root) {
     for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
         if (snprintf(path, sizeof path, "%s/dev/%s", root, devices[i].name) >= (int)sizeof path) fail(efd, "dev", "snprintf", devices[i].name);
         unlink(path);
+        if (userns) {
+            /* mknod is refused inside a user namespace: bind the host's node, as runc does. */
+            snprintf(host, sizeof host, "/dev/%s", devices[i].name);
+            int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+            if (fd < 0) fail(efd, "dev", "open", path);
+            close(fd);
+            if (mount(host, path, NULL, MS_BIND, NULL) != 0) fail(efd, "dev", "mount", host);
+            continue;
+        }
         if (mknod(path, devices[i].mode, makedev(devices[i].major, devices[i].minor)) != 0) fail(efd, "dev", "mknod", path);
         chmod(path, devices[i].mode & 07777);
     }
@@ -110,6 +122,25 @@ static void make_dev(int efd, const char *root) {
         unlink(path);
         if (symlink(links[i].target, path) != 0 && errno != EEXIST) fail(efd, "dev", "symlink", path);
     }
+}
+
+/*
+ * The flags a bind remount must keep: in a user namespace the kernel locks nosuid, nodev, noexec, rdonly
+ * and the atime mode of mounts that came from the host, and a remount that would clear one is EPERM.
+ */
+static unsigned long kept_flags(const char *path) {
+    struct statvfs st;
+    if (statvfs(path, &st) != 0) return 0;
+    unsigned long f = 0;
+    if (st.f_flag & ST_NOSUID) f |= MS_NOSUID;
+    if (st.f_flag & ST_NODEV) f |= MS_NODEV;
+    if (st.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+    if (st.f_flag & ST_RDONLY) f |= MS_RDONLY;
+    if (st.f_flag & ST_NOATIME) f |= MS_NOATIME;
+    if (st.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+    if (st.f_flag & ST_RELATIME) f |= MS_RELATIME;
+    if (!(st.f_flag & (ST_NOATIME | ST_RELATIME))) f |= MS_STRICTATIME;
+    return f;
 }
 
 static int capset_all(uint64_t eff, uint64_t perm, uint64_t inh) {
@@ -159,12 +190,25 @@ static int child(void *arg) {
         close(a->join_fds[i]);
     }
 
-    /* Host paths are gone after pivot_root: hold them by descriptor now. */
+    /* Host paths are gone after pivot_root: hold them by descriptor now (and, in a user namespace,
+       while this process still has the host's root ids, which own the state directory). */
     if (s->exec_fifo) {
         fifo = open(s->exec_fifo, O_PATH | O_CLOEXEC);
         if (fifo < 0) fail(efd, "exec fifo", "open", s->exec_fifo);
         later_errors = open(s->error_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (later_errors < 0) fail(efd, "exec fifo", "open", s->error_file);
+    }
+
+    if (a->sync_fd >= 0) {
+        close(a->sync_other);
+        char byte;
+        ssize_t n;
+        do { n = read(a->sync_fd, &byte, 1); } while (n < 0 && errno == EINTR);
+        if (n != 1) _exit(127); /* the parent failed to write the maps and reports it */
+        close(a->sync_fd);
+        /* Root of the new namespace: files made from here on (on its own tmpfs too) need mapped ids. */
+        if (setresgid(0, 0, 0) != 0) fail(efd, "user namespace", "setresgid", "0");
+        if (setresuid(0, 0, 0) != 0) fail(efd, "user namespace", "setresuid", "0");
     }
 
     if (s->stdin_fd >= 0 && dup2(s->stdin_fd, 0) < 0) fail(efd, "stdio", "dup2", "stdin");
@@ -185,10 +229,10 @@ static int child(void *arg) {
             if (ensure_target(path, bind ? m->source : NULL) != 0) fail(efd, "mounts", "mkdir", path);
             if (mount(m->source, path, m->fstype, m->flags, m->data) != 0) fail(efd, "mounts", "mount", m->target);
             if (bind && m->bind_readonly &&
-                mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | (m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), NULL) != 0)
+                mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(path) | (m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), NULL) != 0)
                 fail(efd, "mounts", "remount", m->target);
         }
-        if (s->make_dev) make_dev(efd, s->rootfs);
+        if (s->make_dev) make_dev(efd, s->rootfs, (s->clone_flags & CLONE_NEWUSER) != 0);
         /* runc's pivot_root sequence: the old root ends up under the new one and is detached there. */
         if (chdir(s->rootfs) != 0) fail(efd, "pivot_root", "chdir", s->rootfs);
         if (syscall(SYS_pivot_root, ".", ".") != 0) fail(efd, "pivot_root", "pivot_root", s->rootfs);
@@ -210,10 +254,10 @@ static int child(void *arg) {
             struct stat st;
             if (stat(p, &st) != 0) continue;
             if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) != 0) fail(efd, "readonly paths", "mount", p);
-            if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+            if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | kept_flags(p), NULL) != 0)
                 fail(efd, "readonly paths", "remount", p);
         }
-        if (s->readonly_root && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) != 0)
+        if (s->readonly_root && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags("/"), NULL) != 0)
             fail(efd, "rootfs", "remount", "/ (read-only)");
     }
     if (s->hostname && (s->clone_flags & CLONE_NEWUTS) && sethostname(s->hostname, strlen(s->hostname)) != 0)
@@ -321,6 +365,21 @@ static int open_cgroups(const struct berth_spec *spec, int *fds, int *into_fd, i
     return 0;
 }
 
+static int write_map(pid_t pid, const char *name, const char *text, struct berth_error *error) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    /* One write: the kernel takes a map only whole. */
+    size_t len = text ? strlen(text) : 0;
+    if (fd < 0 || write(fd, text ? text : "", len) != (ssize_t)len) {
+        spawn_error(error, "user namespace", "write", path);
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *error) {
     int fds[2];
     memset(error, 0, sizeof *error);
@@ -347,7 +406,10 @@ int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *e
             join_fds[i] = -1;
         }
     }
-    struct child_args args = { spec, fds[1], cgroup_fds, join_fds };
+    int sync[2] = { -1, -1 };
+    int userns = (spec->clone_flags & CLONE_NEWUSER) != 0;
+    if (!failed && userns && pipe2(sync, O_CLOEXEC) != 0) { spawn_error(error, "user namespace", "pipe2", NULL); failed = 1; }
+    struct child_args args = { spec, fds[1], cgroup_fds, join_fds, sync[0], sync[1] };
     pid_t child_pid = -1;
     int saved = 0;
     if (!failed && into_fd >= 0) {
@@ -381,6 +443,24 @@ int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *e
         }
     }
     close(fds[1]);
+    if (sync[0] >= 0) close(sync[0]);
+    if (!failed && child_pid > 0 && userns) {
+        /* The child waits on the sync pipe until its ids mean something in the new namespace. */
+        if (write_map(child_pid, "uid_map", spec->uid_map, error) != 0 || write_map(child_pid, "gid_map", spec->gid_map, error) != 0) {
+            kill(child_pid, SIGKILL);
+            waitpid(child_pid, NULL, 0);
+            /* A child that failed first (and so was gone) says why. */
+            struct berth_error first;
+            if (read(fds[0], &first, sizeof first) == (ssize_t)sizeof first) *error = first;
+            failed = 1;
+        } else if (write(sync[1], "1", 1) != 1) {
+            spawn_error(error, "user namespace", "write", "sync pipe");
+            kill(child_pid, SIGKILL);
+            waitpid(child_pid, NULL, 0);
+            failed = 1;
+        }
+    }
+    if (sync[1] >= 0) close(sync[1]);
     for (size_t i = 0; i < spec->ncgroups; i++) if (cgroup_fds[i] >= 0) close(cgroup_fds[i]);
     for (size_t i = 0; i < sizeof join_fds / sizeof join_fds[0]; i++) if (join_fds[i] >= 0) close(join_fds[i]);
     if (into_fd >= 0) close(into_fd);
@@ -522,6 +602,8 @@ int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s
             }
             s->joins = j; s->njoins = count; break;
         }
+        case 30: if (rd_str(&r, &s->uid_map)) return -1; break;
+        case 31: if (rd_str(&r, &s->gid_map)) return -1; break;
         default: return -1;
         }
         (void)str;

@@ -274,6 +274,56 @@ struct BusyboxBundle {
         }
     }
 
+    /// With a user namespace, the container's root is an unprivileged user outside: what it writes belongs
+    /// to the mapped host uid, and a file only the host's root may read stays closed to it.
+    @Test func userNamespaceMapsRootToAnUnprivilegedHostUser() throws {
+        try BusyboxBundle.with { b in
+            try FileManager.default.createSymbolicLink(atPath: b.dir + "/rootfs/bin/id", withDestinationPath: "busybox")
+            let data = b.dir + "/data", secret = b.dir + "/secret"
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+            try "host only\n".write(toFile: secret, atomically: false, encoding: .utf8)
+            chmod(secret, 0o600)
+            // As with runc, the root filesystem belongs to the container's root (here host uid 100000).
+            #expect(try Shell.run("/bin/chown", ["-R", "100000:100000", b.dir + "/rootfs", data]).status == 0)
+            func userns(_ script: String, mappings: Bool = true, namespace: Bool = true) throws {
+                try b.config(script) { c in
+                    var linux = c["linux"] as! [String: Any]
+                    var namespaces = linux["namespaces"] as! [[String: Any]]
+                    if namespace { namespaces.append(["type": "user"]) }
+                    linux["namespaces"] = namespaces
+                    if mappings {
+                        linux["uidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
+                        linux["gidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
+                    }
+                    c["linux"] = linux
+                    var mounts = c["mounts"] as! [[String: Any]]
+                    mounts.append(["destination": "/data", "type": "bind", "source": data, "options": ["rbind", "rw"]])
+                    mounts.append(["destination": "/secret", "type": "bind", "source": secret, "options": ["bind", "ro"]])
+                    c["mounts"] = mounts
+                }
+            }
+            let root = b.dir + "/state"
+            defer { RuntimeLifecycleTests.reapShims() }
+            try userns("id; cat /proc/self/uid_map; hostname; touch /data/made; cat /secret 2>/dev/null || echo secret=refused")
+            let r = try berth(root, ["run", "--bundle", b.dir, "userns-\(getpid())"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let lines = r.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+            #expect(lines == ["uid=0 gid=0", "0 100000 65536", "berth-test", "secret=refused"])
+            let made = try FileManager.default.attributesOfItem(atPath: data + "/made")
+            #expect(made[.ownerAccountID] as? Int == 100000)
+            #expect(made[.groupOwnerAccountID] as? Int == 100000)
+
+            try userns("true", mappings: false)
+            let unmapped = try berth(root, ["run", "--bundle", b.dir, "unmapped-\(getpid())"])
+            #expect(unmapped.status == 1)
+            #expect(unmapped.stderr.contains("linux.uidMappings: a user namespace needs a mapping of uid 0"), "\(unmapped.stderr)")
+            try userns("true", namespace: false)
+            let stray = try berth(root, ["run", "--bundle", b.dir, "stray-\(getpid())"])
+            #expect(stray.stderr.contains("linux.uidMappings: needs a user namespace in linux.namespaces"), "\(stray.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: root + "/unmapped-\(getpid())"))
+        }
+    }
+
     @Test func createStartStateKillDelete() throws {
         try BusyboxBundle.with { b in
             try b.config("trap 'exit 42' TERM; echo started > /dev/shm/x; while true; do sleep 0.1; done")

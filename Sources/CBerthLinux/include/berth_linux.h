@@ -78,6 +78,10 @@ struct berth_spec {
        entered by the caller before clone (it applies to children), the others by the child. */
     const struct berth_join *joins;
     size_t njoins;
+    /* With CLONE_NEWUSER in clone_flags: /proc/PID/uid_map and gid_map text ("inside outside count\n"...),
+       written by the caller while the child waits; the child then becomes root of the namespace. */
+    const char *uid_map;
+    const char *gid_map;
 };
 
 /* Where the child failed, sent back over a close-on-exec pipe. */
