@@ -147,6 +147,27 @@ public struct Cgroup: Sendable {
         return st
     }
 
+    /// The mounts that show a container its own cgroup at `destination` without a cgroup namespace, as
+    /// runc does: v2 binds the cgroup's directory; v1 puts a tmpfs there with each controller's directory
+    /// bound under the controller's name. `rootfs` is the host path of the container's root, for the
+    /// final read-only remount of the tmpfs (which the binds need writable first).
+    public func mounts(at destination: String, readonly: Bool, rootfs: String) -> [MountSpec] {
+        let nosuid: UInt = 2, nodev: UInt = 4, noexec: UInt = 8, bind: UInt = 4096, recursive: UInt = 16384
+        let flags = nosuid | nodev | noexec
+        if version == .v2 {
+            return [MountSpec(source: paths[0], target: destination, type: nil, flags: bind | flags, bindReadonly: readonly)]
+        }
+        let names = Array(Cgroup.v1Controllers.prefix(3)) + (paths.count > 3 ? ["cpuacct"] : [])
+        var out = [MountSpec(source: "tmpfs", target: destination, type: "tmpfs", flags: flags, data: "mode=755,size=64k")]
+        for (name, path) in zip(names, paths) {
+            out.append(MountSpec(source: path, target: destination + "/" + name, type: nil, flags: bind | flags, bindReadonly: readonly))
+        }
+        if readonly {
+            out.append(MountSpec(source: rootfs + destination, target: destination, type: nil, flags: bind | recursive | flags, bindReadonly: true))
+        }
+        return out
+    }
+
     /// A descriptor that becomes readable when the OOM killer acts in this cgroup (read it to rearm);
     /// the caller closes it.
     public func oomNotifier() -> Int32 {

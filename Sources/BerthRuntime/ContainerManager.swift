@@ -124,6 +124,9 @@ public struct ContainerManager {
             let relative = config.cgroupsPath.map { String($0.drop { $0 == "/" }) } ?? "berth/\(id)"
             let cgroup = try Cgroup.create(relative: relative, limits: config.limits)
             try Files.write(cgroup.paths.joined(separator: "\n") + "\n", to: d + "/cgroups", mode: 0o600)
+            if let m = config.cgroupMount {
+                config.spec.mounts.insert(contentsOf: cgroup.mounts(at: m.destination, readonly: m.readonly, rootfs: config.spec.rootfs), at: m.index)
+            }
             let spec = SpecEncoding.encode(config.spec, execFifo: d + "/exec.fifo", errorFile: d + "/exec.error", cgroups: cgroup.paths)
             try Files.write(spec, to: d + "/spec.bin", mode: 0o600)
             return try startShim(d, attach: attach)

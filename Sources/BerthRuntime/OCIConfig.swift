@@ -19,6 +19,9 @@ public struct OCIConfig {
     public let limits: CgroupLimits
     /// linux.cgroupsPath, relative to the cgroup root; nil: berth/<id>.
     public let cgroupsPath: String?
+    /// A `cgroup` mount: where, and whether read-only. It shows the container its own cgroup, which exists
+    /// only once the container does (`Cgroup.mounts`), so it is not in `spec.mounts`.
+    public var cgroupMount: (index: Int, destination: String, readonly: Bool)?
 
     /// config.json is read with the manifest parser's limits, but bigger: seccomp profiles are long.
     static let inputLimits: InputLimits = {
@@ -113,7 +116,7 @@ public struct OCIConfig {
             guard destination.hasPrefix("/"), !destination.split(separator: "/").contains("..") else {
                 throw m.fail("destination", "must be an absolute path without '..'")
             }
-            var type = try m.string("type")
+            let type = try m.string("type")
             var source = try m.string("source") ?? type ?? ""
             var flags: UInt = 0
             var data: [String] = []
@@ -125,11 +128,10 @@ public struct OCIConfig {
                 }
             }
             if type == "cgroup" || type == "cgroup2" {
-                // berth does not delegate cgroups to containers yet: the path exists but shows nothing.
-                type = "tmpfs"
-                source = "cgroup"
-                flags |= 1
-                data = ["mode=755", "size=4k"]
+                guard cgroupMount == nil else { throw m.fail("type", "only one cgroup mount is supported") }
+                cgroupMount = (spec.mounts.count, destination, flags & 1 != 0)
+                try m.finish()
+                continue
             }
             let bind = type == "bind" || type == nil || flags & 4096 != 0
             if bind && !source.hasPrefix("/") {

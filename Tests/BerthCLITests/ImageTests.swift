@@ -106,4 +106,64 @@ import Glibc
             #expect(!FileManager.default.fileExists(atPath: "/etc/berth-test"))
         }
     }
+
+    /// An image and a bundle made by umoci: the image imports with umoci's whiteouts applied, and umoci's
+    /// bundle runs unchanged (but for `terminal`) with the same output as under runc, its cgroup mount
+    /// showing the container's own cgroup, read-only.
+    @Test func umociImageAndBundle() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/umoci") else {
+            Issue.record("umoci is not installed (scripts/setup installs it)")
+            return
+        }
+        try Shell.withTempDir { dir in
+            func umoci(_ args: [String]) throws {
+                let r = try Shell.run("umoci", args, cwd: dir)
+                #expect(r.status == 0, "umoci \(args): \(r.stderr)")
+            }
+            try umoci(["init", "--layout", "layout"])
+            try umoci(["new", "--image", "layout:bb"])
+            try umoci(["unpack", "--image", "layout:bb", "bundle"])
+            let rootfs = dir + "/bundle/rootfs"
+            for sub in ["bin", "etc"] { try FileManager.default.createDirectory(atPath: rootfs + "/" + sub, withIntermediateDirectories: true) }
+            try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/bin/busybox")
+            for tool in ["sh", "ls", "cat", "touch", "hostname"] {
+                try FileManager.default.createSymbolicLink(atPath: rootfs + "/bin/" + tool, withDestinationPath: "busybox")
+            }
+            try "old\n".write(toFile: rootfs + "/etc/old", atomically: false, encoding: .utf8)
+            try umoci(["repack", "--image", "layout:bb", "bundle"])
+            try FileManager.default.removeItem(atPath: rootfs + "/etc/old")
+            try "new\n".write(toFile: rootfs + "/etc/new", atomically: false, encoding: .utf8)
+            try umoci(["repack", "--image", "layout:bb", "bundle"])
+
+            let state = dir + "/state"
+            let imported = try Shell.run(Shell.berth, ["image", "import", "--state-dir", state, dir + "/layout:bb"])
+            #expect(imported.status == 0, "\(imported.stderr)")
+
+            // umoci's bundle, as it made it, but for a terminal berth does not give.
+            let url = URL(fileURLWithPath: dir + "/bundle/config.json")
+            var c = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+            var process = c["process"] as! [String: Any]
+            process["terminal"] = false
+            process["args"] = ["sh", "-c", "ls /etc; echo $$; hostname; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; " +
+                               "touch /sys/fs/cgroup/x 2>/dev/null || echo cgroup=ro"]
+            c["process"] = process
+            var linux = c["linux"] as! [String: Any]
+            linux["resources"] = ["pids": ["limit": 77]]
+            c["linux"] = linux
+            try JSONSerialization.data(withJSONObject: c).write(to: url)
+            let ours = try Shell.run(Shell.berth, ["runtime", "run", "--root", dir + "/run", "--bundle", dir + "/bundle", "umoci-\(getpid())"])
+            #expect(ours.status == 0, "\(ours.stderr)")
+            #expect(ours.stdout == "new\n1\numoci-default\n77\ncgroup=ro\n")
+            let runc = try Shell.run("runc", ["--root", dir + "/runc", "run", "--bundle", dir + "/bundle", "umoci-runc-\(getpid())"])
+            #expect(runc.stdout == ours.stdout, "\(runc.stderr)")
+
+            // The imported image: layers applied in order, the second one's whiteout removing /etc/old.
+            try FileManager.default.removeItem(atPath: rootfs)
+            try FileManager.default.createDirectory(atPath: rootfs, withIntermediateDirectories: true)
+            let image = try Shell.run(Shell.berth, ["runtime", "run", "--root", dir + "/run", "--image", "bb", "--state-dir", state,
+                                                    "--bundle", dir + "/bundle", "umoci-image-\(getpid())"])
+            #expect(image.status == 0, "\(image.stderr)")
+            #expect(image.stdout == ours.stdout)
+        }
+    }
 }
