@@ -146,6 +146,15 @@ private final class CArena {
 public enum ContainerSpawner {
     /// Starts the container's process; returns its pid (in the caller's pid namespace) once it has exec'd.
     public static func spawn(_ spec: ContainerSpec) throws(LinuxError) -> pid_t {
+        var pid: pid_t = 0
+        var error = berth_error()
+        let rc = withCSpec(spec) { berth_spawn(&$0, &pid, &error) }
+        guard rc == 0 else { throw LinuxError(error) }
+        return pid
+    }
+
+    /// The C description of `spec` (joining `cgroups` first), valid during `body`.
+    public static func withCSpec<T>(_ spec: ContainerSpec, cgroups: [String] = [], _ body: (inout berth_spec) throws -> T) rethrows -> T {
         let arena = CArena()
         var c = berth_spec()
         c.clone_flags = spec.namespaces.reduce(0) { $0 | $1.flag }
@@ -195,12 +204,9 @@ public enum ContainerSpawner {
         c.stdin_fd = spec.stdin
         c.stdout_fd = spec.stdout
         c.stderr_fd = spec.stderr
-        var pid: pid_t = 0
-        var error = berth_error()
-        let rc = berth_spawn(&c, &pid, &error)
-        withExtendedLifetime(arena) {}
-        guard rc == 0 else { throw LinuxError(error) }
-        return pid
+        c.cgroups = cgroups.isEmpty ? nil : arena.strings(cgroups)
+        c.ncgroups = cgroups.count
+        return try withExtendedLifetime(arena) { try body(&c) }
     }
 
     /// Waits for the process (blocking: call off the cooperative pool) and returns its exit code, 128+N for a signal.

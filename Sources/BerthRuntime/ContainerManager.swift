@@ -66,19 +66,20 @@ public struct ContainerManager {
         try setUp(id: id, bundle: bundle, attach: attach, root: source).container
     }
 
-    /// create, start, wait and delete in one, for `run`: the caller is the shim's parent, so it waits for
-    /// the shim rather than polling the state. `started` gets the container's pid (to forward signals).
+    /// create, start, wait and delete in one, for `run`. The supervisor is a fork of this process rather
+    /// than berth-shim (no exec, no spec file, no exec FIFO: the container runs as soon as it is set up),
+    /// and still outlives it. `started` gets the container's pid (to forward signals).
     public func run(id: String, bundle: String, root source: RootSource = .bundle, started: (Int32) -> Void = { _ in }) throws -> Int32 {
-        let (pid, shim) = try setUp(id: id, bundle: bundle, attach: true, root: source)
-        do {
-            try release(id)
-        } catch {
-            try? delete(id: id, force: true)
-            throw error
+        let (pid, supervisor) = try prepare(id: id, bundle: bundle, root: source, fifo: false) { d, config, cgroup in
+            var message = [CChar](repeating: 0, count: 512)
+            var container: pid_t = 0
+            let sup = ContainerSpawner.withCSpec(config.spec, cgroups: cgroup.paths) { berth_fork_supervisor(&$0, d, &container, &message, 512) }
+            guard sup > 0 else { throw RuntimeError("container \(id): " + String(cString: message)) }
+            return (container, sup)
         }
         started(pid)
         var status: Int32 = 0
-        while waitpid(shim, &status, 0) < 0 && errno == EINTR {}
+        while waitpid(supervisor, &status, 0) < 0 && errno == EINTR {}
         guard let text = Files.readText(dir(id) + "/exit", limit: 4096), let code = Int32(text.trimmed()) else {
             try? delete(id: id, force: true)
             throw RuntimeError("container \(id) stopped but its exit code was not recorded")
@@ -88,6 +89,17 @@ public struct ContainerManager {
     }
 
     func setUp(id: String, bundle: String, attach: Bool, root source: RootSource) throws -> (container: Int32, shim: Int32) {
+        try prepare(id: id, bundle: bundle, root: source, fifo: true) { d, config, cgroup in
+            let spec = SpecEncoding.encode(config.spec, execFifo: d + "/exec.fifo", errorFile: d + "/exec.error", cgroups: cgroup.paths)
+            try Files.write(spec, to: d + "/spec.bin", mode: 0o600)
+            return try startShim(d, attach: attach)
+        }
+    }
+
+    /// The state directory, the root and the cgroup of a new container; `start` then starts its supervisor.
+    /// With `fifo`, the container waits before exec until `start` opens the exec FIFO.
+    func prepare<T>(id: String, bundle: String, root source: RootSource, fifo: Bool,
+                    start: (String, OCIConfig, Cgroup) throws -> T) throws -> T {
         try ContainerManager.validate(id)
         var config = try OCIConfig(bundle: bundle)
         let d = dir(id)
@@ -98,8 +110,10 @@ public struct ContainerManager {
         do {
             // Writable by all: the container reopens it as its own user (root of a user namespace, or a
             // uid without CAP_DAC_OVERRIDE); the 0700 state directory keeps everyone else from its path.
-            guard mkfifo(d + "/exec.fifo", 0o600) == 0, chmod(d + "/exec.fifo", 0o622) == 0 else {
-                throw RuntimeError("cannot create the exec FIFO: \(String(cString: strerror(errno)))")
+            if fifo {
+                guard mkfifo(d + "/exec.fifo", 0o600) == 0, chmod(d + "/exec.fifo", 0o622) == 0 else {
+                    throw RuntimeError("cannot create the exec FIFO: \(String(cString: strerror(errno)))")
+                }
             }
             switch source {
             case .bundle:
@@ -127,9 +141,7 @@ public struct ContainerManager {
             if let m = config.cgroupMount {
                 config.spec.mounts.insert(contentsOf: cgroup.mounts(at: m.destination, readonly: m.readonly, rootfs: config.spec.rootfs), at: m.index)
             }
-            let spec = SpecEncoding.encode(config.spec, execFifo: d + "/exec.fifo", errorFile: d + "/exec.error", cgroups: cgroup.paths)
-            try Files.write(spec, to: d + "/spec.bin", mode: 0o600)
-            return try startShim(d, attach: attach)
+            return try start(d, config, cgroup)
         } catch {
             cgroup(of: id)?.remove()
             try? Files.removeTree(d)

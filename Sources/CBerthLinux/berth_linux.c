@@ -61,6 +61,9 @@ static int join(char *buf, size_t size, const char *root, const char *inside) {
 
 static int mkdir_p(const char *path, mode_t mode) {
     char tmp[4096];
+    /* Usually the parents exist (or the target does): one call instead of one per component. */
+    if (mkdir(path, mode) == 0 || errno == EEXIST) return 0;
+    if (errno != ENOENT) return -1;
     size_t len = strlen(path);
     if (len >= sizeof tmp) { errno = ENAMETOOLONG; return -1; }
     memcpy(tmp, path, len + 1);
@@ -483,6 +486,180 @@ int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *e
     }
     memset(error, 0, sizeof *error);
     return 0;
+}
+
+/* ---- The supervisor of one container (berth-shim, or a fork of `berth-runtime run`) ---- */
+
+struct log {
+    const char *dir;
+    int fd;
+    long long size, max;
+    int files;
+};
+
+static void log_open(struct log *l) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/container.log", l->dir);
+    l->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    struct stat st;
+    l->size = (l->fd >= 0 && fstat(l->fd, &st) == 0) ? st.st_size : 0;
+}
+
+static void log_rotate(struct log *l) {
+    char from[4096], to[4096];
+    if (l->fd >= 0) close(l->fd);
+    for (int i = l->files - 1; i >= 1; i--) {
+        if (i == 1) snprintf(from, sizeof from, "%s/container.log", l->dir);
+        else snprintf(from, sizeof from, "%s/container.log.%d", l->dir, i - 1);
+        snprintf(to, sizeof to, "%s/container.log.%d", l->dir, i);
+        rename(from, to);
+    }
+    if (l->files <= 1) { snprintf(from, sizeof from, "%s/container.log", l->dir); unlink(from); }
+    log_open(l);
+}
+
+static void log_write(struct log *l, const char *buf, ssize_t n) {
+    if (l->fd < 0) return;
+    if (l->size > 0 && l->size + n > l->max) log_rotate(l);
+    ssize_t off = 0;
+    while (off < n) {
+        ssize_t w = write(l->fd, buf + off, (size_t)(n - off));
+        if (w < 0) { if (errno == EINTR) continue; return; }
+        off += w;
+    }
+    l->size += n;
+}
+
+static int write_state(const char *dir, const char *name, const char *text) {
+    char tmp[4096], final[4096];
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    snprintf(final, sizeof final, "%s/%s", dir, name);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return -1;
+    size_t len = strlen(text);
+    /* No fsync: the state lives as long as the machine's processes do. */
+    int ok = write(fd, text, len) == (ssize_t)len;
+    close(fd);
+    return ok && rename(tmp, final) == 0 ? 0 : -1;
+}
+
+
+int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging) {
+    /* Its own session: a signal to the process group of the berth that started it does not reach it. */
+    setsid();
+    /* Orphans of the container are reparented here, and reaped. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    signal(SIGPIPE, SIG_IGN);
+    int out[2] = {-1, -1};
+    if (logging) {
+        if (pipe2(out, O_CLOEXEC) != 0) { dprintf(notify, "error logs: pipe: %s\n", strerror(errno)); return 1; }
+        spec->stdout_fd = out[1];
+        spec->stderr_fd = out[1];
+    }
+    pid_t pid;
+    struct berth_error err;
+    if (berth_spawn(spec, &pid, &err) != 0) {
+        dprintf(notify, "error %s: %s %s: %s\n", err.stage, err.syscall, err.path, strerror(err.err));
+        return 1;
+    }
+    /* pid and start time, so that a reused pid is not taken for the container. */
+    char stat_path[64], stat_buf[1024], pidline[128];
+    unsigned long long start = 0;
+    snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", pid);
+    int sfd = open(stat_path, O_RDONLY | O_CLOEXEC);
+    if (sfd >= 0) {
+        ssize_t n = read(sfd, stat_buf, sizeof stat_buf - 1);
+        close(sfd);
+        if (n > 0) {
+            stat_buf[n] = 0;
+            char *p = strrchr(stat_buf, ')');
+            for (int field = 2; p && *p && field < 22; p++) if (*p == ' ') field++;
+            if (p) start = strtoull(p, NULL, 10);
+        }
+    }
+    snprintf(pidline, sizeof pidline, "%d %llu\n", pid, start);
+    if (write_state(dir, "pid", pidline) != 0) { dprintf(notify, "error state: cannot write pid\n"); kill(pid, SIGKILL); return 1; }
+    dprintf(notify, "ok %d\n", pid);
+    close(notify);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) { dup2(null, 0); }
+
+    int status = 0;
+    if (logging) {
+        close(out[1]);
+        struct log l = { dir, -1, 0, logging->max_bytes > 0 ? logging->max_bytes : 10LL << 20, logging->files > 0 ? logging->files : 5 };
+        log_open(&l);
+        char buf[65536];
+        for (;;) {
+            ssize_t n = read(out[0], buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            log_write(&l, buf, n);
+        }
+        if (l.fd >= 0) close(l.fd);
+    }
+    for (;;) {
+        pid_t w = waitpid(-1, &status, 0);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) break;
+        if (w == pid) break;
+    }
+    char exitline[64];
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    snprintf(exitline, sizeof exitline, "%d\n", code);
+    write_state(dir, "exit", exitline);
+    /* Reap whatever else is left, then go. */
+    while (waitpid(-1, NULL, WNOHANG) > 0) {}
+    return 0;
+}
+
+/* Keeps only stdio and the notify pipe (as fd 3): descriptors the caller leaked must not stay open for
+   the container's whole life. */
+static int keep_only_stdio_and(int notify) {
+    if (notify != 3) { if (dup2(notify, 3) < 0) return -1; close(notify); notify = 3; }
+    syscall(SYS_close_range, 4, ~0U, 0);
+    /* The container must not keep the caller's pipe open once it execs. */
+    fcntl(notify, F_SETFD, FD_CLOEXEC);
+    return notify;
+}
+
+int berth_shim_main(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging) {
+    return berth_supervise(spec, dir, keep_only_stdio_and(notify), logging);
+}
+
+pid_t berth_fork_supervisor(struct berth_spec *spec, const char *dir, pid_t *container, char *message, size_t size) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) { snprintf(message, size, "pipe: %s", strerror(errno)); return -1; }
+    pid_t sup = fork();
+    if (sup < 0) { snprintf(message, size, "fork: %s", strerror(errno)); close(fds[0]); close(fds[1]); return -1; }
+    if (sup == 0) {
+        /* The caller is a single-threaded process; from here on only this file's C runs. Named as the
+           other supervisors are, for ps and for whoever reaps them. */
+        prctl(PR_SET_NAME, "berth-shim", 0, 0, 0);
+        close(fds[0]);
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null >= 0 && null != 0) { dup2(null, 0); close(null); }
+        int notify = keep_only_stdio_and(fds[1]);
+        _exit(notify < 0 ? 1 : berth_supervise(spec, dir, notify, NULL));
+    }
+    close(fds[1]);
+    char reply[512];
+    size_t got = 0;
+    while (got < sizeof reply - 1) {
+        ssize_t n = read(fds[0], reply + got, sizeof reply - 1 - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+        if (memchr(reply, '\n', got)) break;
+    }
+    close(fds[0]);
+    reply[got] = 0;
+    char *nl = strchr(reply, '\n');
+    if (nl) *nl = 0;
+    if (strncmp(reply, "ok ", 3) == 0) { *container = (pid_t)atoi(reply + 3); return sup; }
+    snprintf(message, size, "%s", strncmp(reply, "error ", 6) == 0 ? reply + 6 : "the supervisor failed");
+    waitpid(sup, NULL, 0);
+    return -1;
 }
 
 int berth_memfd(const char *name) {

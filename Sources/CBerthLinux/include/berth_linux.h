@@ -98,6 +98,27 @@ struct berth_error {
  */
 int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *error);
 
+/* A detached container's log: rotated past max_bytes, files kept in all (container.log, .1, ...). */
+struct berth_log_config {
+    long long max_bytes;
+    int files;
+};
+
+/*
+ * Supervises one container from this process (berth-shim, or a fork of `berth-runtime run`): its own
+ * session, child subreaper; spawns the container, writes DIR/pid ("PID STARTTIME"), reports "ok PID\n" or
+ * "error ...\n" on notify, copies its output into DIR/container.log when logging (else it inherits
+ * stdio), waits, writes DIR/exit. Returns the supervisor's exit status.
+ */
+int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging);
+
+/* berth-shim's main: berth_supervise after closing every descriptor but stdio and notify. */
+int berth_shim_main(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging);
+
+/* Forks a supervisor (the caller must be single-threaded); returns its pid with *container set once the
+   container runs, or -1 with the reason in message. stdin is /dev/null; stdout and stderr are shared. */
+pid_t berth_fork_supervisor(struct berth_spec *spec, const char *dir, pid_t *container, char *message, size_t size);
+
 /* Reads a spec serialized by berth (see SpecEncoding.swift) from a buffer; pointers point into it. */
 int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *spec);
 
