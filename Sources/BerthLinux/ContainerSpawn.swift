@@ -67,6 +67,25 @@ public struct IDMapping: Sendable, Hashable {
     }
 }
 
+/// A device node to make in the container (OCI linux.devices).
+public struct DeviceNode: Sendable, Hashable {
+    public var path: String
+    /// S_IFCHR, S_IFBLK or S_IFIFO, with the permission bits.
+    public var mode: UInt32
+    public var major: UInt32
+    public var minor: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+    public init(path: String, mode: UInt32, major: UInt32, minor: UInt32, uid: UInt32, gid: UInt32) {
+        self.path = path
+        self.mode = mode
+        self.major = major
+        self.minor = minor
+        self.uid = uid
+        self.gid = gid
+    }
+}
+
 public struct CapabilitySets: Sendable, Hashable {
     public var bounding: UInt64 = 0
     public var effective: UInt64 = 0
@@ -105,6 +124,10 @@ public struct ContainerSpec: Sendable {
     /// With `.user` in `namespaces`.
     public var uidMappings: [IDMapping] = []
     public var gidMappings: [IDMapping] = []
+    public var oomScoreAdj: Int32?
+    /// Namespaced kernel parameters, "kernel.shmmax" style keys.
+    public var sysctls: [(key: String, value: String)] = []
+    public var devices: [DeviceNode] = []
     public var capabilities = CapabilitySets()
     public var noNewPrivileges = true
     public var rlimits: [(resource: Int32, soft: UInt64, hard: UInt64)] = []
@@ -187,6 +210,17 @@ public enum ContainerSpawner {
             c.uid_map = arena.string(IDMapping.mapText(spec.uidMappings))
             c.gid_map = arena.string(IDMapping.mapText(spec.gidMappings))
         }
+        if let adj = spec.oomScoreAdj {
+            c.set_oom_score_adj = 1
+            c.oom_score_adj = adj
+        }
+        c.sysctls = spec.sysctls.isEmpty ? nil : arena.strings(spec.sysctls.map { $0.key + "=" + $0.value })
+        c.nsysctls = spec.sysctls.count
+        let devices = spec.devices.map { d in
+            berth_device(path: arena.string(d.path), mode: mode_t(d.mode), major: d.major, minor: d.minor, uid: d.uid, gid: d.gid)
+        }
+        c.devices = arena.array(devices)
+        c.ndevices = devices.count
         c.groups = arena.array(spec.additionalGids)
         c.ngroups = spec.additionalGids.count
         c.cap_bounding = spec.capabilities.bounding

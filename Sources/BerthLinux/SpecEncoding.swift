@@ -54,6 +54,12 @@ public enum SpecEncoding {
             tag(29); u32(UInt32(s.joinNamespaces.count))
             for j in s.joinNamespaces { u64(UInt64(UInt32(bitPattern: j.type.flag))); str(j.path) }
         }
+        if let adj = s.oomScoreAdj { tag(32); u64(UInt64(bitPattern: Int64(adj))) }
+        if !s.sysctls.isEmpty { tag(33); strs(s.sysctls.map { $0.key + "=" + $0.value }) }
+        if !s.devices.isEmpty {
+            tag(34); u32(UInt32(s.devices.count))
+            for d in s.devices { str(d.path); u64(UInt64(d.mode)); u64(UInt64(d.major)); u64(UInt64(d.minor)); u64(UInt64(d.uid)); u64(UInt64(d.gid)) }
+        }
         if s.namespaces.contains(.user) {
             tag(30); str(IDMapping.mapText(s.uidMappings))
             tag(31); str(IDMapping.mapText(s.gidMappings))

@@ -101,6 +101,10 @@ public struct OCIConfig {
             try l.finish()
         }
         spec.noNewPrivileges = try process.bool("noNewPrivileges") ?? false
+        if let adj = try process.int("oomScoreAdj") {
+            guard (-1000...1000).contains(adj) else { throw process.fail("oomScoreAdj", "must be between -1000 and 1000") }
+            spec.oomScoreAdj = Int32(adj)
+        }
         try process.finish()
 
         var rootfs = try r.object("root", required: true)!
@@ -193,6 +197,29 @@ public struct OCIConfig {
         } else if !spec.uidMappings.isEmpty || !spec.gidMappings.isEmpty {
             throw linux.fail(spec.uidMappings.isEmpty ? "gidMappings" : "uidMappings", "needs a user namespace in linux.namespaces")
         }
+        for (key, value) in try linux.stringMap("sysctl") {
+            // Only what the container's own namespaces hold: anything else would change the host.
+            let ipc = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+                       "kernel.shmmni", "kernel.shm_rmid_forced"].contains(key) || key.hasPrefix("fs.mqueue.")
+            let needs: Namespace? = ipc ? .ipc : key.hasPrefix("net.") ? .network : ["kernel.hostname", "kernel.domainname"].contains(key) ? .uts : nil
+            guard let needs else { throw linux.fail("sysctl", "\(key) is not namespaced: setting it would change the host") }
+            guard spec.namespaces.contains(needs) else { throw linux.fail("sysctl", "\(key) needs a new \(needs.rawValue) namespace") }
+            guard !key.contains("/"), !key.split(separator: ".").contains(".."), !value.contains("\n") else { throw linux.fail("sysctl", "\(key): malformed") }
+            spec.sysctls.append((key, value))
+        }
+        for var d in try linux.objects("devices") {
+            let path = try d.string("path", required: true)!
+            guard path.hasPrefix("/dev/"), !path.split(separator: "/").contains("..") else { throw d.fail("path", "must be an absolute path under /dev without '..'") }
+            let type = try d.string("type", required: true)!
+            let kinds: [String: UInt32] = ["c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000]
+            guard let kind = kinds[type] else { throw d.fail("type", "must be c, u, b or p") }
+            let major = type == "p" ? 0 : try d.uint32("major"), minor = type == "p" ? 0 : try d.uint32("minor")
+            let mode = UInt32(try d.int("fileMode") ?? 0o666) & 0o7777
+            spec.devices.append(DeviceNode(path: path, mode: kind | mode, major: major, minor: minor,
+                                           uid: UInt32(try d.int("uid") ?? 0), gid: UInt32(try d.int("gid") ?? 0)))
+            try d.finish()
+        }
+        if !spec.devices.isEmpty && !spec.namespaces.contains(.mount) { throw linux.fail("devices", "needs a mount namespace") }
         spec.maskedPaths = try linux.strings("maskedPaths")
         spec.readonlyPaths = try linux.strings("readonlyPaths")
         var limits = CgroupLimits()
@@ -374,6 +401,18 @@ struct Reader {
 
     mutating func ints(_ key: String) throws -> [Int] {
         try array(key).enumerated().map { i, item in try intValue(item, "\(name(key))[\(i)]") }
+    }
+
+    /// An object of strings (linux.sysctl), in file order.
+    mutating func stringMap(_ key: String) throws -> [(String, String)] {
+        guard let v = try value(key, required: false) else { return [] }
+        guard case .mapping(let pairs) = v.value else { throw Reader.error(file, v, "\(name(key)) must be an object") }
+        return try pairs.map { pair in
+            guard let k = pair.key.scalarText, case .string(let s)? = pair.value.resolved else {
+                throw Reader.error(file, pair.value, "\(name(key)).\(pair.key.scalarText ?? "?") must be a string")
+            }
+            return (k, s)
+        }
     }
 
     mutating func objects(_ key: String) throws -> [Reader] {

@@ -214,6 +214,14 @@ static int child(void *arg) {
         if (setresuid(0, 0, 0) != 0) fail(efd, "user namespace", "setresuid", "0");
     }
 
+    if (s->set_oom_score_adj) {
+        char value[16];
+        int n = snprintf(value, sizeof value, "%d", s->oom_score_adj);
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, value, (size_t)n) != n) fail(efd, "oomScoreAdj", "write", "/proc/self/oom_score_adj");
+        close(fd);
+    }
+
     if (s->stdin_fd >= 0 && dup2(s->stdin_fd, 0) < 0) fail(efd, "stdio", "dup2", "stdin");
     if (s->stdout_fd >= 0 && dup2(s->stdout_fd, 1) < 0) fail(efd, "stdio", "dup2", "stdout");
     if (s->stderr_fd >= 0 && dup2(s->stderr_fd, 2) < 0) fail(efd, "stdio", "dup2", "stderr");
@@ -236,12 +244,43 @@ static int child(void *arg) {
                 fail(efd, "mounts", "remount", m->target);
         }
         if (s->make_dev) make_dev(efd, s->rootfs, (s->clone_flags & CLONE_NEWUSER) != 0);
+        for (size_t i = 0; i < s->ndevices; i++) {
+            const struct berth_device *d = &s->devices[i];
+            if (join(path, sizeof path, s->rootfs, d->path) != 0) { errno = ENAMETOOLONG; fail(efd, "devices", "join", d->path); }
+            char parent[4096];
+            snprintf(parent, sizeof parent, "%s", path);
+            char *slash = strrchr(parent, '/');
+            if (slash && slash != parent) { *slash = 0; if (mkdir_p(parent, 0755) != 0) fail(efd, "devices", "mkdir", parent); }
+            unlink(path);
+            if (s->clone_flags & CLONE_NEWUSER) {
+                /* No mknod in a user namespace: the host's node at the same path, bound. */
+                int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+                if (fd < 0) fail(efd, "devices", "open", path);
+                close(fd);
+                if (mount(d->path, path, NULL, MS_BIND, NULL) != 0) fail(efd, "devices", "mount", d->path);
+                continue;
+            }
+            if (mknod(path, d->mode, makedev(d->major, d->minor)) != 0) fail(efd, "devices", "mknod", d->path);
+            if (chmod(path, d->mode & 07777) != 0 || chown(path, d->uid, d->gid) != 0) fail(efd, "devices", "chown", d->path);
+        }
         /* runc's pivot_root sequence: the old root ends up under the new one and is detached there. */
         if (chdir(s->rootfs) != 0) fail(efd, "pivot_root", "chdir", s->rootfs);
         if (syscall(SYS_pivot_root, ".", ".") != 0) fail(efd, "pivot_root", "pivot_root", s->rootfs);
         if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) != 0) fail(efd, "pivot_root", "mount", "old root (slave)");
         if (umount2(".", MNT_DETACH) != 0) fail(efd, "pivot_root", "umount2", "old root");
         if (chdir("/") != 0) fail(efd, "pivot_root", "chdir", "/");
+        /* The container's own /proc/sys, before it is made read-only. */
+        for (size_t i = 0; i < s->nsysctls; i++) {
+            const char *eq = strchr(s->sysctls[i], '=');
+            if (!eq) continue;
+            int n = snprintf(path, sizeof path, "/proc/sys/%.*s", (int)(eq - s->sysctls[i]), s->sysctls[i]);
+            for (char *c = path + 10; c < path + n; c++) if (*c == '.') *c = '/';
+            int fd = open(path, O_WRONLY | O_CLOEXEC);
+            if (fd < 0) fail(efd, "sysctl", "open", path);
+            size_t len = strlen(eq + 1);
+            if (write(fd, eq + 1, len) != (ssize_t)len) fail(efd, "sysctl", "write", path);
+            close(fd);
+        }
         for (size_t i = 0; i < s->nmasked; i++) {
             struct stat st;
             const char *p = s->masked_paths[i];
@@ -778,6 +817,20 @@ int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s
                 j[i].type = (int)v;
             }
             s->joins = j; s->njoins = count; break;
+        }
+        case 32: if (rd_u64(&r, &v)) return -1; s->set_oom_score_adj = 1; s->oom_score_adj = (int)(int64_t)v; break;
+        case 33: if (rd_strs(&r, (const char ***)&s->sysctls, &s->nsysctls)) return -1; break;
+        case 34: {
+            uint32_t count;
+            if (rd_u32(&r, &count) || count > 4096) return -1;
+            struct berth_device *d = calloc(count ? count : 1, sizeof *d);
+            if (!d) return -1;
+            for (uint32_t i = 0; i < count; i++) {
+                uint64_t mode, major, minor, uid, gid;
+                if (rd_str(&r, &d[i].path) || rd_u64(&r, &mode) || rd_u64(&r, &major) || rd_u64(&r, &minor) || rd_u64(&r, &uid) || rd_u64(&r, &gid)) return -1;
+                d[i].mode = (mode_t)mode; d[i].major = (unsigned)major; d[i].minor = (unsigned)minor; d[i].uid = (uid_t)uid; d[i].gid = (gid_t)gid;
+            }
+            s->devices = d; s->ndevices = count; break;
         }
         case 30: if (rd_str(&r, &s->uid_map)) return -1; break;
         case 31: if (rd_str(&r, &s->gid_map)) return -1; break;

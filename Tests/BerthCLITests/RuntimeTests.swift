@@ -104,6 +104,41 @@ struct BusyboxBundle {
         }
     }
 
+    /// linux.sysctl, linux.devices and process.oomScoreAdj: set in the container as runc sets them, the
+    /// host's values untouched; a sysctl that is not namespaced is refused.
+    @Test func sysctlDevicesAndOOMScoreAdjLikeRunc() throws {
+        try BusyboxBundle.with { b in
+            let hostShmmax = try String(contentsOfFile: "/proc/sys/kernel/shmmax", encoding: .utf8)
+            func configure(_ sysctl: [String: String]) throws {
+                try b.config("ls -ln /dev/fuse /dev/fifo | cut -c1-10; cat /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_forward /proc/self/oom_score_adj") { c in
+                    var process = c["process"] as! [String: Any]
+                    process["oomScoreAdj"] = 500
+                    c["process"] = process
+                    var linux = c["linux"] as! [String: Any]
+                    linux["sysctl"] = sysctl
+                    linux["devices"] = [["path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o600, "uid": 0, "gid": 0],
+                                        ["path": "/dev/fifo", "type": "p", "fileMode": 0o644]]
+                    c["linux"] = linux
+                }
+            }
+            try FileManager.default.createSymbolicLink(atPath: b.dir + "/rootfs/bin/cut", withDestinationPath: "busybox")
+            try configure(["kernel.shmmax": "12345678", "net.ipv4.ip_forward": "1"])
+            let ours = try Shell.run(Shell.berth, ["runtime", "run", "--bundle", b.dir, "sysctl-\(getpid())"])
+            #expect(ours.status == 0, "\(ours.stderr)")
+            #expect(ours.stdout == "prw-r--r--\ncrw-------\n12345678\n1\n500\n")
+            if FileManager.default.isExecutableFile(atPath: "/usr/sbin/runc") || FileManager.default.isExecutableFile(atPath: "/usr/bin/runc") {
+                let runc = try Shell.run("runc", ["--root", b.dir + "/runc-state", "run", "--bundle", b.dir, "sysctl-\(getpid())"])
+                #expect(runc.stdout == ours.stdout, "\(runc.stderr)")
+            }
+            #expect(try String(contentsOfFile: "/proc/sys/kernel/shmmax", encoding: .utf8) == hostShmmax)
+
+            try configure(["vm.swappiness": "1"])
+            let host = try Shell.run(Shell.berth, ["runtime", "run", "--bundle", b.dir, "host-sysctl-\(getpid())"])
+            #expect(host.status == 1)
+            #expect(host.stderr.contains("linux.sysctl: vm.swappiness is not namespaced: setting it would change the host"), "\(host.stderr)")
+        }
+    }
+
     @Test func seccompFromTheConfigIsEnforced() throws {
         try BusyboxBundle.with { b in
             try b.config("grep Seccomp: /proc/self/status; mkdir /dev/shm/x 2>&1; echo done") { c in

@@ -21,6 +21,15 @@ struct berth_join {
     const char *path;        /* e.g. /proc/PID/ns/net or a bind-mounted namespace file */
 };
 
+/* A device node to make in the container (OCI linux.devices). */
+struct berth_device {
+    const char *path;        /* absolute, inside the container */
+    mode_t mode;             /* S_IFCHR, S_IFBLK or S_IFIFO | permissions */
+    unsigned int major, minor;
+    uid_t uid;
+    gid_t gid;
+};
+
 struct berth_rlimit {
     int resource;
     uint64_t soft;
@@ -82,6 +91,13 @@ struct berth_spec {
        written by the caller while the child waits; the child then becomes root of the namespace. */
     const char *uid_map;
     const char *gid_map;
+    int set_oom_score_adj;
+    int oom_score_adj;
+    /* "key=value" pairs for /proc/sys (namespaced ones only; checked by the caller). */
+    const char *const *sysctls;
+    size_t nsysctls;
+    const struct berth_device *devices;
+    size_t ndevices;
 };
 
 /* Where the child failed, sent back over a close-on-exec pipe. */
