@@ -189,11 +189,16 @@ public struct Cgroup: Sendable {
         return out
     }
 
-    /// Removes the directories; they must hold no process (the container has stopped). Parents such as
-    /// `berth/` stay, as Docker's `docker/` does: making and removing them again for every container
-    /// cost a start measurable time.
+    /// Removes the directories; they must hold no process (the container has stopped).
     public func remove() {
-        for p in paths { rmdir(p) }
+        for p in paths {
+            rmdir(p)
+            // Parents made for it (berth/) go too once empty; a non-empty one stays.
+            var parent = Files.parentPath(p)
+            while parent.hasPrefix("/sys/fs/cgroup/"), parent.split(separator: "/").count > 4, rmdir(parent) == 0 {
+                parent = Files.parentPath(parent)
+            }
+        }
     }
 
 }
