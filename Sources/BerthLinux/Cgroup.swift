@@ -200,7 +200,6 @@ public struct Cgroup: Sendable {
             }
         }
     }
-
 }
 
 /// A cgroup's usage; nil where the kernel does not report it (memory.peak before Linux 5.19).

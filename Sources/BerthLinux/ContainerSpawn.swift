@@ -95,8 +95,8 @@ public struct CapabilitySets: Sendable, Hashable {
     public init() {}
 }
 
-/// Everything the child needs to become the container's process; built in Swift, copied into one C
-/// description before clone, so that no Swift runs between clone and execve.
+/// Everything the child needs to become the container's process; built in Swift, encoded for the C
+/// supervisor (SpecEncoding), so that no Swift runs between clone and execve.
 public struct ContainerSpec: Sendable {
     public var namespaces: Set<Namespace> = [.pid, .mount, .uts, .ipc, .network]
     /// Existing namespaces to enter (network, ipc, uts, pid), as a pod's containers share its sandbox's;
@@ -132,124 +132,6 @@ public struct ContainerSpec: Sendable {
     public var noNewPrivileges = true
     public var rlimits: [(resource: Int32, soft: UInt64, hard: UInt64)] = []
     public var seccomp: SeccompProgram?
-    public var stdin: Int32 = -1
-    public var stdout: Int32 = -1
-    public var stderr: Int32 = -1
 
     public init() {}
-}
-
-/// Owns the C copies of a spec's strings and arrays for the duration of one spawn.
-private final class CArena {
-    private var blocks: [UnsafeMutableRawPointer] = []
-
-    deinit { blocks.forEach { free($0) } }
-
-    func string(_ s: String?) -> UnsafePointer<CChar>? {
-        guard let s else { return nil }
-        let p = strdup(s)!
-        blocks.append(UnsafeMutableRawPointer(p))
-        return UnsafePointer(p)
-    }
-
-    func array<T>(_ items: [T]) -> UnsafePointer<T>? {
-        guard !items.isEmpty else { return nil }
-        let p = UnsafeMutablePointer<T>.allocate(capacity: items.count)
-        p.initialize(from: items, count: items.count)
-        blocks.append(UnsafeMutableRawPointer(p))
-        return UnsafePointer(p)
-    }
-
-    /// A NULL-terminated array of strings.
-    func strings(_ items: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
-        array(items.map { string($0) } + [nil])!
-    }
-}
-
-public enum ContainerSpawner {
-    /// Starts the container's process; returns its pid (in the caller's pid namespace) once it has exec'd.
-    public static func spawn(_ spec: ContainerSpec) throws(LinuxError) -> pid_t {
-        var pid: pid_t = 0
-        var error = berth_error()
-        let rc = withCSpec(spec) { berth_spawn(&$0, &pid, &error) }
-        guard rc == 0 else { throw LinuxError(error) }
-        return pid
-    }
-
-    /// The C description of `spec` (joining `cgroups` first), valid during `body`.
-    public static func withCSpec<T>(_ spec: ContainerSpec, cgroups: [String] = [], _ body: (inout berth_spec) throws -> T) rethrows -> T {
-        let arena = CArena()
-        var c = berth_spec()
-        c.clone_flags = spec.namespaces.reduce(0) { $0 | $1.flag }
-        c.rootfs = arena.string(spec.rootfs)
-        c.rootfs_overlay = arena.string(spec.rootfsOverlay)
-        c.rootfs_nonrecursive = spec.rootfsNonRecursive ? 1 : 0
-        c.rootfs_source = arena.string(spec.rootfsSource)
-        let joins = spec.joinNamespaces.map { berth_join(type: $0.type.flag, path: arena.string($0.path)) }
-        c.joins = arena.array(joins)
-        c.njoins = joins.count
-        c.readonly_root = spec.readonlyRoot ? 1 : 0
-        c.hostname = arena.string(spec.hostname)
-        let mounts = spec.mounts.map { m in
-            berth_mount(source: arena.string(m.source), target: arena.string(m.target), fstype: arena.string(m.type),
-                        flags: m.flags, data: arena.string(m.data), bind_readonly: m.bindReadonly ? 1 : 0)
-        }
-        c.mounts = arena.array(mounts)
-        c.nmounts = mounts.count
-        c.masked_paths = spec.maskedPaths.isEmpty ? nil : arena.strings(spec.maskedPaths)
-        c.nmasked = spec.maskedPaths.count
-        c.readonly_paths = spec.readonlyPaths.isEmpty ? nil : arena.strings(spec.readonlyPaths)
-        c.nreadonly = spec.readonlyPaths.count
-        c.make_dev = spec.makeDev ? 1 : 0
-        c.argv = arena.strings(spec.args)
-        c.envp = arena.strings(spec.env)
-        c.cwd = arena.string(spec.cwd)
-        c.uid = spec.uid
-        c.gid = spec.gid
-        if spec.namespaces.contains(.user) {
-            c.uid_map = arena.string(IDMapping.mapText(spec.uidMappings))
-            c.gid_map = arena.string(IDMapping.mapText(spec.gidMappings))
-        }
-        if let adj = spec.oomScoreAdj {
-            c.set_oom_score_adj = 1
-            c.oom_score_adj = adj
-        }
-        c.sysctls = spec.sysctls.isEmpty ? nil : arena.strings(spec.sysctls.map { $0.key + "=" + $0.value })
-        c.nsysctls = spec.sysctls.count
-        let devices = spec.devices.map { d in
-            berth_device(path: arena.string(d.path), mode: mode_t(d.mode), major: d.major, minor: d.minor, uid: d.uid, gid: d.gid)
-        }
-        c.devices = arena.array(devices)
-        c.ndevices = devices.count
-        c.groups = arena.array(spec.additionalGids)
-        c.ngroups = spec.additionalGids.count
-        c.cap_bounding = spec.capabilities.bounding
-        c.cap_effective = spec.capabilities.effective
-        c.cap_permitted = spec.capabilities.permitted
-        c.cap_inheritable = spec.capabilities.inheritable
-        c.cap_ambient = spec.capabilities.ambient
-        c.no_new_privs = spec.noNewPrivileges ? 1 : 0
-        let limits = spec.rlimits.map { berth_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
-        c.rlimits = arena.array(limits)
-        c.nrlimits = limits.count
-        let filter = spec.seccomp.map { arena.array($0.instructions) } ?? nil
-        c.seccomp_filter = filter.map { UnsafeRawPointer($0) }
-        c.seccomp_len = spec.seccomp?.count ?? 0
-        c.stdin_fd = spec.stdin
-        c.stdout_fd = spec.stdout
-        c.stderr_fd = spec.stderr
-        c.cgroups = cgroups.isEmpty ? nil : arena.strings(cgroups)
-        c.ncgroups = cgroups.count
-        return try withExtendedLifetime(arena) { try body(&c) }
-    }
-
-    /// Waits for the process (blocking: call off the cooperative pool) and returns its exit code, 128+N for a signal.
-    public static func wait(_ pid: pid_t) -> Int32 {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { return 127 }
-        }
-        if status & 0x7f == 0 { return (status >> 8) & 0xff }
-        return 128 + (status & 0x7f)
-    }
 }

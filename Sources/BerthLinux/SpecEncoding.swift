@@ -1,7 +1,9 @@
 /// Serializes a container spec for berth-shim (decoded by `berth_decode_spec` in C): u32 tag, then the
 /// payload; strings u32 length + bytes + NUL, lists u32 count + items, numbers u64, all little-endian.
 public enum SpecEncoding {
-    public static func encode(_ s: ContainerSpec, execFifo: String, errorFile: String, cgroups: [String] = []) -> [UInt8] {
+    /// Without `execFifo` (and `errorFile`, where failures after set-up go) the process execs as soon as it
+    /// is set up, as `run` wants.
+    public static func encode(_ s: ContainerSpec, execFifo: String? = nil, errorFile: String? = nil, cgroups: [String] = []) -> [UInt8] {
         var out: [UInt8] = []
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
@@ -44,8 +46,10 @@ public enum SpecEncoding {
         if let f = s.seccomp {
             tag(22); u32(UInt32(f.count)); out += f.instructions
         }
-        tag(23); str(execFifo)
-        tag(24); str(errorFile)
+        if let execFifo, let errorFile {
+            tag(23); str(execFifo)
+            tag(24); str(errorFile)
+        }
         tag(25); strs(cgroups)
         if let overlay = s.rootfsOverlay { tag(26); str(overlay) }
         tag(27); u64(s.rootfsNonRecursive ? 1 : 0)

@@ -73,7 +73,8 @@ public struct ContainerManager {
         let (pid, supervisor) = try prepare(id: id, bundle: bundle, root: source, fifo: false) { d, config, cgroup in
             var message = [CChar](repeating: 0, count: 512)
             var container: pid_t = 0
-            let sup = ContainerSpawner.withCSpec(config.spec, cgroups: cgroup.paths) { berth_fork_supervisor(&$0, d, &container, &message, 512) }
+            let spec = SpecEncoding.encode(config.spec, cgroups: cgroup.paths)
+            let sup = berth_fork_supervisor(spec, spec.count, d, &container, &message, 512)
             guard sup > 0 else { throw RuntimeError("container \(id): " + String(cString: message)) }
             return (container, sup)
         }

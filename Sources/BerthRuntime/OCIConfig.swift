@@ -371,13 +371,13 @@ struct Reader {
         return try intValue(v, name(key))
     }
 
-    /// Unsigned 64-bit values (rlimits, seccomp arguments) go past Int.max.
     /// A required id or count (0 ... 2^32-1).
     mutating func uint32(_ key: String) throws -> UInt32 {
         guard let v = try int(key, required: true), let u = UInt32(exactly: v) else { throw fail(key, "must be between 0 and 4294967295") }
         return u
     }
 
+    /// Unsigned 64-bit values (rlimits, seccomp arguments) go past Int.max.
     mutating func uint64(_ key: String, required: Bool = false) throws -> UInt64? {
         guard let v = try value(key, required: required) else { return nil }
         guard case .scalar(let text, .plain) = v.value, let u = UInt64(text) else {

@@ -666,7 +666,7 @@ int berth_shim_main(struct berth_spec *spec, const char *dir, int notify, const 
     return berth_supervise(spec, dir, keep_only_stdio_and(notify), logging);
 }
 
-pid_t berth_fork_supervisor(struct berth_spec *spec, const char *dir, pid_t *container, char *message, size_t size) {
+pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char *dir, pid_t *container, char *message, size_t size) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) { snprintf(message, size, "pipe: %s", strerror(errno)); return -1; }
     pid_t sup = fork();
@@ -679,7 +679,10 @@ pid_t berth_fork_supervisor(struct berth_spec *spec, const char *dir, pid_t *con
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null >= 0 && null != 0) { dup2(null, 0); close(null); }
         int notify = keep_only_stdio_and(fds[1]);
-        _exit(notify < 0 ? 1 : berth_supervise(spec, dir, notify, NULL));
+        if (notify < 0) _exit(1);
+        struct berth_spec spec;
+        if (berth_decode_spec(encoded, len, &spec) != 0) { dprintf(notify, "error spec: damaged\n"); _exit(1); }
+        _exit(berth_supervise(&spec, dir, notify, NULL));
     }
     close(fds[1]);
     char reply[512];

@@ -131,9 +131,10 @@ int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const 
 /* berth-shim's main: berth_supervise after closing every descriptor but stdio and notify. */
 int berth_shim_main(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging);
 
-/* Forks a supervisor (the caller must be single-threaded); returns its pid with *container set once the
-   container runs, or -1 with the reason in message. stdin is /dev/null; stdout and stderr are shared. */
-pid_t berth_fork_supervisor(struct berth_spec *spec, const char *dir, pid_t *container, char *message, size_t size);
+/* Forks a supervisor (the caller must be single-threaded) for a spec encoded as for berth-shim; returns
+   its pid with *container set once the container runs, or -1 with the reason in message. stdin is
+   /dev/null; stdout and stderr are shared. */
+pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char *dir, pid_t *container, char *message, size_t size);
 
 /* Reads a spec serialized by berth (see SpecEncoding.swift) from a buffer; pointers point into it. */
 int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *spec);
