@@ -105,9 +105,8 @@ public struct ContainerSpec: Sendable {
     public var rootfs = ""
     /// Overlay options for the root (lowerdir, upperdir, workdir); nil: rootfs is used as it is.
     public var rootfsOverlay: String?
-    /// Bind the root without its submounts.
-    public var rootfsNonRecursive = false
-    /// What to bind at `rootfs` (nil: rootfs itself).
+    /// A read-only lower layer under a tmpfs of the container (nil: rootfs itself): writes and missing
+    /// mount targets never reach it.
     public var rootfsSource: String?
     public var readonlyRoot = false
     public var hostname: String?

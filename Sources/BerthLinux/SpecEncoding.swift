@@ -52,7 +52,6 @@ public enum SpecEncoding {
         }
         tag(25); strs(cgroups)
         if let overlay = s.rootfsOverlay { tag(26); str(overlay) }
-        tag(27); u64(s.rootfsNonRecursive ? 1 : 0)
         if let source = s.rootfsSource { tag(28); str(source) }
         if !s.joinNamespaces.isEmpty {
             tag(29); u32(UInt32(s.joinNamespaces.count))

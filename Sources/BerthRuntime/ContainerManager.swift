@@ -129,7 +129,6 @@ public struct ContainerManager {
                 try Files.makeDirectories(d + "/rootfs")
                 config.spec.rootfs = d + "/rootfs"
                 config.spec.rootfsSource = "/"
-                config.spec.rootfsNonRecursive = true
                 config.spec.readonlyRoot = true
                 for target in ["/tmp", "/run"] where !config.spec.mounts.contains(where: { $0.target == target }) {
                     config.spec.mounts.append(MountSpec(source: "tmpfs", target: target, type: "tmpfs", flags: 2 | 4, data: "mode=1777"))

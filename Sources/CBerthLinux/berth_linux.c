@@ -229,13 +229,28 @@ static int child(void *arg) {
     if (s->clone_flags & CLONE_NEWNS) {
         /* Nothing we mount may propagate back to the host. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(efd, "rootfs", "mount", "/ (make private)");
-        if (s->rootfs_overlay && mount("overlay", s->rootfs, "overlay", 0, s->rootfs_overlay) != 0)
-            fail(efd, "rootfs", "mount overlay", s->rootfs);
-        if (mount(s->rootfs_source ? s->rootfs_source : s->rootfs, s->rootfs, NULL, MS_BIND | (s->rootfs_nonrecursive ? 0 : MS_REC), NULL) != 0)
-            fail(efd, "rootfs", "mount", s->rootfs);
+        const char *root = s->rootfs;
+        char layered[4096];
+        if (s->rootfs_source) {
+            /* The source (the host's root) as the lower layer of an overlay whose upper is a tmpfs of this
+               mount namespace: missing mount targets are made there and nothing written reaches the source. */
+            char upper[4096], work[4096], options[4096 * 3];
+            if (mount("tmpfs", s->rootfs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") != 0) fail(efd, "rootfs", "mount tmpfs", s->rootfs);
+            snprintf(upper, sizeof upper, "%s/upper", s->rootfs);
+            snprintf(work, sizeof work, "%s/work", s->rootfs);
+            snprintf(layered, sizeof layered, "%s/root", s->rootfs);
+            if (mkdir(upper, 0755) != 0 || mkdir(work, 0755) != 0 || mkdir(layered, 0755) != 0) fail(efd, "rootfs", "mkdir", s->rootfs);
+            snprintf(options, sizeof options, "lowerdir=%s,upperdir=%s,workdir=%s", s->rootfs_source, upper, work);
+            if (mount("overlay", layered, "overlay", 0, options) != 0) fail(efd, "rootfs", "mount overlay", s->rootfs_source);
+            root = layered;
+        } else {
+            if (s->rootfs_overlay && mount("overlay", s->rootfs, "overlay", 0, s->rootfs_overlay) != 0)
+                fail(efd, "rootfs", "mount overlay", s->rootfs);
+            if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) fail(efd, "rootfs", "mount", s->rootfs);
+        }
         for (size_t i = 0; i < s->nmounts; i++) {
             const struct berth_mount *m = &s->mounts[i];
-            if (join(path, sizeof path, s->rootfs, m->target) != 0) { errno = ENAMETOOLONG; fail(efd, "mounts", "join", m->target); }
+            if (join(path, sizeof path, root, m->target) != 0) { errno = ENAMETOOLONG; fail(efd, "mounts", "join", m->target); }
             int bind = m->fstype == NULL || (m->flags & MS_BIND);
             if (ensure_target(path, bind ? m->source : NULL) != 0) fail(efd, "mounts", "mkdir", path);
             if (mount(m->source, path, m->fstype, m->flags, m->data) != 0) fail(efd, "mounts", "mount", m->target);
@@ -243,10 +258,10 @@ static int child(void *arg) {
                 mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(path) | (m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), NULL) != 0)
                 fail(efd, "mounts", "remount", m->target);
         }
-        if (s->make_dev) make_dev(efd, s->rootfs, (s->clone_flags & CLONE_NEWUSER) != 0);
+        if (s->make_dev) make_dev(efd, root, (s->clone_flags & CLONE_NEWUSER) != 0);
         for (size_t i = 0; i < s->ndevices; i++) {
             const struct berth_device *d = &s->devices[i];
-            if (join(path, sizeof path, s->rootfs, d->path) != 0) { errno = ENAMETOOLONG; fail(efd, "devices", "join", d->path); }
+            if (join(path, sizeof path, root, d->path) != 0) { errno = ENAMETOOLONG; fail(efd, "devices", "join", d->path); }
             char parent[4096];
             snprintf(parent, sizeof parent, "%s", path);
             char *slash = strrchr(parent, '/');
@@ -264,7 +279,7 @@ static int child(void *arg) {
             if (chmod(path, d->mode & 07777) != 0 || chown(path, d->uid, d->gid) != 0) fail(efd, "devices", "chown", d->path);
         }
         /* runc's pivot_root sequence: the old root ends up under the new one and is detached there. */
-        if (chdir(s->rootfs) != 0) fail(efd, "pivot_root", "chdir", s->rootfs);
+        if (chdir(root) != 0) fail(efd, "pivot_root", "chdir", root);
         if (syscall(SYS_pivot_root, ".", ".") != 0) fail(efd, "pivot_root", "pivot_root", s->rootfs);
         if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) != 0) fail(efd, "pivot_root", "mount", "old root (slave)");
         if (umount2(".", MNT_DETACH) != 0) fail(efd, "pivot_root", "umount2", "old root");
@@ -808,7 +823,6 @@ int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s
         case 24: if (rd_str(&r, &s->error_file)) return -1; break;
         case 25: if (rd_strs(&r, (const char ***)&s->cgroups, &s->ncgroups)) return -1; break;
         case 26: if (rd_str(&r, &s->rootfs_overlay)) return -1; break;
-        case 27: if (rd_u64(&r, &v)) return -1; s->rootfs_nonrecursive = (int)v; break;
         case 28: if (rd_str(&r, &s->rootfs_source)) return -1; break;
         case 29: {
             uint32_t count;

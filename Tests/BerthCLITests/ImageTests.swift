@@ -79,8 +79,9 @@ import Glibc
             let bundle = dir + "/bundle"
             try FileManager.default.createDirectory(atPath: bundle + "/rootfs", withIntermediateDirectories: true)
             #expect(try Shell.run(Shell.berth, ["runtime", "spec", "--bundle", bundle]).status == 0)
-            func script(_ s: String) throws {
+            func script(_ s: String, mounts: [[String: Any]] = []) throws {
                 var c = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: bundle + "/config.json"))) as! [String: Any]
+                c["mounts"] = (c["mounts"] as! [[String: Any]]) + mounts
                 var p = c["process"] as! [String: Any]
                 p["args"] = ["/bin/sh", "-c", s]
                 c["process"] = p
@@ -99,11 +100,18 @@ import Glibc
             let digest = try FileManager.default.contentsOfDirectory(atPath: unpacked)[0]
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(unpacked)/\(digest)/rootfs/data") == ["new.txt"])
 
-            try script("test -x /bin/busybox && echo host-root; touch /etc/berth-test 2>/dev/null || echo etc=ro; touch /tmp/x && echo tmp=rw")
+            // A mount whose target the host lacks: made in the container's own layer, never on the host.
+            let volume = dir + "/volume"
+            try FileManager.default.createDirectory(atPath: volume, withIntermediateDirectories: true)
+            try "in-volume\n".write(toFile: volume + "/v.txt", atomically: true, encoding: .utf8)
+            let missing = "/etc/berth-missing-\(getpid())/data"
+            try script("test -x /bin/busybox && echo host-root; touch /etc/berth-test 2>/dev/null || echo etc=ro; touch /tmp/x && echo tmp=rw; cat \(missing)/v.txt",
+                       mounts: [["destination": missing, "type": "bind", "source": volume, "options": ["rbind", "ro"]]])
             let h = try Shell.run(Shell.berth, ["runtime", "run", "--root", dir + "/run", "--image", "host", "--bundle", bundle, "host-\(getpid())"])
             #expect(h.status == 0, "\(h.stderr)")
-            #expect(h.stdout == "host-root\netc=ro\ntmp=rw\n")
+            #expect(h.stdout == "host-root\netc=ro\ntmp=rw\nin-volume\n")
             #expect(!FileManager.default.fileExists(atPath: "/etc/berth-test"))
+            #expect(!FileManager.default.fileExists(atPath: "/etc/berth-missing-\(getpid())"))
         }
     }
 

@@ -79,9 +79,8 @@ struct berth_spec {
     /* With it, rootfs becomes an overlay mount with these options (lowerdir=…,upperdir=…,workdir=…),
        made inside the container's mount namespace, so no host mount is left behind. */
     const char *rootfs_overlay;
-    /* Bind the root without its submounts (the host's root for `image: host`). */
-    int rootfs_nonrecursive;
-    /* What to bind at rootfs (NULL: rootfs itself); `image: host` binds "/" onto an empty directory. */
+    /* A read-only lower layer (the host's root for `image: host`, without its submounts): the root is an
+       overlay of it under a tmpfs that rootfs becomes, so the source is never written. NULL: rootfs itself. */
     const char *rootfs_source;
     /* Namespaces to join (net, ipc, uts, pid); their types are not in clone_flags. A pid namespace is
        entered by the caller before clone (it applies to children), the others by the child. */
