@@ -46,6 +46,7 @@ let package = Package(
                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
         .target(name: "BerthImage", dependencies: ["BerthRuntime", "BerthLinux", "CBerthLinux", "CZlib"]),
         .target(name: "BerthModel"),
+        .target(name: "BerthNode", dependencies: ["BerthRuntime", "BerthLinux", "BerthModel", "CBerthLinux"]),
         .target(name: "BerthGit", dependencies: ["CGit2"]),
         .target(name: "BerthSource", dependencies: ["BerthGit", "BerthYAML", "BerthModel"]),
         .target(name: "BerthStatus", dependencies: ["BerthGit", "BerthModel"]),
@@ -69,12 +70,14 @@ let package = Package(
                 "BerthRuntime",
                 "BerthImage",
                 "BerthLinux",
+                "BerthNode",
                 // The benchmarks serve repositories with the same fixtures as the tests.
                 "BerthTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
+        .testTarget(name: "BerthNodeTests", dependencies: ["BerthNode", "BerthRuntime", "BerthLinux", "BerthModel", "BerthTestSupport"]),
         .testTarget(name: "BerthYAMLTests", dependencies: ["BerthYAML", "BerthModel"]),
         .testTarget(name: "BerthCLITests", dependencies: ["BerthYAML", "BerthStore", "BerthTestSupport"]),
         .target(name: "BerthTestSupport", dependencies: ["CBerthLinux"], path: "Tests/Support"),

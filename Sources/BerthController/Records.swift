@@ -3,9 +3,7 @@ import BerthModel
 /// A pod as the control plane keeps it (store key `pods/<namespace>/<name>`); node agents fill in the
 /// status half.
 public struct PodRecord: Codable, Sendable, Hashable {
-    public enum Phase: String, Codable, Sendable {
-        case pending = "Pending", running = "Running", succeeded = "Succeeded", failed = "Failed"
-    }
+    public typealias Phase = PodPhase
 
     public var namespace: String
     public var name: String

@@ -1,3 +1,4 @@
+import BerthYAMLCore
 import BerthLinux
 
 /// An image in the store: a name (tag) and the digest of its manifest.
@@ -33,5 +34,46 @@ public enum ImageRefs {
     public static func rootfs(root: String, name: String) -> String? {
         guard let r = list(root: root).first(where: { $0.name == safe(name) }) else { return nil }
         return "\(root)/unpacked/\(r.digest.dropFirst(7))/rootfs"
+    }
+}
+
+/// What an image says to run when a pod's container does not: its config's Entrypoint, Cmd, Env,
+/// WorkingDir and User.
+public struct ImageDefaults: Sendable, Equatable {
+    public var entrypoint: [String] = []
+    public var cmd: [String] = []
+    public var env: [String] = []
+    public var workingDir: String?
+    public var user: String?
+    public init() {}
+}
+
+extension ImageRefs {
+    /// The defaults of a named image, from its stored manifest and config blobs.
+    public static func defaults(root: String, name: String) -> ImageDefaults? {
+        guard let r = list(root: root).first(where: { $0.name == safe(name) }) else { return nil }
+        func document(_ digest: String) -> YAMLNode? {
+            guard digest.hasPrefix("sha256:"), digest.dropFirst(7).allSatisfy(\.isHexDigit),
+                  let bytes = Files.read("\(root)/blobs/sha256/\(digest.dropFirst(7))", limit: 4 << 20) else { return nil }
+            return (try? YAMLParser.parse(bytes, limits: OCIConfig.inputLimits))?.first
+        }
+        func field(_ node: YAMLNode?, _ key: String) -> YAMLNode? {
+            guard case .mapping(let pairs)? = node?.value else { return nil }
+            return pairs.first { $0.key.scalarText == key }?.value
+        }
+        func strings(_ node: YAMLNode?) -> [String] {
+            guard case .sequence(let items)? = node?.value else { return [] }
+            return items.compactMap(\.scalarText)
+        }
+        guard let manifest = document(r.digest), let configDigest = field(field(manifest, "config"), "digest")?.scalarText,
+              let config = document(configDigest) else { return nil }
+        let c = field(config, "config")
+        var d = ImageDefaults()
+        d.entrypoint = strings(field(c, "Entrypoint"))
+        d.cmd = strings(field(c, "Cmd"))
+        d.env = strings(field(c, "Env"))
+        d.workingDir = field(c, "WorkingDir")?.scalarText.flatMap { $0.isEmpty ? nil : $0 }
+        d.user = field(c, "User")?.scalarText.flatMap { $0.isEmpty ? nil : $0 }
+        return d
     }
 }

@@ -60,27 +60,6 @@ public struct ResourceAmounts: Sendable, Hashable {
     }
 }
 
-public struct Taint: Sendable, Hashable, Codable {
-    public var key: String
-    public var value: String
-    public var effect: Toleration.Effect
-
-    public init(key: String, value: String = "", effect: Toleration.Effect) {
-        self.key = key
-        self.value = value
-        self.effect = effect
-    }
-
-    public func tolerated(by tolerations: [Toleration]) -> Bool {
-        tolerations.contains { t in
-            if let e = t.effect, e != effect { return false }
-            guard let k = t.key, !k.isEmpty else { return t.op == .exists }
-            guard k == key else { return false }
-            return t.op == .exists || (t.value ?? "") == value
-        }
-    }
-}
-
 /// A node as the scheduler sees it.
 public struct NodeSpec: Sendable, Hashable {
     public var name: String

@@ -5,6 +5,7 @@
  * program as its child, forwards every signal it gets to it, reaps every child, and exits with the
  * program's status (128+N when a signal N ended it).
  * Usage: berth-init [--] PROGRAM [ARGS...]   (bind-mounted read-only into the container at /dev/init)
+ *        berth-init --pause                   (a pod's sandbox: holds its namespaces until SIGTERM/SIGINT)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,11 +19,24 @@
 /* Signals a fault raises in this process itself: left unblocked so that a fault is not hidden. */
 static const int synchronous[] = { SIGFPE, SIGILL, SIGSEGV, SIGBUS, SIGABRT, SIGTRAP, SIGSYS };
 
+/* Sleeps, reaping anything that ends up here, until told to stop. */
+static int pause_until_stopped(void) {
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    for (;;) {
+        int sig = sigwaitinfo(&all, NULL);
+        if (sig == SIGTERM || sig == SIGINT) return 0;
+        if (sig == SIGCHLD) while (waitpid(-1, NULL, WNOHANG) > 0) {}
+    }
+}
+
 int main(int argc, char **argv) {
     int first = 1;
+    if (argc == 2 && strcmp(argv[1], "--pause") == 0) return pause_until_stopped();
     if (argc > 1 && strcmp(argv[1], "--") == 0) first = 2;
     if (first >= argc) {
-        fprintf(stderr, "usage: berth-init [--] PROGRAM [ARGS...]\n");
+        fprintf(stderr, "usage: berth-init [--] PROGRAM [ARGS...] | berth-init --pause\n");
         return 2;
     }
     /* Not PID 1 (a shared pid namespace): orphans of the program still come here to be reaped. */

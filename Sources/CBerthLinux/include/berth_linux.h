@@ -158,4 +158,18 @@ unsigned long long berth_makedev(unsigned int major, unsigned int minor);
 /* An anonymous in-memory file (memfd_create with MFD_CLOEXEC), for libseccomp's fd-only export. */
 int berth_memfd(const char *name);
 
+/* A socket (SOCK_CLOEXEC added) that lives in the network namespace at netns_path, made without the
+   caller changing namespace. -1 with errno on failure. */
+int berth_netns_socket(const char *netns_path, int domain, int type);
+
+/* Runs argv (PATH searched in envp) inside the ipc, uts, net, pid and mount namespaces of the running
+   process `target`, joined to the cgroup directories given, with stdout and stderr on out_fd. Returns the
+   pid of a helper child that exits with the program's status (126/127 when it could not start, the
+   reason written to out_fd); SIGKILL to the helper ends the program too. */
+pid_t berth_exec_in(pid_t target, const char *const *argv, const char *const *envp,
+                    const char *const *cgroups, size_t ncgroups, int out_fd);
+
+/* pipe2(O_CLOEXEC), which Swift's Glibc module does not export: no other thread's spawn inherits it. */
+int berth_pipe_cloexec(int fds[2]);
+
 #endif

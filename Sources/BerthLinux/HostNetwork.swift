@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The node's side of pod networking: a bridge, a veth per pod, sysctls and the nftables table, set up
+/// with iproute2 and nft in the node's network namespace (`namespace`, or this process's when nil).
+public struct HostNetwork: Sendable {
+    public var namespace: String?
+    public static let ip = "/usr/sbin/ip"
+    public static let nft = "/usr/sbin/nft"
+
+    public init(namespace: String?) { self.namespace = namespace }
+
+    /// Runs a program in the node's network namespace; a non-zero exit is an error with its output.
+    @discardableResult
+    public func run(_ argv: [String], stdin: String? = nil, in netns: String? = nil) throws(LinuxError) -> String {
+        let target = netns ?? namespace
+        let full = target.map { ["/usr/bin/nsenter", "--net=" + $0] + argv } ?? argv
+        let r = try Subprocess.run(full, stdin: stdin, timeout: 30)
+        guard r.status == 0 else {
+            throw LinuxError(stage: "network", syscall: argv.prefix(3).joined(separator: " ") + ": " + r.output.split(separator: "\n").joined(separator: "; "), errno: 0)
+        }
+        return r.output
+    }
+
+    public func linkExists(_ name: String) -> Bool {
+        (try? run([HostNetwork.ip, "-o", "link", "show", "dev", name])) != nil
+    }
+
+    /// The bridge with the gateway address (`10.244.0.1/24`), up; forwarding on.
+    public func ensureBridge(_ name: String, address: String) throws(LinuxError) {
+        var batch = ""
+        if !linkExists(name) { batch += "link add name \(name) type bridge\n" }
+        let shown = (try? run([HostNetwork.ip, "-o", "-4", "addr", "show", "dev", name])) ?? ""
+        if !shown.contains(" \(address) ") { batch += "addr replace \(address) dev \(name)\n" }
+        batch += "link set \(name) up\n"
+        try run([HostNetwork.ip, "-batch", "-"], stdin: batch)
+        try setSysctl("net/ipv4/ip_forward", "1")
+    }
+
+    public func removeLink(_ name: String) {
+        _ = try? run([HostNetwork.ip, "link", "del", "dev", name])
+    }
+
+    /// A veth pair: `hostSide` on the bridge, `eth0` inside the pod's network namespace (of process
+    /// `pid`) with `address` (`10.244.0.5/24`), loopback up and the default route via `gateway`.
+    public func attachPod(hostSide: String, bridge: String, pid: Int32, address: String, gateway: String) throws(LinuxError) {
+        removeLink(hostSide)
+        try run([HostNetwork.ip, "-batch", "-"], stdin: """
+            link add name \(hostSide) type veth peer name eth0 netns \(pid)
+            link set \(hostSide) master \(bridge) up
+
+            """)
+        try run([HostNetwork.ip, "-batch", "-"], stdin: """
+            link set lo up
+            addr add \(address) dev eth0
+            link set eth0 up
+            route add default via \(gateway) dev eth0
+
+            """, in: "/proc/\(pid)/ns/net")
+    }
+
+    /// A sysctl of the node's network namespace, e.g. `net/ipv4/ip_forward`.
+    public func setSysctl(_ key: String, _ value: String) throws(LinuxError) {
+        guard key.allSatisfy({ $0.isLetter || $0.isNumber || "/_-.".contains($0) }) else {
+            throw LinuxError(stage: "network", syscall: "sysctl", path: key, errno: EINVAL)
+        }
+        try run(["/bin/sh", "-c", "echo \(value) > /proc/sys/\(key)"])
+    }
+
+    /// Replaces the table `family name` with `body` in one transaction: no packet sees half of it.
+    public func replaceTable(family: String, name: String, body: String) throws(LinuxError) {
+        try run([HostNetwork.nft, "-f", "-"], stdin: "table \(family) \(name) {}\ndelete table \(family) \(name)\ntable \(family) \(name) {\n\(body)}\n")
+    }
+
+    public func deleteTable(family: String, name: String) {
+        _ = try? run([HostNetwork.nft, "delete", "table", family, name])
+    }
+}

@@ -1,0 +1,193 @@
+import BerthLinux
+import BerthModel
+import BerthRuntime
+import Foundation
+
+/// berth's kubelet and kube-proxy for one node: runs the pods it is given with the runtime, probes and
+/// restarts them, wires their network and the Services, and reports their status.
+public actor NodeAgent {
+    public let config: NodeConfig
+    let runtime: ContainerManager
+    let network: HostNetwork
+    let podCIDR: CIDR
+    let serviceCIDR: CIDR
+    var addresses: AddressBook
+    var proxy: ServiceProxy
+    let bundles: ContainerBundle
+
+    var desired: [String: Pod] = [:]
+    var view = ClusterView()
+    var viewChanged = false
+    var pods: [String: PodState] = [:]
+    var networkReady = false
+    var appliedRules: String?
+    var serviceErrors: [String: String] = [:]
+    var probeResults: [(pod: String, run: String, kind: String, ok: Bool)] = []
+    var probesInFlight = Set<String>()
+    var cpuSamples: [String: (usage: UInt64, at: Double)] = [:]
+    var cpuMilli: [String: Int64] = [:]
+
+    public init(config: NodeConfig) throws {
+        guard let pc = CIDR(config.podCIDR) else { throw NodeError("pod CIDR \(config.podCIDR) is not an IPv4 network such as 10.244.0.0/24") }
+        guard let sc = CIDR(config.serviceCIDR) else { throw NodeError("service CIDR \(config.serviceCIDR) is not an IPv4 network such as 10.96.0.0/16") }
+        self.config = config
+        podCIDR = pc
+        serviceCIDR = sc
+        var manager = ContainerManager(root: config.runDir + "/runtime", shim: config.shimBinary)
+        manager.images = config.imageStore
+        runtime = manager
+        network = HostNetwork(namespace: config.networkNamespace)
+        bundles = ContainerBundle(initBinary: config.initBinary)
+        do {
+            try Files.makeDirectories(config.nodeDir + "/pods", mode: 0o700)
+            addresses = try AddressBook(dir: config.nodeDir + "/addresses", from: IPv4(pc.first.value + 1), to: pc.last)
+        } catch { throw NodeError("cannot prepare \(config.nodeDir): \(error)") }
+        proxy = ServiceProxy(file: config.nodeDir + "/services.json", serviceCIDR: sc)
+        // Pods of an earlier run of the agent: adopted as they are.
+        for name in Files.list(config.nodeDir + "/pods") where name.hasSuffix(".json") {
+            guard let data = Files.read(config.nodeDir + "/pods/" + name, limit: 16 << 20),
+                  let state = try? JSONDecoder().decode(PodState.self, from: Data(data)) else { continue }
+            pods[state.key] = state
+        }
+    }
+
+    static var now: Double { Date().timeIntervalSince1970 }
+
+    // MARK: input
+
+    /// The pods this node should run and what they refer to. Pods not in `pods` are stopped.
+    public func update(pods wanted: [Pod], view newView: ClusterView) {
+        desired = [:]
+        for p in wanted { desired[p.metadata.effectiveNamespace + "/" + p.metadata.name] = p }
+        if newView.configMaps != view.configMaps || newView.secrets != view.secrets || newView.services != view.services || newView.claims != view.claims {
+            viewChanged = true
+        }
+        view = newView
+    }
+
+    /// Runs `tick` every `interval` seconds until the task is cancelled.
+    public func run(interval: Double = 0.2) async {
+        while !Task.isCancelled {
+            tick()
+            try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+        }
+    }
+
+    // MARK: output
+
+    public func status(namespace: String, name: String) -> PodStatus? {
+        guard var s = pods[namespace + "/" + name]?.status else { return nil }
+        s.hostIP = podCIDR.first.description
+        return s
+    }
+
+    public func statuses() -> [String: PodStatus] { pods.mapValues(\.status) }
+
+    /// The address a Service was given, "namespace/name".
+    public func clusterIP(of service: String) -> String? { proxy.clusterIPs()[service] }
+
+    /// Why a Service has no address (a clusterIP asked for that is taken or outside the range).
+    public func serviceError(_ service: String) -> String? { serviceErrors[service] }
+
+    // MARK: the loop
+
+    /// One pass: start, probe, restart and stop pods; refresh volumes and the Services' table.
+    public func tick() {
+        let now = NodeAgent.now
+        applyProbeResults(now)
+        if !networkReady { setUpNetwork() }
+        for (key, pod) in desired where pods[key] == nil {
+            pods[key] = PodState(pod: pod, uid: NodeAgent.makeUID(), now: now)
+        }
+        let refresh = viewChanged
+        viewChanged = false
+        for key in pods.keys.sorted() {
+            guard var p = pods[key] else { continue }
+            let before = try? JSONEncoder().encode(p)
+            if p.terminatingSince == nil && desired[key] != p.pod { beginTermination(&p, now) }
+            if p.terminatingSince != nil {
+                if advanceTermination(&p, now) {
+                    pods[key] = nil
+                    unlink(config.nodeDir + "/pods/" + p.fileName)
+                    continue
+                }
+            } else {
+                advance(&p, now, refreshVolumes: refresh)
+            }
+            pods[key] = p
+            if let data = try? JSONEncoder().encode(p), data != before {
+                try? Files.write(Array(data), to: config.nodeDir + "/pods/" + p.fileName, mode: 0o600)
+            }
+        }
+        if refresh { collectClaims() }
+        syncServices()
+    }
+
+    static func makeUID() -> String {
+        var g = SystemRandomNumberGenerator()
+        return String((0..<10).map { _ in "0123456789abcdef".randomElement(using: &g)! })
+    }
+
+    var podsDir: String { config.runDir + "/pods" }
+
+    func volumes(_ p: PodState) -> PodVolumes {
+        PodVolumes(podDir: podsDir + "/" + p.uid, claimsDir: config.nodeDir + "/claims", hostPathRoots: config.hostPathRoots)
+    }
+
+    /// Claims that left the cluster and that no pod uses.
+    func collectClaims() {
+        let root = config.nodeDir + "/claims"
+        var used = Set<String>()
+        for p in pods.values {
+            for v in p.pod.spec.volumes { if case .persistentVolumeClaim(let c, _) = v.source { used.insert(p.pod.metadata.effectiveNamespace + "/" + c) } }
+        }
+        for ns in Files.list(root) {
+            for claim in Files.list(root + "/" + ns) where view.claims[ns + "/" + claim] == nil && !used.contains(ns + "/" + claim) {
+                try? Files.removeTree(root + "/" + ns + "/" + claim)
+            }
+        }
+    }
+
+    // MARK: stopping
+
+    func beginTermination(_ p: inout PodState, _ now: Double) {
+        p.terminatingSince = now
+        p.killAt = now + Double(p.pod.spec.terminationGracePeriodSeconds ?? 30)
+        for i in p.runs.indices where isRunning(p.runs[i]) {
+            if let id = p.runs[i].runtimeID { try? runtime.kill(id: id, signal: SIGTERM) }
+        }
+    }
+
+    /// True once every container and the sandbox are gone.
+    func advanceTermination(_ p: inout PodState, _ now: Double) -> Bool {
+        var left = false
+        for i in p.runs.indices where isRunning(p.runs[i]) {
+            if let id = p.runs[i].runtimeID, exited(id) {
+                finish(&p, i, now)
+            } else {
+                left = true
+                if let killAt = p.killAt, now >= killAt, let id = p.runs[i].runtimeID { try? runtime.kill(id: id, signal: SIGKILL) }
+            }
+        }
+        if left { return false }
+        for r in p.runs { if let id = r.runtimeID { removeContainer(id, p, r.name) } }
+        tearDownSandbox(p)
+        volumes(p).remove()
+        return true
+    }
+
+    /// Stops every pod now (SIGKILL after each pod's grace period) and removes all the node set up:
+    /// containers, sandboxes, veths, the bridge, the nftables table, mounts and state.
+    public func stopAll(timeout: Double = 60) async {
+        desired = [:]
+        let deadline = NodeAgent.now + timeout
+        while !pods.isEmpty && NodeAgent.now < deadline {
+            tick()
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        network.deleteTable(family: "inet", name: "berth")
+        network.removeLink(config.bridge)
+        networkReady = false
+        appliedRules = nil
+    }
+}

@@ -1,0 +1,50 @@
+import BerthModel
+
+/// A node's settings (flags or a config file of `berth run`); DESIGN §8 gives the defaults.
+public struct NodeConfig: Sendable {
+    public var nodeName: String
+    /// Pod state, IP allocations, claims (`<stateDir>/node`); survives reboots.
+    public var stateDir = "/var/lib/berth"
+    /// Containers' runtime state and bundles (`<runDir>/runtime`, `<runDir>/pods`).
+    public var runDir = "/run/berth"
+    /// berth-shim and berth-init, next to the berth executable.
+    public var shimBinary: String
+    public var initBinary: String
+    /// The image store's root (`<stateDir>/images`).
+    public var imageStore: String?
+
+    public var bridge = "berth0"
+    public var podCIDR = "10.244.0.0/24"
+    public var serviceCIDR = "10.96.0.0/16"
+    public var clusterDomain = "cluster.local"
+    /// Masquerade pod traffic leaving the pod CIDR (not to Services or other pods).
+    public var masquerade = false
+    /// The network namespace the node's side of pod networking lives in (bridge, veths, nftables);
+    /// nil: this process's. Tests use one made for them.
+    public var networkNamespace: String?
+
+    /// hostPath volumes only under these directories; none by default.
+    public var hostPathRoots: [String] = []
+
+    /// CrashLoopBackOff: the first delay, doubling up to the cap, forgotten after `backoffReset` of running.
+    public var backoffInitial = 10.0
+    public var backoffCap = 300.0
+    public var backoffReset = 600.0
+
+    public var labels: [String: String] = [:]
+    public var taints: [Taint] = []
+    /// Extended resources, e.g. `nvidia.com/gpu: 1`.
+    public var extendedResources: [String: Int64] = [:]
+    /// Kept back from capacity for the system: allocatable = capacity − reserve.
+    public var reservedCPUMilli: Int64 = 0
+    public var reservedMemory: Int64 = 0
+    public var maxPods: Int64 = 110
+
+    public init(nodeName: String, shimBinary: String, initBinary: String) {
+        self.nodeName = nodeName
+        self.shimBinary = shimBinary
+        self.initBinary = initBinary
+    }
+
+    var nodeDir: String { stateDir + "/node" }
+}

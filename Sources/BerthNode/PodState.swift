@@ -1,0 +1,100 @@
+import BerthModel
+
+/// What the agent keeps about a pod (`<stateDir>/node/pods/<namespace>_<name>.json`), so that a restarted
+/// agent re-adopts its pods: nothing healthy restarts, IPs stay.
+struct PodState: Codable {
+    struct Probing: Codable {
+        var nextAt = 0.0
+        var successes = 0
+        var failures = 0
+    }
+
+    struct Run: Codable {
+        var name: String
+        var isInit: Bool
+        /// The runtime container of the current (or last) run; kept after it ends for its log and state.
+        var runtimeID: String?
+        var attempt = 0
+        var restartCount = 0
+        var startedAt: Double?
+        var state = ContainerStatus.State.waiting(reason: "ContainerCreating", message: nil)
+        var lastState: ContainerStatus.State?
+        var backoff = Backoff()
+        var restartAt: Double?
+        var started = false
+        var ready = false
+        /// No further run will come (an init container that succeeded, or a policy that does not restart).
+        var done = false
+        /// SIGTERM sent (liveness failure or pod deletion); SIGKILL at this time.
+        var killAt: Double?
+        var probes: [String: Probing] = [:]
+    }
+
+    var pod: Pod
+    var uid: String
+    var createdAt: Double
+    var ip: String?
+    var sandboxID: String?
+    var sandboxPid: Int32?
+    var runs: [Run]
+    var terminatingSince: Double?
+    var killAt: Double?
+    var retryAt = 0.0
+    var reason: String?
+    var message: String?
+
+    var key: String { pod.metadata.effectiveNamespace + "/" + pod.metadata.name }
+    var fileName: String { pod.metadata.effectiveNamespace + "_" + pod.metadata.name + ".json" }
+
+    init(pod: Pod, uid: String, now: Double) {
+        self.pod = pod
+        self.uid = uid
+        createdAt = now
+        runs = pod.spec.initContainers.map { Run(name: $0.name, isInit: true) } + pod.spec.containers.map { Run(name: $0.name, isInit: false) }
+    }
+
+    func container(_ r: Run) -> Container? {
+        (r.isInit ? pod.spec.initContainers : pod.spec.containers).first { $0.name == r.name }
+    }
+
+    var policy: RestartPolicy { pod.spec.restartPolicy ?? .always }
+
+    var status: PodStatus {
+        var s = PodStatus()
+        s.podIP = ip
+        s.reason = reason
+        s.message = message
+        func status(_ r: Run) -> ContainerStatus {
+            var c = ContainerStatus(name: r.name, image: container(r)?.image ?? "", state: r.state)
+            c.lastState = r.lastState
+            c.ready = r.ready
+            c.started = r.started
+            c.restartCount = r.restartCount
+            return c
+        }
+        s.initContainerStatuses = runs.filter(\.isInit).map(status)
+        s.containerStatuses = runs.filter { !$0.isInit }.map(status)
+        let inits = runs.filter(\.isInit), mains = runs.filter { !$0.isInit }
+        let initialized = inits.allSatisfy(\.done)
+        let initFailed = policy == .never && inits.contains { isFailure($0.state) }
+        let containersReady = initialized && mains.allSatisfy(\.ready)
+        s.conditions = [PodCondition(type: "Initialized", status: initialized),
+                        PodCondition(type: "ContainersReady", status: containersReady),
+                        PodCondition(type: "Ready", status: containersReady && terminatingSince == nil)]
+        if initFailed {
+            s.phase = .failed
+        } else if !initialized || mains.contains(where: { $0.attempt == 0 }) {
+            s.phase = .pending
+        } else if mains.allSatisfy(\.done) {
+            s.phase = mains.allSatisfy({ if case .terminated(0, _, _, _) = $0.state { true } else { false } }) ? .succeeded : .failed
+        } else {
+            s.phase = .running
+        }
+        return s
+    }
+
+    func isFailure(_ s: ContainerStatus.State) -> Bool {
+        if case .terminated(let code, _, _, _) = s { return code != 0 }
+        return false
+    }
+}

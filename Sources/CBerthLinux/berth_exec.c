@@ -1,0 +1,123 @@
+/* Entering a running container from the node agent without changing the agent's own namespaces: probes
+   and `exec` run in a forked child, and a socket of a pod's network namespace is made by a short-lived
+   thread-like child that shares the caller's descriptor table. */
+#define _GNU_SOURCE
+#include "berth_linux.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+struct netns_socket_args {
+    const char *path;
+    int domain, type;
+    int fd, error;
+};
+
+static int netns_socket_child(void *p) {
+    struct netns_socket_args *a = p;
+    int ns = open(a->path, O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) { a->error = errno; if (ns >= 0) close(ns); return 1; }
+    close(ns);
+    /* The descriptor table is shared: the socket lands in the caller's, bound to this namespace. */
+    a->fd = socket(a->domain, a->type | SOCK_CLOEXEC, 0);
+    if (a->fd < 0) a->error = errno;
+    return 0;
+}
+
+int berth_netns_socket(const char *netns_path, int domain, int type) {
+    enum { stack_size = 64 * 1024 };
+    char *stack = malloc(stack_size);
+    if (!stack) return -1;
+    struct netns_socket_args a = { netns_path, domain, type, -1, 0 };
+    /* CLONE_VFORK: the caller sleeps until the child has exited, so `a` and the stack stay valid. */
+    pid_t pid = clone(netns_socket_child, stack + stack_size, CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD, &a);
+    if (pid < 0) { int e = errno; free(stack); errno = e; return -1; }
+    int status;
+    while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {}
+    free(stack);
+    if (a.fd < 0) { errno = a.error ? a.error : EIO; return -1; }
+    return a.fd;
+}
+
+static void write_all(int fd, const char *s) {
+    size_t len = strlen(s);
+    while (len > 0) {
+        ssize_t n = write(fd, s, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        s += n;
+        len -= (size_t)n;
+    }
+}
+
+static void die(int out, const char *what) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "berth exec: %s: %s\n", what, strerror(errno));
+    write_all(out, msg);
+    _exit(126);
+}
+
+pid_t berth_exec_in(pid_t target, const char *const *argv, const char *const *envp,
+                    const char *const *cgroups, size_t ncgroups, int out_fd) {
+    pid_t helper = fork();
+    if (helper != 0) return helper;
+
+    /* The helper: joins the container's cgroups and namespaces, then forks once more, because a joined
+       pid namespace applies to children only. */
+    setpgid(0, 0);
+    for (size_t i = 0; i < ncgroups; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/cgroup.procs", cgroups[i]);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "0", 1) != 1) die(out_fd, "join cgroup");
+        close(fd);
+    }
+    static const char *const kinds[] = { "ipc", "uts", "net", "pid", "mnt" };
+    int fds[5];
+    for (int i = 0; i < 5; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)target, kinds[i]);
+        fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (fds[i] < 0) die(out_fd, path);
+    }
+    for (int i = 0; i < 5; i++) {
+        /* The mount namespace last: /proc/PID paths above belong to the host's. */
+        if (setns(fds[i], 0) != 0) die(out_fd, kinds[i]);
+        close(fds[i]);
+    }
+    if (chdir("/") != 0) die(out_fd, "chdir /");
+    pid_t child = fork();
+    if (child < 0) die(out_fd, "fork");
+    if (child == 0) {
+        /* Killing the helper (a timed-out probe) kills the program too. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null >= 0) dup2(null, 0);
+        dup2(out_fd, 1);
+        dup2(out_fd, 2);
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        environ = (char **)envp;
+        execvp(argv[0], (char *const *)argv);
+        int code = errno == ENOENT ? 127 : 126;
+        char msg[512];
+        snprintf(msg, sizeof msg, "berth exec: %s: %s\n", argv[0], strerror(errno));
+        write_all(1, msg);
+        _exit(code);
+    }
+    close(out_fd);
+    int status;
+    while (waitpid(child, &status, 0) < 0) if (errno != EINTR) _exit(126);
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+int berth_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

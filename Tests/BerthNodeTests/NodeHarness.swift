@@ -1,0 +1,108 @@
+import BerthLinux
+import BerthModel
+import BerthNode
+import BerthTestSupport
+import Foundation
+import Testing
+
+/// A node agent in a scratch directory whose pod network lives in a network namespace made for the test
+/// (no route out), all of it removed at the end, whatever happened.
+struct NodeHarness {
+    let dir: String
+    let netnsName: String
+    var config: NodeConfig
+
+    static var binaries: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var d = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        for _ in 0..<4 where !FileManager.default.isExecutableFile(atPath: d.appendingPathComponent("berth-shim").path) { d.deleteLastPathComponent() }
+        return d.path
+    }
+
+    static func with(_ body: (NodeHarness, NodeAgent) async throws -> Void) async throws {
+        Orphans.adopt()
+        let tag = String(getpid() % 100000)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-node-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let netns = "berth-node-\(tag)"
+        _ = try? sh("/usr/sbin/ip", "netns", "del", netns)
+        try sh("/usr/sbin/ip", "netns", "add", netns)
+        var config = NodeConfig(nodeName: "node-1", shimBinary: binaries + "/berth-shim", initBinary: binaries + "/berth-init")
+        config.stateDir = dir + "/state"
+        config.runDir = dir + "/run"
+        config.bridge = "bt\(tag)"
+        config.networkNamespace = "/run/netns/" + netns
+        config.backoffInitial = 1
+        config.backoffCap = 4
+        let h = NodeHarness(dir: dir, netnsName: netns, config: config)
+        let agent = try NodeAgent(config: config)
+        let loop = Task { await agent.run(interval: 0.1) }
+        var failure: (any Error)?
+        do { try await body(h, agent) } catch { failure = error }
+        loop.cancel()
+        await agent.stopAll(timeout: 20)
+        Orphans.reap(named: ["berth-shim"], waiting: true)
+        _ = try? sh("/usr/sbin/ip", "netns", "del", netns)
+        try? FileManager.default.removeItem(atPath: dir)
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/memory/berth"))?.filter { $0.hasPrefix("pod-") } ?? []
+        #expect(leftovers.isEmpty, "cgroups left behind: \(leftovers)")
+        if let failure { throw failure }
+    }
+
+    /// Runs a program in the node's network namespace (the host side of the pods).
+    func inNode(_ args: String...) throws -> (status: Int32, output: String) {
+        try NodeHarness.sh("/usr/sbin/ip", ["netns", "exec", netnsName] + args)
+    }
+
+    @discardableResult
+    static func sh(_ program: String, _ args: String...) throws -> (status: Int32, output: String) { try sh(program, args) }
+
+    @discardableResult
+    static func sh(_ program: String, _ args: [String]) throws -> (status: Int32, output: String) {
+        let r = try Subprocess.run([program] + args, timeout: 30)
+        return (r.status, r.output)
+    }
+
+    /// Waits until `check` holds (polling), failing the test after `timeout` seconds.
+    static func eventually(_ what: String, timeout: Double = 20, _ check: () async throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try await check() { return }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        throw TestFailure("timed out waiting until \(what)")
+    }
+}
+
+/// Pods from YAML-free builders: busybox on the host's root.
+func pod(_ name: String, labels: [String: String] = [:], restart: RestartPolicy? = nil, _ containers: Container...) -> Pod {
+    var p = Pod()
+    p.metadata = ObjectMeta(name: name, namespace: "default", labels: labels)
+    p.spec.containers = containers
+    p.spec.restartPolicy = restart
+    p.spec.terminationGracePeriodSeconds = 2
+    return p
+}
+
+func container(_ name: String, _ script: String) -> Container {
+    var c = Container()
+    c.name = name
+    c.image = "host"
+    c.command = ["/bin/sh", "-c", script]
+    return c
+}
+
+func execProbe(_ command: String, period: Int = 1, failureThreshold: Int = 1) -> Probe {
+    var p = Probe()
+    p.handler = .exec(command: ["/bin/sh", "-c", command])
+    p.periodSeconds = period
+    p.failureThreshold = failureThreshold
+    return p
+}
+
+extension NodeAgent {
+    func log(_ pod: String, _ container: String, previous: Bool = false) -> String {
+        guard let f = logFile(namespace: "default", name: pod, container: container, previous: previous) else { return "" }
+        return (try? String(contentsOfFile: f, encoding: .utf8)) ?? ""
+    }
+}
