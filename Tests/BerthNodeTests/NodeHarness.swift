@@ -27,6 +27,8 @@ struct NodeHarness {
         let netns = "berth-node-\(tag)"
         _ = try? sh("/usr/sbin/ip", "netns", "del", netns)
         try sh("/usr/sbin/ip", "netns", "add", netns)
+        // The node's loopback, as on a host: a local reply (a reset from nftables) travels over it.
+        try sh("/usr/sbin/ip", "-n", netns, "link", "set", "lo", "up")
         var config = NodeConfig(nodeName: "node-1", shimBinary: binaries + "/berth-shim", initBinary: binaries + "/berth-init")
         config.stateDir = dir + "/state"
         config.runDir = dir + "/run"
