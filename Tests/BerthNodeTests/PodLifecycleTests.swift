@@ -85,3 +85,90 @@ func key(_ name: String, _ key: String) -> KeySelector {
     k.key = key
     return k
 }
+
+@Suite(.serialized, .enabled(if: getuid() == 0, "pods need root")) struct PodHealthTests {
+    /// A liveness failure kills the container, which restarts after the backoff (1 s, then 2 s, capped at
+    /// 4 s in the harness), the previous run's log kept; a memory hog is OOMKilled and restarted.
+    @Test func livenessRestartsWithBackoffAndOOMKills() async throws {
+        try await NodeHarness.with { h, agent in
+            var sick = pod("sick", container("main", "echo run; exec sleep 1000"))
+            sick.spec.terminationGracePeriodSeconds = 1
+            sick.spec.containers[0].livenessProbe = execProbe("false")
+            var hog = pod("hog", container("main", "exec tail /dev/zero"))
+            hog.spec.containers[0].resources.limits["memory"] = try Quantity(parsing: "32Mi")
+            await agent.update(pods: [sick, hog], view: ClusterView())
+            var restartsSeen: [Date] = []
+            try await NodeHarness.eventually("two restarts of sick", timeout: 30) {
+                let s = await agent.status(namespace: "default", name: "sick")?.containerStatuses.first
+                if let n = s?.restartCount, n > restartsSeen.count { restartsSeen.append(Date()) }
+                return restartsSeen.count >= 2
+            }
+            let s = await agent.status(namespace: "default", name: "sick")!.containerStatuses[0]
+            guard case .terminated(let code, let reason, _, _)? = s.lastState else { Issue.record("no last state: \(s)"); return }
+            #expect(code == 143 && reason == "Error")
+            // The second restart waited the doubled backoff: more than 2 s after the first.
+            #expect(restartsSeen[1].timeIntervalSince(restartsSeen[0]) > 2)
+            #expect(await agent.log("sick", "main", previous: true) == "run\n")
+
+            try await NodeHarness.eventually("the hog is OOMKilled and restarted", timeout: 30) {
+                guard let c = await agent.status(namespace: "default", name: "hog")?.containerStatuses.first else { return false }
+                if case .terminated(137, "OOMKilled", _, _)? = c.lastState { return c.restartCount >= 1 || c.state.reason == "CrashLoopBackOff" }
+                return false
+            }
+        }
+    }
+
+    /// A ConfigMap change reaches the mounted file; a secret file is 0400 and another uid cannot read it;
+    /// a claim's data survives the pod and the agent keeps its pods' PIDs and IPs across a restart.
+    @Test func configSecretsClaimsAndAgentRestart() async throws {
+        try await NodeHarness.with { h, agent in
+            var cm = ConfigMap()
+            cm.metadata = ObjectMeta(name: "conf", namespace: "default")
+            cm.data = ["app.conf": "v1"]
+            var secret = Secret()
+            secret.metadata = ObjectMeta(name: "key", namespace: "default")
+            secret.data = ["token": Array("t0ken".utf8)]
+            var claim = PersistentVolumeClaim()
+            claim.metadata = ObjectMeta(name: "data", namespace: "default")
+            var p = pod("reader", container("main", "echo saved > /data/file; exec sleep 1000"))
+            var v1 = Volume(), v2 = Volume(), v3 = Volume()
+            v1.name = "conf"; v1.source = .configMap({ var k = ProjectedKeys(); k.name = "conf"; return k }())
+            v2.name = "key"; v2.source = .secret({ var k = ProjectedKeys(); k.name = "key"; return k }())
+            v3.name = "data"; v3.source = .persistentVolumeClaim(claimName: "data", readOnly: false)
+            p.spec.volumes = [v1, v2, v3]
+            p.spec.containers[0].volumeMounts = [mount("conf", "/etc/app"), mount("key", "/secret", readOnly: true), mount("data", "/data")]
+            var view = ClusterView(configMaps: [cm], secrets: [secret], claims: [claim])
+            await agent.update(pods: [p], view: view)
+            try await NodeHarness.eventually("the pod runs") { await agent.status(namespace: "default", name: "reader")?.ready == true }
+            #expect(try await agent.exec(namespace: "default", name: "reader", container: "main", ["cat", "/etc/app/app.conf"]).output == "v1")
+            #expect(try await agent.exec(namespace: "default", name: "reader", container: "main", ["stat", "-c", "%a %u", "/secret/token"]).output == "400 0\n")
+            let other = try await agent.exec(namespace: "default", name: "reader", container: "main", ["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "cat", "/secret/token"])
+            #expect(other.status != 0 && other.output.contains("Permission denied"), "\(other.output)")
+
+            view.configMaps["default/conf"]!.data["app.conf"] = "v2"
+            await agent.update(pods: [p], view: view)
+            try await NodeHarness.eventually("the file changes", timeout: 5) {
+                (try? await agent.exec(namespace: "default", name: "reader", container: "main", ["cat", "/etc/app/app.conf"]).output) == "v2"
+            }
+
+            // A second agent over the same state adopts the pod: same process, same address.
+            let pid = await agent.containerPid(namespace: "default", name: "reader", container: "main")
+            let ip = await agent.status(namespace: "default", name: "reader")?.podIP
+            let again = try NodeAgent(config: h.config)
+            await again.update(pods: [p], view: view)
+            await again.tick()
+            #expect(await again.containerPid(namespace: "default", name: "reader", container: "main") == pid)
+            #expect(await again.status(namespace: "default", name: "reader")?.podIP == ip)
+            #expect(await again.status(namespace: "default", name: "reader")?.ready == true)
+
+            // Deleting the pod keeps the claim's data; it goes with the claim.
+            await agent.update(pods: [], view: view)
+            try await NodeHarness.eventually("the pod is gone") { await agent.status(namespace: "default", name: "reader") == nil }
+            let claimFile = h.config.stateDir + "/node/claims/default/data/file"
+            #expect(try String(contentsOfFile: claimFile, encoding: .utf8) == "saved\n")
+            view.claims = [:]
+            await agent.update(pods: [], view: view)
+            try await NodeHarness.eventually("the claim's data is removed") { !FileManager.default.fileExists(atPath: claimFile) }
+        }
+    }
+}
