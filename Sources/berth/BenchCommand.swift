@@ -5,7 +5,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmark helpers (see docs/benchmarks.md).",
-        subcommands: [Generate.self, Source.self, SchedulerBench.self, ControllerBench.self, StoreWriter.self]
+        subcommands: [Generate.self, Source.self, SchedulerBench.self, ControllerBench.self, StoreWriter.self, NodeBench.self]
     )
 
     struct Generate: ParsableCommand {
