@@ -19,7 +19,7 @@ struct NodeHarness {
         return d.path
     }
 
-    static func with(_ body: (NodeHarness, NodeAgent) async throws -> Void) async throws {
+    static func with(configure: (inout NodeConfig) -> Void = { _ in }, _ body: (NodeHarness, NodeAgent) async throws -> Void) async throws {
         Orphans.adopt()
         let tag = String(getpid() % 100000)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-node-\(UUID().uuidString.prefix(8))").path
@@ -36,17 +36,19 @@ struct NodeHarness {
         config.networkNamespace = "/run/netns/" + netns
         config.backoffInitial = 1
         config.backoffCap = 4
+        configure(&config)
         let h = NodeHarness(dir: dir, netnsName: netns, config: config)
         let agent = try NodeAgent(config: config)
         let loop = Task { await agent.run(interval: 0.1) }
         var failure: (any Error)?
         do { try await body(h, agent) } catch { failure = error }
         loop.cancel()
+        let uids = (try? FileManager.default.contentsOfDirectory(atPath: config.runDir + "/pods")) ?? []
         await agent.stopAll(timeout: 20)
         Orphans.reap(named: ["berth-shim"], waiting: true)
         _ = try? sh("/usr/sbin/ip", "netns", "del", netns)
         try? FileManager.default.removeItem(atPath: dir)
-        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/memory/berth"))?.filter { $0.hasPrefix("pod-") } ?? []
+        let leftovers = uids.filter { FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/berth/pod-" + $0) }
         #expect(leftovers.isEmpty, "cgroups left behind: \(leftovers)")
         if let failure { throw failure }
     }

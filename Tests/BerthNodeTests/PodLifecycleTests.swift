@@ -172,3 +172,40 @@ func key(_ name: String, _ key: String) -> KeySelector {
         }
     }
 }
+
+@Suite(.serialized, .enabled(if: getuid() == 0, "pods need root")) struct NodeStatusTests {
+    /// A pod's CPU and memory come from its containers' cgroups (a spinning container limited to 200m
+    /// uses about 200m); the node reports capacity, allocatable after the reserve, its configured labels,
+    /// taints and extended resources, and conditions.
+    @Test func usageAndNodeStatus() async throws {
+        try await NodeHarness.with(configure: { c in
+            c.labels = ["zone": "a"]
+            c.taints = [Taint(key: "dedicated", value: "db", effect: .noSchedule)]
+            c.extendedResources = ["nvidia.com/gpu": 1]
+            c.reservedCPUMilli = 500
+            c.reservedMemory = 1 << 30
+        }) { h, agent in
+            var spin = pod("spin", container("main", "while :; do :; done"))
+            spin.spec.containers[0].resources.limits["cpu"] = try Quantity(parsing: "200m")
+            await agent.update(pods: [spin], view: ClusterView())
+            try await NodeHarness.eventually("the pod runs") { await agent.status(namespace: "default", name: "spin")?.phase == .running }
+            _ = await agent.usage()
+            try await Task.sleep(nanoseconds: 2_000_000_000)
+            let u = try #require(await agent.usage()["default/spin"])
+            let cpu = try #require(u.pod.cpuMilli)
+            #expect((150...250).contains(cpu), "\(cpu)m")
+            #expect((u.pod.memoryBytes ?? 0) > 0)
+            #expect(u.containers["main"]?.cpuMilli == cpu)
+
+            let n = await agent.nodeStatus()
+            #expect(n.capacity.cpuMilli == Int64(ProcessInfo.processInfo.activeProcessorCount) * 1000)
+            #expect(n.allocatable.cpuMilli == n.capacity.cpuMilli - 500)
+            #expect(n.allocatable.memory == n.capacity.memory - (1 << 30))
+            #expect(n.capacity.extended == ["nvidia.com/gpu": 1])
+            #expect(n.labels["zone"] == "a" && n.labels["kubernetes.io/hostname"] == "node-1")
+            #expect(n.taints.map(\.key) == ["dedicated"])
+            #expect(n.conditions.map(\.type) == ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"])
+            #expect(n.conditions[0].status && !n.conditions[1].status)
+        }
+    }
+}

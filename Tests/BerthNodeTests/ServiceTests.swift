@@ -18,6 +18,20 @@ import Testing
         port.containerPort = 8080
         p.spec.containers[0].ports = [port]
         p.spec.containers[0].readinessProbe = execProbe("test -f /www/ready")
+        // TCP and HTTP probes from the pod's network namespace: the pod is never ready, or restarts, if they fail.
+        var startup = Probe()
+        startup.handler = .tcpSocket(port: .string("http"), host: nil)
+        startup.periodSeconds = 1
+        startup.failureThreshold = 30
+        p.spec.containers[0].startupProbe = startup
+        var live = HTTPGetAction()
+        live.path = "/index.html"
+        live.port = .int(8080)
+        var liveness = Probe()
+        liveness.handler = .httpGet(live)
+        liveness.periodSeconds = 1
+        liveness.failureThreshold = 1
+        p.spec.containers[0].livenessProbe = liveness
         return p
     }
 
@@ -69,6 +83,8 @@ import Testing
             }
             _ = try await agent.exec(namespace: "default", name: "web-2", container: "httpd", ["touch", "/www/ready"])
             try await NodeHarness.eventually("web-2 returns", timeout: 5) { await agent.endpoints(of: "default/web").count == 3 }
+
+            for i in 1...3 { #expect(await agent.status(namespace: "default", name: "web-\(i)")?.restarts == 0) }
 
             // No ready endpoint: refused, not hung.
             for i in 1...3 { _ = try await agent.exec(namespace: "default", name: "web-\(i)", container: "httpd", ["rm", "/www/ready"]) }
