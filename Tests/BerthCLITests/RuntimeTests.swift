@@ -200,7 +200,8 @@ struct BusyboxBundle {
     /// berth-shims outlive the berth that started them: the test process adopts and reaps them.
     init() { Orphans.adopt() }
 
-    static func reapShims() { Orphans.reap(named: ["berth-shim"], waiting: true) }
+    /// Not the node agent's tests' shims: their pods stop when those tests end, not when these do.
+    static func reapShims() { Orphans.reap(named: ["berth-shim"], waiting: true, excluding: "/berth-node-") }
 
     func berth(_ root: String, _ args: [String]) throws -> Shell.Result {
         try Shell.run(Shell.berth, ["runtime"] + [args[0], "--root", root] + args.dropFirst())

@@ -5,6 +5,10 @@ import BerthTestSupport
 import Foundation
 import Testing
 
+/// The node agent's tests, one at a time: each builds a pod network and many processes, and they share
+/// the machine's cgroups and shims.
+@Suite(.serialized, .enabled(if: getuid() == 0, "pods need root")) struct NodeAgentTests {}
+
 /// A node agent in a scratch directory whose pod network lives in a network namespace made for the test
 /// (no route out), all of it removed at the end, whatever happened.
 struct NodeHarness {
@@ -21,8 +25,8 @@ struct NodeHarness {
 
     static func with(configure: (inout NodeConfig) -> Void = { _ in }, _ body: (NodeHarness, NodeAgent) async throws -> Void) async throws {
         Orphans.adopt()
-        let tag = String(getpid() % 100000)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-node-\(UUID().uuidString.prefix(8))").path
+        let tag = String(getpid() % 1000) + String(UInt32.random(in: 0..<1000))
+        let dir = "/tmp/berth-node-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let netns = "berth-node-\(tag)"
         _ = try? sh("/usr/sbin/ip", "netns", "del", netns)
@@ -45,7 +49,7 @@ struct NodeHarness {
         loop.cancel()
         let uids = (try? FileManager.default.contentsOfDirectory(atPath: config.runDir + "/pods")) ?? []
         await agent.stopAll(timeout: 20)
-        Orphans.reap(named: ["berth-shim"], waiting: true)
+        Orphans.reap(named: ["berth-shim"], waiting: true, matching: dir + "/")
         _ = try? sh("/usr/sbin/ip", "netns", "del", netns)
         try? FileManager.default.removeItem(atPath: dir)
         let leftovers = uids.filter { FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/berth/pod-" + $0) }

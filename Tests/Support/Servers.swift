@@ -117,8 +117,9 @@ public enum Orphans {
     public static func adopt() { _ = adopted }
 
     /// Reaps adopted children with these names: those that have exited, or with `waiting`, all of them
-    /// once they exit.
-    public static func reap(named names: Set<String>, waiting: Bool = false) {
+    /// once they exit. With `matching`, only those whose command line contains it; with `excluding`,
+    /// not those whose command line contains it (the processes of a test running alongside).
+    public static func reap(named names: Set<String>, waiting: Bool = false, matching: String? = nil, excluding: String? = nil) {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
         for e in entries {
             guard let pid = Int32(e), let stat = try? String(contentsOfFile: "/proc/\(e)/stat", encoding: .utf8),
@@ -126,6 +127,11 @@ public enum Orphans {
             let name = String(stat[stat.index(after: open)..<close])
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 1, Int32(fields[1]) == getpid(), names.contains(name), waiting || fields[0] == "Z" else { continue }
+            if matching != nil || excluding != nil {
+                let cmdline = (try? String(contentsOfFile: "/proc/\(e)/cmdline", encoding: .utf8)) ?? ""
+                if let m = matching, !cmdline.contains(m) { continue }
+                if let x = excluding, cmdline.contains(x) { continue }
+            }
             waitpid(pid, nil, waiting ? 0 : WNOHANG)
         }
     }
