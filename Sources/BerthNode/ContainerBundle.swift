@@ -9,7 +9,7 @@ struct ContainerBundle {
     let initBinary: String
 
     /// The sandbox holds the pod's network, ipc and uts namespaces: berth-init waiting for a signal.
-    func sandbox(hostname: String) -> [String: Any] {
+    func sandbox(hostname: String, cgroupsPath: String) -> [String: Any] {
         var c = DefaultSpec.config(args: ["/dev/init", "--pause"], rootfs: "rootfs")
         // berth-init itself, not wrapped in a second init.
         var mounts = c["mounts"] as! [[String: Any]]
@@ -18,6 +18,7 @@ struct ContainerBundle {
         c["hostname"] = hostname
         var linux = c["linux"] as! [String: Any]
         linux["resources"] = ["pids": ["limit": 16]]
+        linux["cgroupsPath"] = cgroupsPath
         c["linux"] = linux
         return c
     }

@@ -179,7 +179,7 @@ extension NodeAgent {
         try Files.makeDirectories(dir + "/sandbox/rootfs")
         try Files.makeDirectories(dir + "/etc")
         try writeEtc(p)
-        try Files.write(jsonText(bundles.sandbox(hostname: p.pod.metadata.name)), to: dir + "/sandbox/config.json", mode: 0o600)
+        try Files.write(jsonText(bundles.sandbox(hostname: p.pod.metadata.name, cgroupsPath: "berth/pod-\(p.uid)/sandbox")), to: dir + "/sandbox/config.json", mode: 0o600)
         if Files.exists(runtime.root + "/" + id) { try? runtime.delete(id: id, force: true) }
         let pid = try runtime.create(id: id, bundle: dir + "/sandbox", root: .host)
         do {
