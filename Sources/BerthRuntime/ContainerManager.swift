@@ -230,13 +230,20 @@ public struct ContainerManager {
         let pid = Int32(parts.first ?? "0") ?? 0
         let start = UInt64(parts.count > 1 ? parts[1] : "0") ?? 0
         var s = ContainerState(id: id, status: .stopped, pid: pid, bundle: bundle, exitCode: nil)
-        if let exit = Files.readText(d + "/exit", limit: 4096) {
+        func recorded() -> Bool {
+            guard let exit = Files.readText(d + "/exit", limit: 4096) else { return false }
             s.exitCode = Int32(exit.trimmed())
             // OOMKilled only when it died of SIGKILL and the cgroup saw an OOM kill.
             s.oomKilled = s.exitCode == 128 + SIGKILL && (cgroup(of: id)?.oomKills ?? 0) > 0
+            return true
+        }
+        if recorded() { return s }
+        guard pid > 0, ContainerManager.startTime(pid) == start else {
+            // Just exited: its supervisor records the exit code right after reaping it.
+            for _ in 0..<200 where !Files.exists(d + "/exit") && Files.exists(d + "/bundle") { usleep(1000) }
+            _ = recorded()
             return s
         }
-        guard pid > 0, ContainerManager.startTime(pid) == start else { return s }
         s.status = Files.exists(d + "/exec.fifo") ? .created : .running
         return s
     }

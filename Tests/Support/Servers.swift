@@ -127,7 +127,8 @@ public enum Orphans {
             let name = String(stat[stat.index(after: open)..<close])
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 1, Int32(fields[1]) == getpid(), names.contains(name), waiting || fields[0] == "Z" else { continue }
-            if matching != nil || excluding != nil {
+            // A zombie has no command line, and reaping it never blocks: any exited one goes.
+            if fields[0] != "Z" && (matching != nil || excluding != nil) {
                 let cmdline = (try? String(contentsOfFile: "/proc/\(e)/cmdline", encoding: .utf8)) ?? ""
                 if let m = matching, !cmdline.contains(m) { continue }
                 if let x = excluding, cmdline.contains(x) { continue }
