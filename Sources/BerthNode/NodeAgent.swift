@@ -25,7 +25,6 @@ public actor NodeAgent {
     var probeResults: [(pod: String, run: String, kind: String, ok: Bool)] = []
     var probesInFlight = Set<String>()
     var cpuSamples: [String: (usage: UInt64, at: Double)] = [:]
-    var cpuMilli: [String: Int64] = [:]
 
     public init(config: NodeConfig) throws {
         guard let pc = CIDR(config.podCIDR) else { throw NodeError("pod CIDR \(config.podCIDR) is not an IPv4 network such as 10.244.0.0/24") }

@@ -62,7 +62,7 @@ struct PodVolumes {
     }
 
     /// Rewrites the files of ConfigMap and Secret volumes that changed (each file replaced by rename, so a
-    /// reader sees the old or the new content). Returns whether anything changed.
+    /// reader sees the old or the new content).
     func refresh(_ pod: Pod, view: ClusterView) {
         let ns = pod.metadata.effectiveNamespace
         for v in pod.spec.volumes {
