@@ -48,11 +48,11 @@ extension NodeAgent {
             let r = p.runs[i]
             if r.isInit {
                 if r.done { continue }
-                if !isRunning(r) && r.attempt == 0 || (r.restartAt.map { now >= $0 } ?? false) { start(&p, i, now) }
+                if !isRunning(r) && r.due(now) { start(&p, i, now) }
                 // Init containers one at a time, in order.
                 return
             }
-            if !r.done && !isRunning(r) && (r.attempt == 0 || (r.restartAt.map { now >= $0 } ?? false)) { start(&p, i, now) }
+            if !r.done && !isRunning(r) && r.due(now) { start(&p, i, now) }
         }
     }
 

@@ -29,8 +29,7 @@ extension NodeAgent {
             guard let ip = p.ip, p.sandboxID != nil else { continue }
             for c in p.pod.spec.containers { for port in c.ports { if let h = port.hostPort { hostPorts.append((h, port.protocol, ip, port.containerPort)) } } }
             guard p.status.ready else { continue }
-            for s in view.services where s.metadata.effectiveNamespace == p.pod.metadata.effectiveNamespace && !s.selector.isEmpty {
-                guard s.selector.allSatisfy({ p.pod.metadata.labels[$0.key] == $0.value }) else { continue }
+            for s in view.services where Self.selects(s, p) {
                 var ports: [String: Int] = [:]
                 for sp in s.ports {
                     switch sp.targetPort ?? .int(sp.port) {
@@ -57,9 +56,12 @@ extension NodeAgent {
     /// The ready endpoints of a Service ("namespace/name"), as pod IPs.
     public func endpoints(of service: String) -> [String] {
         guard let s = view.services.first(where: { ServiceProxy.key($0) == service }) else { return [] }
-        return pods.values.filter { p in
-            p.terminatingSince == nil && p.status.ready && p.pod.metadata.effectiveNamespace == s.metadata.effectiveNamespace
-                && !s.selector.isEmpty && s.selector.allSatisfy { p.pod.metadata.labels[$0.key] == $0.value }
-        }.compactMap(\.ip).sorted()
+        return pods.values.filter { $0.terminatingSince == nil && $0.status.ready && Self.selects(s, $0) }.compactMap(\.ip).sorted()
+    }
+
+    /// A Service with a selector picks the pods of its namespace that carry every label of it.
+    static func selects(_ s: Service, _ p: PodState) -> Bool {
+        s.metadata.effectiveNamespace == p.pod.metadata.effectiveNamespace && !s.selector.isEmpty
+            && s.selector.allSatisfy { p.pod.metadata.labels[$0.key] == $0.value }
     }
 }

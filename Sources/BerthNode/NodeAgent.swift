@@ -102,7 +102,7 @@ public actor NodeAgent {
         viewChanged = false
         for key in pods.keys.sorted() {
             guard var p = pods[key] else { continue }
-            let before = try? JSONEncoder().encode(p)
+            let before = p
             if p.terminatingSince == nil && desired[key] != p.pod { beginTermination(&p, now) }
             if p.terminatingSince != nil {
                 if advanceTermination(&p, now) {
@@ -114,7 +114,8 @@ public actor NodeAgent {
                 advance(&p, now, refreshVolumes: refresh)
             }
             pods[key] = p
-            if let data = try? JSONEncoder().encode(p), data != before {
+            // Written only when it changed: most ticks change nothing.
+            if p != before, let data = try? JSONEncoder().encode(p) {
                 try? Files.write(Array(data), to: config.nodeDir + "/pods/" + p.fileName, mode: 0o600)
             }
         }

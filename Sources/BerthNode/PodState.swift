@@ -2,14 +2,14 @@ import BerthModel
 
 /// What the agent keeps about a pod (`<stateDir>/node/pods/<namespace>_<name>.json`), so that a restarted
 /// agent re-adopts its pods: nothing healthy restarts, IPs stay.
-struct PodState: Codable {
-    struct Probing: Codable {
+struct PodState: Codable, Equatable {
+    struct Probing: Codable, Equatable {
         var nextAt = 0.0
         var successes = 0
         var failures = 0
     }
 
-    struct Run: Codable {
+    struct Run: Codable, Equatable {
         var name: String
         var isInit: Bool
         /// The runtime container of the current (or last) run; kept after it ends for its log and state.
@@ -28,6 +28,9 @@ struct PodState: Codable {
         /// SIGTERM sent (liveness failure or pod deletion); SIGKILL at this time.
         var killAt: Double?
         var probes: [String: Probing] = [:]
+
+        /// Waiting for its first run, or for a restart whose time has come.
+        func due(_ now: Double) -> Bool { attempt == 0 || restartAt.map { now >= $0 } == true }
     }
 
     var pod: Pod
