@@ -16,6 +16,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -53,6 +59,17 @@ let package = Package(
         .target(name: "BerthStore", dependencies: ["BerthModel"]),
         .target(name: "BerthScheduler", dependencies: ["BerthModel"]),
         .target(name: "BerthController", dependencies: ["BerthModel", "BerthScheduler", "BerthStore"]),
+        // The daemon: source → control plane → node agent → status branch, and the HTTP API over them.
+        .target(name: "BerthServer", dependencies: [
+            "BerthModel", "BerthGit", "BerthSource", "BerthStatus", "BerthStore", "BerthController", "BerthNode",
+            "BerthImage", "BerthLinux",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // The YAML parser alone, without Foundation: the runtime reads config.json (JSON is YAML) with it.
         .target(name: "BerthYAMLCore", dependencies: ["CYAML", "BerthModel"]),
         .target(name: "BerthYAML", dependencies: ["BerthYAMLCore", "BerthModel"]),
@@ -71,6 +88,9 @@ let package = Package(
                 "BerthImage",
                 "BerthLinux",
                 "BerthNode",
+                "BerthServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 // The benchmarks serve repositories with the same fixtures as the tests.
                 "BerthTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -616,6 +616,13 @@ public actor ControlPlane {
         (podsByOwner[owner] ?? []).compactMap { pods[$0]?.value }.sorted { $0.name < $1.name }
     }
 
+    /// Every pod, by namespace and name.
+    public var allPods: [PodRecord] { pods.values.map(\.value).sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) } }
+    public var nodeRecords: [NodeRecord] { nodes.values.sorted { $0.name < $1.name } }
+    /// The revision number of a Deployment's template hash, nil once it left the history.
+    public func revisionNumber(of deployment: ObjectKey, hash: String) -> Int? {
+        revisions["revisions/\(deployment.namespace)/\(deployment.name)/\(hash)"]?.number
+    }
     public func status(of deployment: ObjectKey) -> DeploymentStatus? { statuses[deployment] }
     public func jobStatus(of job: ObjectKey) -> JobStatus? { jobStatuses[job] }
     public func daemonSetStatus(of ds: ObjectKey) -> DaemonSetStatus? { daemonSetStatuses[ds] }

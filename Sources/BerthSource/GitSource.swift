@@ -119,6 +119,11 @@ public actor GitSource {
         }
     }
 
+    /// Reads the mirror (history, notes) on the source's Git thread.
+    public func withRepository<T: Sendable>(_ body: @escaping @Sendable (Repository) throws -> T) async throws -> T {
+        try await worker.run(body)
+    }
+
     /// Polls until cancelled: every `interval` (±10% jitter) after success, with backoff from `backoff` doubling
     /// to `backoffCap` after failures; `trigger` (webhooks, hooks) wakes it at once. Each outcome goes to `onOutcome`.
     public func run(interval: Duration, backoff: Duration = .seconds(5), backoffCap: Duration = .seconds(300),
@@ -138,12 +143,15 @@ public actor GitSource {
     }
 }
 
-/// A one-shot wake-up for the poll loop that also ends after a timeout.
-actor WakeSignal {
+/// A one-shot wake-up for a loop that also ends after a timeout; a signal while nobody waits makes the
+/// next wait return at once.
+public actor WakeSignal {
     private var pending = false
     private var waiter: CheckedContinuation<Void, Never>?
 
-    func signal() {
+    public init() {}
+
+    public func signal() {
         if let w = waiter {
             waiter = nil
             w.resume()
@@ -152,8 +160,8 @@ actor WakeSignal {
         }
     }
 
-    func wait(upTo delay: Duration) async {
-        if pending {
+    public func wait(upTo delay: Duration) async {
+        if pending || Task.isCancelled {
             pending = false
             return
         }
@@ -162,7 +170,12 @@ actor WakeSignal {
             guard (try? await Task.sleep(for: delay)) != nil else { return }
             self.signal()
         }
-        await withCheckedContinuation { waiter = $0 }
+        // Cancellation (shutdown) ends the wait: the signal runs on the actor once the waiter is stored.
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { waiter = $0 }
+        } onCancel: {
+            Task { await self.signal() }
+        }
         pending = false
         timer.cancel()
     }

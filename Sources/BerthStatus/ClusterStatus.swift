@@ -1,7 +1,7 @@
 import BerthModel
 
 /// What berth reports about the cluster; the status branch is this, rendered as files.
-/// Later parts fill in nodes, pods and rollouts. Nothing here may hold a Secret value.
+/// Nothing here may hold a Secret value, nor a time that changes without a change of state.
 public struct ClusterStatus: Sendable, Equatable {
     public enum SyncResult: String, Sendable {
         case applied = "Applied"
@@ -23,9 +23,22 @@ public struct ClusterStatus: Sendable, Equatable {
     public struct Object: Sendable, Equatable {
         public var key: ObjectKey
         public var origin: SourceLocation
-        public init(key: ObjectKey, origin: SourceLocation) {
+        /// What runs for it: replicas, conditions, pods with node, IP, state, restarts and last exit.
+        public var status: [StatusField]
+        public init(key: ObjectKey, origin: SourceLocation, status: [StatusField] = []) {
             self.key = key
             self.origin = origin
+            self.status = status
+        }
+    }
+
+    /// A node and what it reports (`nodes/<name>.yaml`).
+    public struct Node: Sendable, Equatable {
+        public var name: String
+        public var status: [StatusField]
+        public init(name: String, status: [StatusField]) {
+            self.name = name
+            self.status = status
         }
     }
 
@@ -40,6 +53,7 @@ public struct ClusterStatus: Sendable, Equatable {
     /// Why the repository could not be read, while it cannot.
     public var sourceError: String?
     public var objects: [Object] = []
+    public var nodes: [Node] = []
 
     public init(source: Source) { self.source = source }
 

@@ -16,6 +16,9 @@ public enum StatusMessage {
             case .rejected?:
                 let errors = s.findings.count { $0.severity == .error }
                 subject = "rejected \(short): \(errors) error\(errors == 1 ? "" : "s")"
+            case .applied? where !changes.contains { $0.path == "cluster.yaml" }:
+                let applied = s.appliedCommit.map { String($0.prefix(7)) } ?? short
+                subject = rolloutSubject(s, changes: changes, at: applied) ?? changedSubject(changes, at: applied)
             case .applied?:
                 subject = "applied \(short): \(s.objects.count) object\(s.objects.count == 1 ? "" : "s")"
             case nil:
@@ -33,6 +36,34 @@ public enum StatusMessage {
         if !lines.isEmpty { message += "\n" + lines.joined(separator: "\n") + "\n" }
         if let c = s.lastCommit ?? s.appliedCommit { message += "\n\(trailer): \(c)\n" }
         return message
+    }
+
+    /// "web: rollout 2/3 ready at 4f2a9c1" for the Deployments whose status changed.
+    static func rolloutSubject(_ s: ClusterStatus, changes: [ChangedPath], at short: String) -> String? {
+        let changed = Set(changes.map(\.path))
+        let parts = s.objects.filter { o in
+            o.key.kind == .deployment && changed.contains("\(o.key.namespace)/Deployment/\(o.key.name).yaml")
+        }.compactMap { o -> String? in
+            func number(_ key: String) -> Int? {
+                if case .int(let n)? = o.status.first(where: { $0.key == key })?.value { return n }
+                return nil
+            }
+            guard let replicas = number("replicas") else { return nil }
+            return "\(o.key.name): rollout \(number("readyReplicas") ?? 0)/\(replicas) ready"
+        }
+        guard !parts.isEmpty else { return nil }
+        return parts.prefix(3).joined(separator: ", ") + (parts.count > 3 ? ", …" : "") + " at \(short)"
+    }
+
+    /// "status of worker, node n1 at 4f2a9c1": the objects whose observed state changed.
+    static func changedSubject(_ changes: [ChangedPath], at short: String) -> String {
+        let names = changes.map(\.path).sorted().map { path -> String in
+            let parts = path.split(separator: "/")
+            let name = String(parts.last ?? "").replacingOccurrences(of: ".yaml", with: "")
+            return parts.first == "nodes" && parts.count == 2 ? "node " + name : name
+        }
+        guard !names.isEmpty else { return "status at \(short)" }
+        return "status of " + names.prefix(4).joined(separator: ", ") + (names.count > 4 ? ", …" : "") + " at \(short)"
     }
 
     /// The note on a source commit: `applied`, or `rejected` with each finding as `path:line:col: message`.

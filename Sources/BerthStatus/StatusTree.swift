@@ -13,7 +13,16 @@ public enum StatusTree {
             if !o.key.namespace.isEmpty { text += "namespace: \(o.key.namespace)\n" }
             text += "name: \(o.key.name)\n"
             text += "source: \(quotedString("\(o.origin.path):\(o.origin.line)"))\n"
+            if !o.status.isEmpty {
+                text += "status:\n"
+                StatusValue.map(o.status).render(into: &text, indent: 2)
+            }
             files["\(ns)/\(o.key.kind.rawValue)/\(o.key.name).yaml"] = Array(text.utf8)
+        }
+        for n in s.nodes {
+            var text = "name: \(n.name)\n"
+            StatusValue.map(n.status).render(into: &text, indent: 0)
+            files["nodes/\(n.name).yaml"] = Array(text.utf8)
         }
         return files
     }

@@ -8,7 +8,8 @@ struct Berth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "A GitOps reconciler: Git holds the desired state of the cluster and its history.",
-        subcommands: [ValidateCommand.self, SourceCommand.self, RuntimeCommand.self, ImageCommand.self, BenchCommand.self]
+        subcommands: [RunCommand.self, StatusCommand.self, GetCommand.self, DescribeCommand.self, LogsCommand.self,
+                      HistoryCommand.self, ValidateCommand.self, SourceCommand.self, RuntimeCommand.self, ImageCommand.self, BenchCommand.self]
     )
 
     /// Usage errors exit 2 (as `berth validate` promises), not ArgumentParser's 64.

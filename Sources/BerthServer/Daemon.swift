@@ -1,0 +1,339 @@
+import BerthController
+import BerthGit
+import BerthModel
+import BerthNode
+import BerthSource
+import BerthStatus
+import BerthStore
+import Foundation
+import Logging
+import Prometheus
+
+/// berth's one process: the source's snapshots go to the control plane, the control plane's pods for
+/// this node go to the node agent, the agent's pod status goes back to the control plane, and the
+/// observed state goes to the status branch. One loop, woken by syncs and run fast while things move.
+public actor Daemon {
+    public let config: DaemonConfig
+    let source: GitSource
+    let plane: ControlPlane
+    let agent: NodeAgent
+    let writer: StatusWriter
+    let logger: Logger
+    let metrics = DaemonMetrics()
+    let syncRequests: AsyncStream<Void>
+    let syncContinuation: AsyncStream<Void>.Continuation
+    let loopWake = WakeSignal()
+
+    // What came from Git.
+    var desired = DesiredState()
+    var appliedCommit: CommitInfo?
+    var lastCommit: CommitInfo?
+    var lastResult: ClusterStatus.SyncResult?
+    var findings: [Finding] = []
+    var sourceError: String?
+    var applyError: String?
+    var syncCount = 0
+    var appliedGauge: Prometheus.Gauge?
+
+    // Between the control plane and the agent.
+    var records: [PodRecord] = []
+    var agentStatuses: [String: PodStatus] = [:]
+    var reported: [String: PodReport] = [:]
+    var wanted: [Pod] = []
+    var viewedState: DesiredState?
+    var usage: [String: PodUsage] = [:]
+    var lastUsage = 0.0
+    var nodeRecord: NodeRecord?
+    var nodeStatus: NodeStatus?
+    var lastNodeReport = 0.0
+    var lastChange = 0.0
+    var events = EventLog()
+
+    // Toward the status branch.
+    var lastStatus: ClusterStatus?
+    /// Source commits applied whose rollouts have not ended yet, with the note written so far.
+    var rollouts: [ObjectID: RolloutWatch] = [:]
+    var statusCommitsSeen = 0
+
+    struct PodReport: Equatable {
+        var phase: PodPhase
+        var ready: Bool
+        var podIP: String?
+        var restarts: Int
+        var cpuMilli: Int64?
+    }
+
+    struct RolloutWatch {
+        var deployments: [ObjectKey]
+        /// Each Deployment's template hash at this commit: a later commit that changes it supersedes this one.
+        var hashes: [ObjectKey: String]
+        var text: String
+    }
+
+    public init(config: DaemonConfig, logger: Logger) async throws {
+        self.config = config
+        self.logger = logger
+        source = try GitSource(config: config.source)
+        let storeDir = config.source.stateDirectory + "/store"
+        try FileManager.default.createDirectory(atPath: storeDir, withIntermediateDirectories: true)
+        let store = try EmbeddedStore(directory: storeDir)
+        plane = try await ControlPlane(store: store, clock: { Date().timeIntervalSince1970 })
+        agent = try NodeAgent(config: config.node)
+        writer = try StatusWriter(repositoryPath: config.source.mirrorPath, access: config.source.access, config: config.status)
+        (syncRequests, syncContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    static var now: Double { Date().timeIntervalSince1970 }
+    var nodeName: String { config.node.nodeName }
+
+    /// Asks for a sync now (webhook, post-receive hook, `POST /api/v1/sync`).
+    public nonisolated func requestSync() { syncContinuation.yield() }
+
+    // MARK: services
+
+    /// Polls the repository until cancelled; each outcome is applied at once.
+    func runSource() async {
+        let first = await source.lastGood == nil
+        if first { logger.info("fetching \(config.source.access.redactedURL) (\(config.source.ref)) into \(config.source.mirrorPath)") }
+        await source.run(interval: config.interval, trigger: syncRequests) { outcome in
+            await self.handle(outcome)
+        }
+    }
+
+    /// The control loop until cancelled: every 50 ms while something moves, else every `idlePeriod`.
+    func runLoop() async {
+        while !Task.isCancelled {
+            let start = ContinuousClock.now
+            await step()
+            metrics.reconcileDuration.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
+            let busy = Daemon.now - lastChange < 3 || rolloutInProgress
+            await loopWake.wait(upTo: busy ? .milliseconds(50) : .seconds(config.idlePeriod))
+        }
+    }
+
+    /// Stops the agent's pods when the daemon was told to remove its workloads on exit.
+    func shutDown() async {
+        if config.stopWorkloadsOnExit {
+            logger.info("stopping every workload and removing the pod network (--stop-workloads-on-exit)")
+            await agent.stopAll()
+        } else {
+            logger.info("leaving \(agentStatuses.count) pods running; the next start adopts them")
+        }
+        _ = try? await writer.flush()
+    }
+
+    // MARK: sync
+
+    func handle(_ outcome: GitSource.Outcome) async {
+        syncCount += 1
+        let now = Daemon.now
+        let fetch = await source.lastRemoteDuration
+        switch outcome {
+        case .unchanged(let snapshot):
+            metrics.syncs[.unchanged]?.increment()
+            metrics.fetchDuration.recordNanoseconds(fetch.nanoseconds)
+            if let e = sourceError {
+                logger.info("sync: \(config.source.access.redactedURL) is reachable again (was: \(e))")
+                events.add("Normal", "SourceRecovered", "the repository answers again", kind: "GitRepository", namespace: "", name: "source", at: now)
+            }
+            sourceError = nil
+            logger.debug("sync: \(snapshot.commit.id.short) unchanged (\(fetch.milliseconds) ms)")
+        case .updated(let snapshot):
+            metrics.fetchDuration.recordNanoseconds(fetch.nanoseconds)
+            sourceError = nil
+            await apply(snapshot, now: now)
+        case .failed(let error, _):
+            metrics.fetchErrors.increment()
+            metrics.syncs[.failed]?.increment()
+            if sourceError != error.message {
+                events.add("Warning", "FetchFailed", error.message, kind: "GitRepository", namespace: "", name: "source", at: now)
+            }
+            sourceError = error.message
+            let failures = await source.consecutiveFailures
+            logger.warning("sync failed (\(failures) in a row; workloads keep running): \(error.message)")
+        }
+        await loopWake.signal()
+    }
+
+    func apply(_ snapshot: Snapshot, now: Double) async {
+        let commit = snapshot.commit
+        lastCommit = commit
+        findings = snapshot.result.findings
+        let short = commit.id.short
+        if snapshot.historyRewritten {
+            events.add("Warning", "HistoryRewritten", "the tracked ref was force-pushed to \(short)", kind: "GitRepository", namespace: "", name: "source", at: now)
+        }
+        guard snapshot.result.isValid else {
+            lastResult = .rejected
+            metrics.syncs[.rejected]?.increment()
+            let errors = snapshot.result.findings.filter { $0.severity == .error }
+            let lines = errors.map(\.formatted)
+            logger.error("sync \(short): rejected, \(errors.count) errors; nothing running changes\n  \(lines.prefix(20).joined(separator: "\n  "))")
+            events.add("Warning", "Rejected", "commit \(short) rejected: \(lines.first ?? "")\(errors.count > 1 ? " (and \(errors.count - 1) more)" : "")",
+                       kind: "GitRepository", namespace: "", name: "source", at: now)
+            await writer.note(on: commit.id, StatusMessage.note(result: .rejected, findings: snapshot.result.findings, objects: 0))
+            return
+        }
+        do {
+            let pruned = try await plane.apply(snapshot.result.desired)
+            let before = desired
+            desired = snapshot.result.desired
+            appliedCommit = commit
+            lastResult = .applied
+            applyError = nil
+            metrics.syncs[.applied]?.increment()
+            appliedGauge = metrics.appliedCommit(commit.id.hex, replacing: appliedGauge)
+            let changed = desired.objects.filter { before.objects[$0.key]?.object != $0.value.object }.keys.sorted()
+            let took = await source.lastSnapshotDuration
+            logger.info("sync \(short): applied \(desired.count) objects (\(changed.count) changed, \(pruned.count) pruned), read in \(took.milliseconds) ms: \(commit.summary)")
+            for key in changed {
+                events.add("Normal", "Applied", "from commit \(short)", kind: key.kind.rawValue, namespace: key.namespace, name: key.name, at: now)
+            }
+            for key in pruned {
+                events.add("Normal", "Pruned", "removed from Git in commit \(short)", kind: key.kind.rawValue, namespace: key.namespace, name: key.name, at: now)
+            }
+            let text = StatusMessage.note(result: .applied, findings: snapshot.result.findings, objects: desired.count)
+                + "changed: \(changed.count), pruned: \(pruned.count)\n"
+            let deployments = changed.filter { $0.kind == .deployment }
+            if deployments.isEmpty {
+                await writer.note(on: commit.id, text)
+            } else {
+                // The note gets the rollouts' outcome once they end.
+                var hashes: [ObjectKey: String] = [:]
+                for key in deployments { hashes[key] = await plane.status(of: key)?.revisionHash }
+                rollouts[commit.id] = RolloutWatch(deployments: deployments, hashes: hashes, text: text)
+                await writer.note(on: commit.id, text + "rollout: in progress\n")
+            }
+            lastChange = now
+        } catch {
+            lastResult = .rejected
+            applyError = "\(error)"
+            metrics.syncs[.rejected]?.increment()
+            logger.error("sync \(short): not applied: \(error)")
+            events.add("Warning", "NotApplied", "commit \(short): \(error)", kind: "GitRepository", namespace: "", name: "source", at: now)
+            await writer.note(on: commit.id, "berth: rejected\n\(error)\n")
+        }
+    }
+
+    // MARK: the loop
+
+    func step() async {
+        let now = Daemon.now
+        await agent.tick()
+        let statuses = await agent.statuses()
+        if statuses != agentStatuses {
+            recordPodEvents(old: agentStatuses, new: statuses, now: now)
+            agentStatuses = statuses
+            lastChange = now
+        }
+        if now - lastUsage >= 10 {
+            usage = await agent.usage()
+            lastUsage = now
+        }
+        do {
+            if nodeRecord == nil || now - lastNodeReport >= 10 { try await reportNode(now) }
+            try await reportPods(statuses)
+            let schedulingStart = ContinuousClock.now
+            let pending = records.contains { $0.nodeName == nil && $0.unschedulableReason == nil }
+            try await plane.reconcile()
+            if pending { metrics.schedulingLatency.recordNanoseconds((ContinuousClock.now - schedulingStart).nanoseconds) }
+        } catch {
+            logger.error("control plane: \(error)")
+        }
+        let newRecords = await plane.allPods
+        if newRecords != records {
+            recordSchedulingEvents(old: records, new: newRecords, now: now)
+            records = newRecords
+            lastChange = now
+        }
+        let newWanted = records.filter { $0.nodeName == nodeName && !$0.terminating }.map(Daemon.pod(from:))
+        if newWanted != wanted || viewedState != desired {
+            wanted = newWanted
+            viewedState = desired
+            await agent.update(pods: wanted, view: Daemon.view(of: desired))
+        }
+        await publishStatus(now)
+        updatePodMetrics()
+    }
+
+    func reportNode(_ now: Double) async throws {
+        let s = await agent.nodeStatus()
+        nodeStatus = s
+        let ready = s.conditions.first { $0.type == "Ready" }?.status ?? false
+        let record = NodeRecord(name: s.name, labels: s.labels, taints: s.taints,
+                                allocatable: .init(cpuMilli: s.allocatable.cpuMilli, memory: s.allocatable.memory,
+                                                   pods: s.allocatable.pods, extended: s.allocatable.extended),
+                                ready: ready)
+        if record != nodeRecord {
+            try await plane.registerNode(record)
+            if nodeRecord == nil { logger.info("node \(s.name) registered: \(s.allocatable.cpuMilli)m CPU, \(s.allocatable.memory >> 20) MiB allocatable") }
+            nodeRecord = record
+        }
+        lastNodeReport = now
+    }
+
+    /// The agent's view of each pod of this node goes to the control plane; a pod the control plane
+    /// deletes is gone once the agent no longer has it.
+    func reportPods(_ statuses: [String: PodStatus]) async throws {
+        for r in records where r.nodeName == nodeName {
+            let key = r.namespace + "/" + r.name
+            if r.terminating {
+                if statuses[key] == nil {
+                    try await plane.podStopped(namespace: r.namespace, name: r.name)
+                    reported[key] = nil
+                }
+                continue
+            }
+            guard let s = statuses[key] else { continue }
+            let report = PodReport(phase: s.phase, ready: s.ready, podIP: s.podIP, restarts: s.restarts, cpuMilli: usage[key]?.pod.cpuMilli)
+            guard reported[key] != report else { continue }
+            try await plane.reportPod(namespace: r.namespace, name: r.name, phase: s.phase, ready: s.ready, podIP: s.podIP,
+                                      restarts: s.restarts, cpuUsageMilli: report.cpuMilli)
+            reported[key] = report
+        }
+        let live = Set(records.map { $0.namespace + "/" + $0.name })
+        reported = reported.filter { live.contains($0.key) }
+    }
+
+    var rolloutInProgress: Bool {
+        !rollouts.isEmpty || records.contains { $0.terminating || ($0.phase == .pending && $0.nodeName != nil) }
+    }
+
+    func updatePodMetrics() {
+        var counts: [PodPhase: Int] = [.pending: 0, .running: 0, .succeeded: 0, .failed: 0]
+        for r in records { counts[r.phase, default: 0] += 1 }
+        for (phase, n) in counts { metrics.phases[phase]?.record(n) }
+        metrics.restarts.record(records.reduce(0) { $0 + $1.restarts })
+    }
+
+    // MARK: conversions
+
+    /// The pod a record asks the node to run.
+    static func pod(from r: PodRecord) -> Pod {
+        var p = Pod()
+        p.metadata = ObjectMeta(name: r.name, namespace: r.namespace, labels: r.labels)
+        p.spec = r.spec
+        return p
+    }
+
+    /// What pods may refer to: ConfigMaps, Secrets, Services, claims of the applied commit.
+    static func view(of d: DesiredState) -> ClusterView {
+        var configMaps: [ConfigMap] = [], secrets: [Secret] = [], services: [Service] = [], claims: [PersistentVolumeClaim] = []
+        for o in d.objects.values {
+            switch o.object {
+            case .configMap(let c): configMaps.append(c)
+            case .secret(let s): secrets.append(s)
+            case .service(let s): services.append(s)
+            case .persistentVolumeClaim(let c): claims.append(c)
+            default: break
+            }
+        }
+        services.sort { ($0.metadata.effectiveNamespace, $0.metadata.name) < ($1.metadata.effectiveNamespace, $1.metadata.name) }
+        return ClusterView(configMaps: configMaps, secrets: secrets, services: services, claims: claims)
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+}

@@ -1,0 +1,28 @@
+import BerthNode
+import BerthSource
+import BerthStatus
+
+/// Everything `berth run` is told; DESIGN §8 gives the defaults.
+public struct DaemonConfig: Sendable {
+    public var source: SourceConfig
+    public var node: NodeConfig
+    public var status = StatusConfig()
+    /// Poll interval after a good sync (±10% jitter); webhooks and the post-receive hook sync at once.
+    public var interval: Duration = .seconds(15)
+    public var listenHost = "127.0.0.1"
+    public var listenPort = 7420
+    /// Bearer token for `POST /api/v1/sync` (`berth run` makes one under the state directory when not given).
+    public var token: String
+    /// Shared secret of the webhook (GitHub/Gitea HMAC key, GitLab token); nil: webhooks are refused.
+    public var webhookSecret: String?
+    /// SIGTERM removes every workload and what berth made on the machine, instead of leaving them running.
+    public var stopWorkloadsOnExit = false
+    /// Loop period while nothing changes; it runs every 50 ms while pods or rollouts move.
+    public var idlePeriod = 1.0
+
+    public init(source: SourceConfig, node: NodeConfig, token: String) {
+        self.source = source
+        self.node = node
+        self.token = token
+    }
+}
