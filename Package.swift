@@ -106,6 +106,7 @@ let package = Package(
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),
         .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel"]),
         .testTarget(name: "BerthControllerTests", dependencies: ["BerthController", "BerthModel", "BerthStore"]),
+        .testTarget(name: "BerthDaemonTests", dependencies: ["BerthTestSupport"]),
         .testTarget(name: "BerthStatusTests", dependencies: ["BerthStatus", "BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

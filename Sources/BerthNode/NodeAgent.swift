@@ -100,10 +100,14 @@ public actor NodeAgent {
         }
         let refresh = viewChanged
         viewChanged = false
+        var stopping: [String] = []
         for key in pods.keys.sorted() {
             guard var p = pods[key] else { continue }
             let before = p
-            if p.terminatingSince == nil && desired[key] != p.pod { beginTermination(&p, now) }
+            if p.terminatingSince == nil && desired[key] != p.pod {
+                beginTermination(&p, now)
+                stopping.append(key)
+            }
             if p.terminatingSince != nil {
                 if advanceTermination(&p, now) {
                     pods[key] = nil
@@ -121,6 +125,8 @@ public actor NodeAgent {
         }
         if refresh { collectClaims() }
         syncServices()
+        // SIGTERM only once the Services' rules no longer send new connections to the pod.
+        for key in stopping { if let p = pods[key] { signal(p, SIGTERM) } }
     }
 
     static func makeUID() -> String {
@@ -153,8 +159,11 @@ public actor NodeAgent {
     func beginTermination(_ p: inout PodState, _ now: Double) {
         p.terminatingSince = now
         p.killAt = now + Double(p.pod.spec.terminationGracePeriodSeconds ?? 30)
-        for i in p.runs.indices where isRunning(p.runs[i]) {
-            if let id = p.runs[i].runtimeID { try? runtime.kill(id: id, signal: SIGTERM) }
+    }
+
+    func signal(_ p: PodState, _ signal: Int32) {
+        for r in p.runs where isRunning(r) {
+            if let id = r.runtimeID { try? runtime.kill(id: id, signal: signal) }
         }
     }
 
