@@ -175,7 +175,7 @@ public actor Daemon {
             return
         }
         do {
-            let pruned = try await plane.apply(snapshot.result.desired)
+            let pruned = try await plane.apply(snapshot.result.desired, allowEmpty: config.allowEmpty)
             let before = desired
             desired = snapshot.result.desired
             appliedCommit = commit

@@ -17,6 +17,8 @@ public struct DaemonConfig: Sendable {
     public var webhookSecret: String?
     /// SIGTERM removes every workload and what berth made on the machine, instead of leaving them running.
     public var stopWorkloadsOnExit = false
+    /// Apply a commit that would remove every object berth created (otherwise refused, as a safety net).
+    public var allowEmpty = false
     /// Loop period while nothing changes; it runs every 50 ms while pods or rollouts move.
     public var idlePeriod = 1.0
 

@@ -51,6 +51,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "On SIGTERM/SIGINT stop every workload and remove what berth made on this machine, instead of leaving them running.")
     var stopWorkloadsOnExit = false
 
+    @Flag(help: "Apply a commit that removes every object berth created (refused otherwise, unless an object carries the annotation berth.dev/allow-prune-all: \"true\").")
+    var allowEmpty = false
+
     @Option(help: "Network namespace (a path such as /run/netns/NAME) for the node's side of pod networking; default this one.")
     var networkNamespace: String?
 
@@ -114,6 +117,7 @@ struct RunCommand: AsyncParsableCommand {
         (config.listenHost, config.listenPort) = RunCommand.hostPort(listen)!
         config.status.branch = statusBranch
         config.stopWorkloadsOnExit = stopWorkloadsOnExit
+        config.allowEmpty = allowEmpty
         if let file = webhookSecretFile { config.webhookSecret = try remote.readFile(file) }
 
         let daemon = try await Daemon(config: config, logger: logger)

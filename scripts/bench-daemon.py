@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Benchmark of `berth run` (root), everything in a scratch directory and a network namespace made for it:
+
+1. push → Ready: a 1-replica busybox Deployment gets a new env value, committed and pushed to a local bare
+   repository whose post-receive hook tells the daemon; timed from `git push` until the API shows the one
+   pod of the new revision ready. Then the same with polling only (no hook), against the poll interval.
+2. idle: example-repo deployed, the daemon's CPU (utime + stime from /proc) and RSS over a window, and the
+   status commits made in it.
+
+Usage: bench-daemon.py BERTH_BINARY [--pushes 20] [--poll-pushes 5] [--interval 5] [--idle-seconds 120]
+"""
+import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+
+def sh(*argv, cwd=None, check=True):
+    return subprocess.run(argv, cwd=cwd, check=check, capture_output=True, text=True).stdout.strip()
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: bench
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: bench
+  template:
+    metadata:
+      labels:
+        app: bench
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: main
+          image: host
+          command: ["/bin/sleep", "100000"]
+          env:
+            - name: ROUND
+              value: "{round}"
+"""
+
+class Daemon:
+    def __init__(self, binary, repo, work_dir, netns, interval):
+        self.api = "http://127.0.0.1:%d" % free_port()
+        self.log = open(os.path.join(work_dir, "daemon.log"), "a")
+        self.proc = subprocess.Popen([binary, "run", "--repo", repo, "--state-dir", work_dir + "/state",
+                                      "--run-dir", work_dir + "/run", "--interval", interval,
+                                      "--listen", self.api[7:], "--node-name", "bench",
+                                      "--network-namespace", "/run/netns/" + netns, "--stop-workloads-on-exit"],
+                                     stdout=self.log, stderr=self.log)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                self.get("/healthz", raw=True)
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("berth run did not start; see " + self.log.name)
+
+    def get(self, path, raw=False):
+        with urllib.request.urlopen(self.api + path, timeout=5) as r:
+            body = r.read()
+        return body if raw else json.loads(body)
+
+    def rolled_out(self, name, replicas, value=None):
+        pods = [p for p in self.get("/api/v1/namespaces/default/pods")["items"]
+                if p["metadata"]["name"].startswith(name + "-")]
+        if len(pods) != replicas:
+            return False
+        for p in pods:
+            if not any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", [])):
+                return False
+            if value is not None:
+                env = p["spec"]["containers"][0].get("env", [])
+                if not any(e.get("value") == value for e in env):
+                    return False
+        return True
+
+    def all_rolled_out(self):
+        items = self.get("/api/v1/deployments")["items"]
+        return len(items) > 0 and all(
+            any(c["type"] == "Progressing" and c["reason"] == "NewReplicaSetAvailable" for c in d["status"].get("conditions", []))
+            and d["status"].get("readyReplicas") == d["status"].get("replicas") for d in items)
+
+    def wait(self, what, cond, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if cond():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.01)
+        raise SystemExit("timed out waiting for " + what)
+
+    def cpu_seconds(self):
+        fields = open("/proc/%d/stat" % self.proc.pid).read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mib(self):
+        for line in open("/proc/%d/status" % self.proc.pid):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=120)
+
+def push_rounds(d, git, work, rounds, start):
+    times = []
+    for i in range(start, start + rounds):
+        with open(os.path.join(work, "bench.yaml"), "w") as f:
+            f.write(DEPLOYMENT.format(round=i))
+        git("commit", "-qam", "round %d" % i, cwd=work)
+        t0 = time.monotonic()
+        git("push", "-q", "origin", "main", cwd=work)
+        d.wait("round %d" % i, lambda: d.rolled_out("bench", 1, str(i)))
+        times.append(time.monotonic() - t0)
+    return times
+
+def summary(times):
+    s = sorted(times)
+    return "p50 %.3f s, p90 %.3f s, min %.3f s, max %.3f s over %d pushes" % (
+        statistics.median(s), s[max(0, int(len(s) * 0.9) - 1)], s[0], s[-1], len(s))
+
+def main():
+    a = argparse.ArgumentParser()
+    a.add_argument("binary")
+    a.add_argument("--pushes", type=int, default=20)
+    a.add_argument("--poll-pushes", type=int, default=5)
+    a.add_argument("--interval", type=int, default=5)
+    a.add_argument("--idle-seconds", type=int, default=120)
+    a.add_argument("--example", default=os.path.join(os.path.dirname(__file__), "..", "example-repo"))
+    args = a.parse_args()
+    hooks = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hooks")
+
+    tmp = tempfile.mkdtemp(prefix="berth-bench-daemon-")
+    netns = "berth-bench-d%d" % os.getpid()
+    sh("ip", "netns", "add", netns)
+    sh("ip", "-n", netns, "link", "set", "lo", "up")
+    daemon = None
+    try:
+        git = lambda *argv, cwd: sh("git", "-c", "user.name=bench", "-c", "user.email=bench@berth.invalid", *argv, cwd=cwd)
+        bare, work = tmp + "/repo.git", tmp + "/work"
+        git("init", "-q", "--bare", "-b", "main", bare, cwd=tmp)
+        git("clone", "-q", bare, work, cwd=tmp)
+        with open(work + "/bench.yaml", "w") as f:
+            f.write(DEPLOYMENT.format(round=0))
+        git("add", "-A", cwd=work)
+        git("commit", "-qm", "bench", cwd=work)
+        git("push", "-q", "origin", "HEAD:main", cwd=work)
+
+        # 1. push → Ready through the post-receive hook; polling is hourly, so only the hook can be fast.
+        daemon = Daemon(args.binary, bare, tmp, netns, "1h")
+        daemon.wait("the first rollout", lambda: daemon.rolled_out("bench", 1, "0"))
+        shutil.copy(hooks + "/post-receive", bare + "/hooks/post-receive")
+        git("config", "berth.url", daemon.api + "/api/v1/sync", cwd=bare)
+        git("config", "berth.tokenFile", tmp + "/state/api-token", cwd=bare)
+        hook = push_rounds(daemon, git, work, args.pushes, 1)
+        print("push → Ready, post-receive hook: " + summary(hook))
+        daemon.stop()
+
+        # Polling only.
+        git("config", "--unset", "berth.url", cwd=bare)
+        daemon = Daemon(args.binary, bare, tmp, netns, "%ds" % args.interval)
+        daemon.wait("the adopted rollout", lambda: daemon.rolled_out("bench", 1))
+        poll = push_rounds(daemon, git, work, args.poll_pushes, 100)
+        print("push → Ready, polling every %d s: %s" % (args.interval, summary(poll)))
+
+        # 2. idle with example-repo deployed.
+        for name in os.listdir(args.example):
+            src = os.path.join(args.example, name)
+            (shutil.copytree if os.path.isdir(src) else shutil.copy)(src, os.path.join(work, name))
+        git("add", "-A", cwd=work)
+        git("commit", "-qm", "example-repo", cwd=work)
+        git("push", "-q", "origin", "main", cwd=work)
+        # Removing everything berth made in one commit is refused: first add, then remove.
+        daemon.wait("example-repo applied", lambda: len(daemon.get("/api/v1/deployments")["items"]) == 3)
+        git("rm", "-q", "bench.yaml", cwd=work)
+        git("commit", "-qm", "without the bench Deployment", cwd=work)
+        git("push", "-q", "origin", "main", cwd=work)
+        daemon.wait("example-repo deployed", lambda: len(daemon.get("/api/v1/deployments")["items"]) == 2 and daemon.all_rolled_out(), timeout=120)
+        time.sleep(10)  # the status writer's coalescing and the last probes settle
+        commits = lambda: int(sh("git", "rev-list", "--count", "berth/status", cwd=bare))
+        c0, cpu0, t0 = commits(), daemon.cpu_seconds(), time.monotonic()
+        rss_max = 0
+        while time.monotonic() - t0 < args.idle_seconds:
+            time.sleep(1)
+            rss_max = max(rss_max, daemon.rss_mib())
+        cpu = (daemon.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+        print("idle with example-repo (%d pods), %d s: CPU %.2f%% of a core, RSS %.1f MiB (max), status commits %d"
+              % (len(daemon.get("/api/v1/pods")["items"]), args.idle_seconds, cpu * 100, rss_max, commits() - c0))
+    finally:
+        if daemon:
+            daemon.stop()
+        subprocess.run(["ip", "netns", "del", netns])
+        if not os.environ.get("KEEP"): shutil.rmtree(tmp, ignore_errors=True)
+
+main()
