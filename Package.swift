@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -69,6 +70,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         // The YAML parser alone, without Foundation: the runtime reads config.json (JSON is YAML) with it.
         .target(name: "BerthYAMLCore", dependencies: ["CYAML", "BerthModel"]),
@@ -106,6 +108,9 @@ let package = Package(
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),
         .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel"]),
         .testTarget(name: "BerthControllerTests", dependencies: ["BerthController", "BerthModel", "BerthStore"]),
+        .testTarget(name: "BerthServerTests", dependencies: [
+            "BerthServer", "BerthSource", .product(name: "Crypto", package: "swift-crypto"), .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
         .testTarget(name: "BerthDaemonTests", dependencies: ["BerthTestSupport"]),
         .testTarget(name: "BerthStatusTests", dependencies: ["BerthStatus", "BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
     ],

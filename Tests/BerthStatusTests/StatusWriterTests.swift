@@ -1,7 +1,7 @@
 import BerthGit
 import BerthModel
 import BerthSource
-import BerthStatus
+@testable import BerthStatus
 import BerthTestSupport
 import Foundation
 import Testing
@@ -183,5 +183,40 @@ import Testing
             #expect(history == [rebuilt.hex, concurrent, ours.hex])
             _ = try ws.git(["fsck", "--strict"], in: t.bare)
         }
+    }
+}
+
+@Suite struct StatusTreeTests {
+    @Test func objectStatusRendersAsStableYAMLAndNamesTheRolloutInTheSubject() {
+        var s = ClusterStatus(source: .init(repository: "r", ref: "main"))
+        s.appliedCommit = "4f2a9c1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        s.lastResult = .applied
+        let key = ObjectKey(kind: .deployment, namespace: "default", name: "web")
+        s.objects = [ClusterStatus.Object(key: key, origin: SourceLocation(path: "web.yaml", line: 3, column: 1), status: [
+            StatusField("replicas", .int(3)), StatusField("readyReplicas", .int(2)),
+            StatusField("pods", .list([.map([StatusField("name", .string("web-1")), StatusField("ready", .bool(true))])])),
+            StatusField("conditions", .list([])),
+        ])]
+        s.nodes = [ClusterStatus.Node(name: "n1", status: [StatusField("ready", .bool(true))])]
+        let files = StatusTree.files(s)
+        #expect(String(decoding: files["default/Deployment/web.yaml"]!, as: UTF8.self) == """
+            kind: Deployment
+            namespace: default
+            name: web
+            source: "web.yaml:3"
+            status:
+              replicas: 3
+              readyReplicas: 2
+              pods:
+                - name: "web-1"
+                  ready: true
+              conditions: []
+
+            """)
+        #expect(String(decoding: files["nodes/n1.yaml"]!, as: UTF8.self) == "name: n1\nready: true\n")
+        let message = StatusMessage.commitMessage(s, changes: [ChangedPath(path: "default/Deployment/web.yaml", status: .modified)])
+        #expect(message.hasPrefix("web: rollout 2/3 ready at 4f2a9c1\n"))
+        let other = StatusMessage.commitMessage(s, changes: [ChangedPath(path: "nodes/n1.yaml", status: .modified)])
+        #expect(other.hasPrefix("status of node n1 at 4f2a9c1\n"))
     }
 }
