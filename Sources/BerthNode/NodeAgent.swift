@@ -16,6 +16,9 @@ public actor NodeAgent {
     let bundles: ContainerBundle
 
     var desired: [String: Pod] = [:]
+    /// No `update` yet: pods adopted from an earlier run are kept as they are until the agent is told
+    /// what should run (a restarted daemon reads its desired state first).
+    var adopting = true
     var view = ClusterView()
     var viewChanged = false
     var pods: [String: PodState] = [:]
@@ -56,6 +59,7 @@ public actor NodeAgent {
 
     /// The pods this node should run and what they refer to. Pods not in `pods` are stopped.
     public func update(pods wanted: [Pod], view newView: ClusterView) {
+        adopting = false
         desired = [:]
         for p in wanted { desired[p.metadata.effectiveNamespace + "/" + p.metadata.name] = p }
         if newView.configMaps != view.configMaps || newView.secrets != view.secrets || newView.services != view.services || newView.claims != view.claims {
@@ -104,7 +108,7 @@ public actor NodeAgent {
         for key in pods.keys.sorted() {
             guard var p = pods[key] else { continue }
             let before = p
-            if p.terminatingSince == nil && desired[key] != p.pod {
+            if !adopting && p.terminatingSince == nil && desired[key] != p.pod {
                 beginTermination(&p, now)
                 stopping.append(key)
             }
@@ -188,6 +192,7 @@ public actor NodeAgent {
     /// Stops every pod now (SIGKILL after each pod's grace period) and removes all the node set up:
     /// containers, sandboxes, veths, the bridge, the nftables table, mounts and state.
     public func stopAll(timeout: Double = 60) async {
+        adopting = false
         desired = [:]
         let deadline = NodeAgent.now + timeout
         while !pods.isEmpty && NodeAgent.now < deadline {

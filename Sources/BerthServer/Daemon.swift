@@ -247,7 +247,9 @@ public actor Daemon {
             lastChange = now
         }
         let newWanted = records.filter { $0.nodeName == nodeName && !$0.terminating }.map(Daemon.pod(from:))
-        if newWanted != wanted || viewedState != desired {
+        // Until a commit is applied the agent keeps what it runs: after a restart with the remote down,
+        // the desired state (ConfigMaps, Secrets, Services) is not known yet.
+        if appliedCommit != nil && (newWanted != wanted || viewedState != desired) {
             wanted = newWanted
             viewedState = desired
             await agent.update(pods: wanted, view: Daemon.view(of: desired))

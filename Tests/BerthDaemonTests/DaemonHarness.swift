@@ -176,6 +176,12 @@ final class DaemonHarness: @unchecked Sendable {
         ((pod["status"] as? [String: Any])?["containerStatuses"] as? [[String: Any]] ?? []).reduce(0) { $0 + ($1["restartCount"] as? Int ?? 0) }
     }
 
+    /// When the pod's first container started (a pod that was stopped and made again starts later).
+    func startedAt(_ pod: [String: Any]) -> String {
+        let statuses = (pod["status"] as? [String: Any])?["containerStatuses"] as? [[String: Any]] ?? []
+        return ((statuses.first?["state"] as? [String: Any])?["running"] as? [String: Any])?["startedAt"] as? String ?? ""
+    }
+
     func deployment(_ name: String) throws -> [String: Any] { try get("/api/v1/namespaces/default/deployments/\(name)") }
 
     /// All replicas of the Deployment ready on one revision, with no other pods of it left.

@@ -124,7 +124,7 @@ extension DaemonTests {
                 let client = Process()
                 client.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
                 client.arguments = ["netns", "exec", h.netns, "/bin/sh", "-c",
-                                    "while [ ! -e \(h.dir)/stop-client ]; do curl -sf -m 2 -o /dev/null http://\(ip)/index.html && echo ok || echo FAIL; done"]
+                                    "while [ ! -e \(h.dir)/stop-client ]; do curl -sf -m 2 -o /dev/null http://\(ip)/index.html && echo ok || echo \"FAIL curl=$? at $(date +%T.%N)\"; done"]
                 let out = Pipe()
                 client.standardOutput = out
                 try client.run()
@@ -139,7 +139,8 @@ extension DaemonTests {
                 _ = FileManager.default.createFile(atPath: h.dir + "/stop-client", contents: nil)
                 let results = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
                 client.waitUntilExit()
-                #expect(!results.contains("FAIL"), "\(results.count { $0 == "FAIL" }) of \(results.count) requests failed during the rollout")
+                let failures = results.filter { $0.hasPrefix("FAIL") }
+                #expect(failures.isEmpty, "\(failures.count) of \(results.count) requests failed during the rollout: \(failures)")
                 #expect(results.count > 10)
                 #expect((try h.get("/api/v1/status")["appliedCommit"] as? [String: Any])?["id"] as? String == second)
                 try await h.waitFor("the status branch shows the new revision") {
@@ -191,8 +192,9 @@ extension DaemonTests {
                     let pods = try h.pods("web")
                     return pods.contains { h.hash($0) != original && h.isReady($0) } && pods.contains { h.hash($0) == original }
                 }
-                let healthy = try h.pods("web").filter(h.isReady).map(h.name)
+                let healthy = Dictionary(uniqueKeysWithValues: try h.pods("web").filter(h.isReady).map { (h.name($0), h.startedAt($0)) })
                 h.stop(SIGKILL)
+                try await Task.sleep(for: .seconds(1.5))
                 try h.start()
                 var final: [[String: Any]] = []
                 try await h.waitFor("the rollout completed by the new daemon", timeout: 60) {
@@ -202,9 +204,10 @@ extension DaemonTests {
                 #expect(final.count == 3)
                 #expect(Set(final.map(h.name)).count == 3)
                 #expect(final.allSatisfy { h.restarts($0) == 0 })
-                // New pods that were healthy before the kill are the same pods afterwards.
-                let kept = healthy.filter { name in final.contains { h.name($0) == name } }
+                // New pods that were healthy before the kill are the same pods, never restarted, afterwards.
+                let kept = final.filter { healthy[h.name($0)] != nil }
                 #expect(!kept.isEmpty)
+                for p in kept { #expect(h.startedAt(p) == healthy[h.name(p)], "\(h.name(p)) was started again") }
             }
         }
 
@@ -222,6 +225,13 @@ extension DaemonTests {
                 let ip = try h.clusterIP("web")
                 #expect(try h.inNetns(["/usr/bin/curl", "-sf", "-m", "2", "http://\(ip)/index.html"]) == "hello")
                 #expect(try h.cli(["status"]).contains("source error"))
+                // A daemon restarted while the remote is down keeps the pods as they are.
+                let started = try h.pods().map(h.startedAt).sorted()
+                h.stop(SIGKILL)
+                try h.start()
+                try await Task.sleep(for: .seconds(3))
+                #expect(try h.pods().map(h.startedAt).sorted() == started)
+                #expect(try h.pods().allSatisfy(h.isReady))
 
                 h.gitServer = try h.ws.gitDaemon(port: h.gitPort)
                 try h.ws.commit(["web.yaml": Manifests.web(page: "back")], in: h.work, message: "new page")
