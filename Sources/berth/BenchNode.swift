@@ -25,7 +25,7 @@ extension BenchCommand {
         }
 
         func run() async throws {
-            let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+            let exe = Berth.binaryDirectory
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-bench-node-\(getpid())").path
             let netns = "berth-bench-\(getpid())"
             _ = try Subprocess.run(["/usr/sbin/ip", "netns", "add", netns])

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,6 +30,15 @@ struct Berth: AsyncParsableCommand {
             }
             exit(withError: error)
         }
+    }
+}
+
+extension Berth {
+    /// The directory of the running executable, where berth-runtime, berth-shim and berth-init are built
+    /// (through /proc/self/exe: argv[0] may be a bare name found on PATH, or a symbolic link).
+    static var binaryDirectory: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().path
     }
 }
 

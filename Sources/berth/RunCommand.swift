@@ -98,7 +98,7 @@ struct RunCommand: AsyncParsableCommand {
         sourceConfig.path = path
         sourceConfig.stateDirectory = stateDir
 
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        let exe = Berth.binaryDirectory
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "node"
         var node = NodeConfig(nodeName: nodeName ?? host.lowercased(),
                               shimBinary: exe + "/berth-shim", initBinary: exe + "/berth-init")

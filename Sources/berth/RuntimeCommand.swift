@@ -17,8 +17,7 @@ struct RuntimeCommand: ParsableCommand {
     var arguments: [String] = []
 
     func run() throws {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let runtime = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("berth-runtime").path
+        let runtime = Berth.binaryDirectory + "/berth-runtime"
         let argv: [UnsafeMutablePointer<CChar>?] = ([runtime] + arguments).map { strdup($0) } + [nil]
         execv(runtime, argv)
         StdStream.standardError.write("berth runtime: cannot run \(runtime): \(String(cString: strerror(errno)))\n")
