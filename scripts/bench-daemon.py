@@ -8,6 +8,7 @@
    status commits made in it.
 
 Usage: bench-daemon.py BERTH_BINARY [--pushes 20] [--poll-pushes 5] [--interval 5] [--idle-seconds 120]
+KEEP=1 keeps the scratch directory (the daemon's log, state and repositories) for a look afterwards.
 """
 import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 

@@ -130,7 +130,7 @@ public actor NodeAgent {
         if refresh { collectClaims() }
         syncServices()
         // SIGTERM only once the Services' rules no longer send new connections to the pod.
-        for key in stopping { if let p = pods[key] { signal(p, SIGTERM) } }
+        for key in stopping { if let p = pods[key] { send(SIGTERM, to: p) } }
     }
 
     static func makeUID() -> String {
@@ -165,7 +165,7 @@ public actor NodeAgent {
         p.killAt = now + Double(p.pod.spec.terminationGracePeriodSeconds ?? 30)
     }
 
-    func signal(_ p: PodState, _ signal: Int32) {
+    func send(_ signal: Int32, to p: PodState) {
         for r in p.runs where isRunning(r) {
             if let id = r.runtimeID { try? runtime.kill(id: id, signal: signal) }
         }

@@ -80,11 +80,11 @@ extension Daemon {
             lastStatus = s
             await writer.update(s)
         }
-        let made = await writer.commitsMade
-        if made > statusCommitsSeen {
-            metrics.statusCommits.increment(by: made - statusCommitsSeen)
-            statusCommitsSeen = made
-        }
+        // The writer counts; the metrics take what it added since the last look.
+        let counted = (commits: await writer.commitsMade, retries: await writer.pushRetries)
+        metrics.statusCommits.increment(by: counted.commits - writerCounted.commits)
+        metrics.pushRetries.increment(by: counted.retries - writerCounted.retries)
+        writerCounted = counted
     }
 
     /// Writes each applied commit's rollout outcome into its note once every Deployment it changed

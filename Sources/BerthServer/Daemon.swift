@@ -53,7 +53,7 @@ public actor Daemon {
     var lastStatus: ClusterStatus?
     /// Source commits applied whose rollouts have not ended yet, with the note written so far.
     var rollouts: [ObjectID: RolloutWatch] = [:]
-    var statusCommitsSeen = 0
+    var writerCounted = (commits: 0, retries: 0)
 
     struct PodReport: Equatable {
         var phase: PodPhase

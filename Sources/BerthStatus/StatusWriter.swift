@@ -42,6 +42,8 @@ public actor StatusWriter {
     private var flushTask: Task<Void, Never>?
     public private(set) var lastError: StatusError?
     public private(set) var commitsMade = 0
+    /// Pushes refused (non-fast-forward) and tried again on the new tip.
+    public private(set) var pushRetries = 0
 
     var statusRef: String { "refs/heads/" + config.branch }
     static let remoteStatusRef = "refs/berth/status-remote"
@@ -132,6 +134,7 @@ public actor StatusWriter {
                 return result
             }
             if attempt < config.maxPushAttempts {
+                pushRetries += 1
                 try? await Task.sleep(for: delay * Double.random(in: 0.5...1.5))
                 delay *= 2
             } else {

@@ -11,6 +11,14 @@ struct APIClient {
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
+
+        init(description: String) { self.description = description }
+
+        /// An error answer: the message of the API's Status object, else the code.
+        init(code: Int, body: [UInt8], path: String) {
+            let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
+            description = (object?["message"] as? String) ?? "HTTP \(code) for \(path)"
+        }
     }
 
     init(server: String) throws {
@@ -63,23 +71,16 @@ struct APIClient {
 
     /// GET and decode a JSON object; an error status becomes the server's message.
     func json(_ path: String) throws -> [String: Any] {
-        var body: [UInt8] = []
-        let code = try get(path) { body.append(contentsOf: $1) }
-        let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
-        guard (200..<300).contains(code) else {
-            throw Failure(description: (object?["message"] as? String) ?? "HTTP \(code) for \(path)")
+        guard let object = (try? JSONSerialization.jsonObject(with: try data(path))) as? [String: Any] else {
+            throw Failure(description: "the answer to \(path) is not a JSON object")
         }
-        guard let object else { throw Failure(description: "the answer to \(path) is not a JSON object") }
         return object
     }
 
     func data(_ path: String) throws -> Data {
         var body: [UInt8] = []
         let code = try get(path) { body.append(contentsOf: $1) }
-        guard (200..<300).contains(code) else {
-            let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
-            throw Failure(description: (object?["message"] as? String) ?? "HTTP \(code) for \(path)")
-        }
+        guard (200..<300).contains(code) else { throw Failure(code: code, body: body, path: path) }
         return Data(body)
     }
 

@@ -127,10 +127,7 @@ struct LogsCommand: ParsableCommand {
             let code = try server.client().get(path) { code, chunk in
                 if code == 200 { StdStream.standardOutput.write(String(decoding: chunk, as: UTF8.self)) } else { errorBody.append(contentsOf: chunk) }
             }
-            if code != 200 {
-                let object = (try? JSONSerialization.jsonObject(with: Data(errorBody))) as? [String: Any]
-                throw APIClient.Failure(description: (object?["message"] as? String) ?? "HTTP \(code) for \(path)")
-            }
+            if code != 200 { throw APIClient.Failure(code: code, body: errorBody, path: path) }
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BerthGit
+import BerthSource
 import Foundation
 
 /// How to reach the manifest repository. Secrets come from files or the environment, never from the
@@ -66,6 +67,15 @@ struct RemoteOptions: ParsableArguments {
             }
         }
         return access
+    }
+
+    /// The source's settings: this remote, a ref, a manifest subdirectory, the state directory.
+    func sourceConfig(ref: SourceRef, path: String, stateDir: String) throws -> SourceConfig {
+        var config = SourceConfig(access: try access())
+        config.ref = ref
+        config.path = path
+        config.stateDirectory = stateDir
+        return config
     }
 
     func readSecret() throws -> String? {

@@ -93,10 +93,8 @@ struct RunCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         guard getuid() == 0 else { throw ValidationError("berth run needs root: it creates namespaces, cgroups and the pod network") }
 
-        var sourceConfig = SourceConfig(access: try remote.access())
-        sourceConfig.ref = ref.map(SourceRef.init(parsing:)) ?? .branch(branch ?? "main")
-        sourceConfig.path = path
-        sourceConfig.stateDirectory = stateDir
+        let sourceConfig = try remote.sourceConfig(ref: ref.map(SourceRef.init(parsing:)) ?? .branch(branch ?? "main"),
+                                                   path: path, stateDir: stateDir)
 
         let exe = Berth.binaryDirectory
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "node"

@@ -32,10 +32,7 @@ struct SourceCommand: AsyncParsableCommand {
         var output: OutputFormat = .text
 
         func run() async throws {
-            var config = SourceConfig(access: try remote.access())
-            config.ref = SourceRef(parsing: ref)
-            config.path = path
-            config.stateDirectory = stateDir
+            let config = try remote.sourceConfig(ref: SourceRef(parsing: ref), path: path, stateDir: stateDir)
             let source: GitSource
             do {
                 source = try GitSource(config: config)
