@@ -12,7 +12,55 @@ public struct CgroupLimits: Sendable, Hashable {
     /// cgroup v1 cpu.shares (v2 weight is derived from it).
     public var cpuShares: UInt64?
     public var pidsMax: Int64?
+    /// Device rules after the deny-all that every container starts from (OCI linux.resources.devices,
+    /// then an allow rule per linux.devices node); `DeviceRule.defaults` always follow.
+    public var devices: [DeviceRule] = []
     public init() {}
+}
+
+/// One device cgroup rule, as v1's devices.allow/devices.deny take it.
+public struct DeviceRule: Sendable, Hashable {
+    public var allow: Bool
+    /// "a" (every device), "c" or "b".
+    public var type: String
+    /// nil: any.
+    public var major: Int64?
+    public var minor: Int64?
+    /// Letters of "rwm".
+    public var access: String
+
+    public init(allow: Bool, type: String, major: Int64? = nil, minor: Int64? = nil, access: String = "rwm") {
+        self.allow = allow
+        self.type = type
+        self.major = major
+        self.minor = minor
+        self.access = access
+    }
+
+    /// What every container may use, as runc's default list: mknod of any node (opening it is what
+    /// counts), null, zero, full, random, urandom, tty, console, ptmx and the pseudo-terminals.
+    public static let defaults: [DeviceRule] = [
+        DeviceRule(allow: true, type: "c", access: "m"), DeviceRule(allow: true, type: "b", access: "m"),
+        DeviceRule(allow: true, type: "c", major: 1, minor: 3), DeviceRule(allow: true, type: "c", major: 1, minor: 5),
+        DeviceRule(allow: true, type: "c", major: 1, minor: 7), DeviceRule(allow: true, type: "c", major: 1, minor: 8),
+        DeviceRule(allow: true, type: "c", major: 1, minor: 9), DeviceRule(allow: true, type: "c", major: 5, minor: 0),
+        DeviceRule(allow: true, type: "c", major: 5, minor: 1), DeviceRule(allow: true, type: "c", major: 5, minor: 2),
+        DeviceRule(allow: true, type: "c", major: 136),
+    ]
+
+    /// The line v1's devices.allow and devices.deny take.
+    var v1Line: String {
+        type == "a" ? "a *:* \(access)" : "\(type) \(major.map(String.init) ?? "*"):\(minor.map(String.init) ?? "*") \(access)"
+    }
+
+    var c: berth_device_rule {
+        var bits: UInt32 = 0
+        if access.contains("m") { bits |= 1 }
+        if access.contains("r") { bits |= 2 }
+        if access.contains("w") { bits |= 4 }
+        return berth_device_rule(allow: allow ? 1 : 0, type: CChar(UInt8(ascii: type == "b" ? "b" : type == "c" ? "c" : "a")),
+                                 major: major ?? -1, minor: minor ?? -1, access: bits)
+    }
 }
 
 /// A container's cgroup: on cgroup v2 one directory under the unified hierarchy when it has the
@@ -25,7 +73,17 @@ public struct Cgroup: Sendable {
 
     /// In this order in `paths` (v1). cpuacct holds the CPU usage; where it is mounted with cpu (one
     /// `cpu,cpuacct` hierarchy) the cpu directory serves for both.
-    static let v1Controllers = ["memory", "cpu", "pids", "cpuacct"]
+    static let v1Controllers = ["memory", "cpu", "pids", "cpuacct", "devices"]
+
+    /// The v1 directory of a controller (paths are /sys/fs/cgroup/<controller>/...).
+    func v1(_ controller: String) -> String? {
+        paths.first { $0.split(separator: "/").dropFirst(3).first.map(String.init) == controller }
+    }
+
+    /// Every container starts from deny-all; then its own rules, then the defaults.
+    static func deviceRules(_ limits: CgroupLimits) -> [DeviceRule] {
+        [DeviceRule(allow: false, type: "a")] + limits.devices + DeviceRule.defaults
+    }
 
     /// Detects the layout: v2 only when the unified root delegates memory, cpu and pids.
     public static func detectVersion(root: String = "/sys/fs/cgroup") -> Version {
@@ -59,6 +117,10 @@ public struct Cgroup: Sendable {
                 try write(String(weight), to: dir + "/cpu.weight")
             }
             if let p = limits.pidsMax { try write(p > 0 ? String(p) : "max", to: dir + "/pids.max") }
+            let rules = deviceRules(limits).map(\.c)
+            guard rules.withUnsafeBufferPointer({ berth_device_filter_attach(dir, $0.baseAddress, $0.count) }) == 0 else {
+                throw LinuxError(stage: "cgroup", syscall: "bpf (device program)", path: dir, errno: errno)
+            }
             return cg
         case .v1:
             var paths: [String] = []
@@ -68,12 +130,15 @@ public struct Cgroup: Sendable {
                 try makeDirs(dir, below: "\(root)/\(c)")
                 paths.append(dir)
             }
-            let mem = paths[0], cpu = paths[1], pids = paths[2]
+            let mem = paths[0], cpu = paths[1], pids = paths[2], devices = paths[paths.count - 1]
             if let m = limits.memoryBytes { try write(String(m), to: mem + "/memory.limit_in_bytes") }
             if let period = limits.cpuPeriod { try write(String(period), to: cpu + "/cpu.cfs_period_us") }
             if let q = limits.cpuQuota { try write(String(q), to: cpu + "/cpu.cfs_quota_us") }
             if let s = limits.cpuShares { try write(String(s), to: cpu + "/cpu.shares") }
             if let p = limits.pidsMax { try write(p > 0 ? String(p) : "max", to: pids + "/pids.max") }
+            for rule in deviceRules(limits) {
+                try write(rule.v1Line, to: devices + (rule.allow ? "/devices.allow" : "/devices.deny"))
+            }
             return Cgroup(version: .v1, paths: paths)
         }
     }
@@ -132,7 +197,7 @@ public struct Cgroup: Sendable {
             st.pidsLimit = Cgroup.number(dir + "/pids.max")
         case .v1:
             let memory = paths[0], pids = paths[2]
-            let cpuacct = paths.count > 3 ? paths[3] : paths[1]
+            let cpuacct = v1("cpuacct") ?? paths[1]
             st.cpuUsageNanos = Cgroup.number(cpuacct + "/cpuacct.usage")
             st.cpuUserNanos = Cgroup.number(cpuacct + "/cpuacct.usage_user")
             st.cpuSystemNanos = Cgroup.number(cpuacct + "/cpuacct.usage_sys")
@@ -149,21 +214,21 @@ public struct Cgroup: Sendable {
 
     /// The mounts that show a container its own cgroup at `destination` without a cgroup namespace, as
     /// runc does: v2 binds the cgroup's directory; v1 puts a tmpfs there with each controller's directory
-    /// bound under the controller's name. `rootfs` is the host path of the container's root, for the
-    /// final read-only remount of the tmpfs (which the binds need writable first).
-    public func mounts(at destination: String, readonly: Bool, rootfs: String) -> [MountSpec] {
+    /// bound under the controller's name; the tmpfs is made read-only last (the binds need it writable).
+    public func mounts(at destination: String, readonly: Bool) -> [MountSpec] {
         let nosuid: UInt = 2, nodev: UInt = 4, noexec: UInt = 8, bind: UInt = 4096, recursive: UInt = 16384
         let flags = nosuid | nodev | noexec
         if version == .v2 {
             return [MountSpec(source: paths[0], target: destination, type: nil, flags: bind | flags, bindReadonly: readonly)]
         }
-        let names = Array(Cgroup.v1Controllers.prefix(3)) + (paths.count > 3 ? ["cpuacct"] : [])
         var out = [MountSpec(source: "tmpfs", target: destination, type: "tmpfs", flags: flags, data: "mode=755,size=64k")]
-        for (name, path) in zip(names, paths) {
+        for path in paths {
+            guard let name = path.split(separator: "/").dropFirst(3).first else { continue }
             out.append(MountSpec(source: path, target: destination + "/" + name, type: nil, flags: bind | flags, bindReadonly: readonly))
         }
         if readonly {
-            out.append(MountSpec(source: rootfs + destination, target: destination, type: nil, flags: bind | recursive | flags, bindReadonly: true))
+            // An empty source binds the target onto itself, resolved inside the container's root.
+            out.append(MountSpec(source: "", target: destination, type: nil, flags: bind | recursive | flags, bindReadonly: true))
         }
         return out
     }

@@ -52,14 +52,21 @@ public enum Subprocess {
         return collect(pid: pid, from: fds[0], timeout: timeout, group: true)
     }
 
-    /// Runs `argv` inside the namespaces and cgroups of a running container whose process is `pid`.
+    /// Runs `argv` inside the namespaces and cgroups of a running container whose process is `pid`, as
+    /// the container's process runs: `identity` is its spec as encoded for the shim (SpecEncoding), whose
+    /// user, groups, capabilities, rlimits, no_new_privs, seccomp filter and working directory apply.
     public static func exec(inContainer pid: Int32, _ argv: [String], env: [String], cgroups: [String],
-                            timeout: Double) throws(LinuxError) -> ProcessResult {
+                            identity: [UInt8], timeout: Double) throws(LinuxError) -> ProcessResult {
         guard !argv.isEmpty else { throw LinuxError(stage: "exec", syscall: "execve", errno: EINVAL) }
+        var spec = berth_spec()
+        let decoded = identity.withUnsafeBufferPointer { berth_decode_spec($0.baseAddress, $0.count, &spec) }
+        defer { berth_spec_free(&spec) }
+        guard decoded == 0 else { throw LinuxError(stage: "exec", syscall: "decode spec", errno: EINVAL) }
         var fds: [Int32] = [0, 0]
         guard berth_pipe_cloexec(&fds) == 0 else { throw LinuxError(stage: "exec", syscall: "pipe2", errno: errno) }
         let a = CStrings(argv), e = CStrings(env), c = CStrings(cgroups)
-        let helper = berth_exec_in(pid, a.pointers, e.pointers, c.pointers, cgroups.count, fds[1])
+        // The spec's strings point into `identity`, which stays alive until the helper is forked.
+        let helper = identity.withUnsafeBufferPointer { _ in berth_exec_in(pid, a.pointers, e.pointers, c.pointers, cgroups.count, fds[1], &spec) }
         close(fds[1])
         guard helper > 0 else {
             close(fds[0])

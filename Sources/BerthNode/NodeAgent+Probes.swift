@@ -17,15 +17,14 @@ extension NodeAgent {
             if kind != "startup" && !r.started { continue }
             let flight = "\(p.key)|\(r.name)|\(kind)"
             guard !probesInFlight.contains(flight), let probe = self.probeSpec(c, kind) else { continue }
-            guard let st = try? runtime.state(id: id), st.status == .running else { continue }
+            guard (try? runtime.state(id: id))?.status == .running else { continue }
             probesInFlight.insert(flight)
             p.runs[i].probes[kind]?.nextAt = now + Double(max(probe.periodSeconds, 1))
             var ports: [String: Int] = [:]
             for port in c.ports { if let n = port.name { ports[n] = port.containerPort } }
             let env = (try? PodEnvironment(pod: p.pod, podIP: ip, nodeName: config.nodeName, view: view, clusterIPs: proxy.clusterIPs())
                 .variables(for: c, image: ImageEnv()))?.map { "\($0.0)=\($0.1)" } ?? []
-            let target = ProbeRunner.Target(containerPid: st.pid, sandboxPid: sandboxPid, podIP: ip, env: env,
-                                            cgroups: runtime.cgroup(of: id)?.paths ?? [], ports: ports)
+            let target = ProbeRunner.Target(runtime: runtime, containerID: id, sandboxPid: sandboxPid, podIP: ip, env: env, ports: ports)
             let key = p.key, name = r.name
             DispatchQueue.global().async {
                 let ok = ProbeRunner.run(probe, target)
@@ -105,11 +104,10 @@ extension NodeAgent {
     /// Runs a command inside a running container (as `kubectl exec` without a terminal).
     public func exec(namespace: String, name: String, container: String, _ argv: [String], timeout: Double = 30) throws -> ProcessResult {
         guard let p = pods[namespace + "/" + name], let r = p.runs.first(where: { $0.name == container }),
-              let id = r.runtimeID, let st = try? runtime.state(id: id), st.status == .running else {
+              let id = r.runtimeID, (try? runtime.state(id: id))?.status == .running else {
             throw NodeError("container \(container) of pod \(namespace)/\(name) is not running")
         }
-        return try Subprocess.exec(inContainer: st.pid, argv, env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                                   cgroups: runtime.cgroup(of: id)?.paths ?? [], timeout: timeout)
+        return try runtime.exec(id: id, argv, env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], timeout: timeout)
     }
 
     /// The pid of a running container's process (for tests and `describe`).

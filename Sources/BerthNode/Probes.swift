@@ -1,16 +1,17 @@
 import BerthLinux
 import BerthModel
+import BerthRuntime
 import Foundation
 
 /// Runs one probe against a container: exec inside it, or TCP/HTTP from inside the pod's network
 /// namespace (so that the agent reaches the pod wherever the node's network lives).
 struct ProbeRunner: Sendable {
     struct Target: Sendable {
-        var containerPid: Int32
+        var runtime: ContainerManager
+        var containerID: String
         var sandboxPid: Int32
         var podIP: String
         var env: [String]
-        var cgroups: [String]
         var ports: [String: Int]
     }
 
@@ -18,7 +19,8 @@ struct ProbeRunner: Sendable {
         let timeout = Double(max(probe.timeoutSeconds, 1))
         switch probe.handler {
         case .exec(let command):
-            guard let r = try? Subprocess.exec(inContainer: t.containerPid, command, env: t.env, cgroups: t.cgroups, timeout: timeout) else { return false }
+            // As the container's process: its capabilities, seccomp filter, user and cgroups.
+            guard let r = try? t.runtime.exec(id: t.containerID, command, env: t.env, timeout: timeout) else { return false }
             return r.status == 0 && !r.timedOut
         case .tcpSocket(let port, let host):
             guard let p = resolve(port, t.ports), let fd = connect(host ?? t.podIP, p, t.sandboxPid, timeout: timeout) else { return false }

@@ -27,7 +27,7 @@ public struct ContainerState: Sendable, Equatable {
 
 /// Containers under a state root (`/run/berth/runtime` by default), one directory each: created by a
 /// detached berth-shim that outlives the berth process that asked for it.
-public struct ContainerManager {
+public struct ContainerManager: Sendable {
     public let root: String
     public let shim: String
     /// Rotation of a detached container's log: the size that starts a new file, and how many files in all.
@@ -139,7 +139,7 @@ public struct ContainerManager {
             let cgroup = try Cgroup.create(relative: relative, limits: config.limits)
             try Files.write(cgroup.paths.joined(separator: "\n") + "\n", to: d + "/cgroups", mode: 0o600)
             if let m = config.cgroupMount {
-                config.spec.mounts.insert(contentsOf: cgroup.mounts(at: m.destination, readonly: m.readonly, rootfs: config.spec.rootfs), at: m.index)
+                config.spec.mounts.insert(contentsOf: cgroup.mounts(at: m.destination, readonly: m.readonly), at: m.index)
             }
             return try start(d, config, cgroup)
         } catch {
@@ -279,6 +279,18 @@ public struct ContainerManager {
     func remove(_ id: String) throws {
         cgroup(of: id)?.remove()
         try Files.removeTree(dir(id))
+    }
+
+    /// Runs a command in a running container with the container's whole security context: its namespaces
+    /// and cgroups, user and groups, capabilities, rlimits, no_new_privs and seccomp filter (exec probes,
+    /// `exec`). Only containers made by `create` (which keeps their encoded spec) can be entered.
+    public func exec(id: String, _ argv: [String], env: [String], timeout: Double) throws -> ProcessResult {
+        let s = try state(id: id)
+        guard s.status == .running, let cgroup = cgroup(of: id) else { throw RuntimeError("container \(id) is not running") }
+        guard let identity = Files.read(dir(id) + "/spec.bin", limit: 16 << 20) else {
+            throw RuntimeError("container \(id) has no recorded spec to enter it with")
+        }
+        return try Subprocess.exec(inContainer: s.pid, argv, env: env, cgroups: cgroup.paths, identity: identity, timeout: timeout)
     }
 
     /// The usage of a created or running container's cgroup.

@@ -220,6 +220,12 @@ public struct OCIConfig {
             try d.finish()
         }
         if !spec.devices.isEmpty && !spec.namespaces.contains(.mount) { throw linux.fail("devices", "needs a mount namespace") }
+        // A node the config makes is one the container may use (after the resources' own rules).
+        let nodeRules = spec.devices.compactMap { d -> DeviceRule? in
+            let kind = d.mode & 0o170000
+            guard kind == 0o020000 || kind == 0o060000 else { return nil }
+            return DeviceRule(allow: true, type: kind == 0o060000 ? "b" : "c", major: Int64(d.major), minor: Int64(d.minor))
+        }
         spec.maskedPaths = try linux.strings("maskedPaths")
         spec.readonlyPaths = try linux.strings("readonlyPaths")
         var limits = CgroupLimits()
@@ -239,15 +245,23 @@ public struct OCIConfig {
                 if let v = try pids.int("limit", required: true) { limits.pidsMax = Int64(v) }
                 try pids.finish()
             }
-            // Only the deny-all device rule runc writes by default: berth's /dev holds only safe devices anyway.
+            // In order after the deny-all every container starts from; the last matching rule decides.
             for var d in try resources.objects("devices") {
-                guard try d.bool("allow") == false, try d.string("access") == "rwm", try (d.string("type") ?? "a") == "a",
-                      try d.int("major") == nil, try d.int("minor") == nil, (try? d.finish()) != nil else {
-                    throw d.fail(nil, "device cgroup rules other than deny-all are not supported yet")
-                }
+                let type = try d.string("type") ?? "a"
+                guard ["a", "c", "b"].contains(type) else { throw d.fail("type", "must be a, c or b") }
+                let access = try d.string("access") ?? "rwm"
+                guard !access.isEmpty, access.allSatisfy({ "rwm".contains($0) }) else { throw d.fail("access", "must be letters of rwm") }
+                let major = try d.int("major"), minor = try d.int("minor")
+                // -1 is "any" in some writers' configs, as it is in runc's.
+                guard let allow = try d.bool("allow") else { throw d.fail("allow", "is required") }
+                limits.devices.append(DeviceRule(allow: allow, type: type,
+                                                 major: major.flatMap { $0 < 0 ? nil : Int64($0) },
+                                                 minor: minor.flatMap { $0 < 0 ? nil : Int64($0) }, access: access))
+                try d.finish()
             }
             try resources.finish()
         }
+        limits.devices += nodeRules
         if let seccomp = try linux.object("seccomp") {
             spec.seccomp = try OCIConfig.seccomp(seccomp).compile(cacheDirectory: OCIConfig.seccompCache)
         }

@@ -2,7 +2,7 @@
    and `exec` run in a forked child, and a socket of a pod's network namespace is made by a short-lived
    thread-like child that shares the caller's descriptor table. */
 #define _GNU_SOURCE
-#include "berth_linux.h"
+#include "berth_internal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,7 +69,7 @@ static void die(int out, const char *what) {
 }
 
 pid_t berth_exec_in(pid_t target, const char *const *argv, const char *const *envp,
-                    const char *const *cgroups, size_t ncgroups, int out_fd) {
+                    const char *const *cgroups, size_t ncgroups, int out_fd, const struct berth_spec *identity) {
     pid_t helper = fork();
     if (helper != 0) return helper;
 
@@ -95,17 +96,29 @@ pid_t berth_exec_in(pid_t target, const char *const *argv, const char *const *en
         if (setns(fds[i], 0) != 0) die(out_fd, kinds[i]);
         close(fds[i]);
     }
-    if (chdir("/") != 0) die(out_fd, "chdir /");
+    const char *cwd = identity && identity->cwd && *identity->cwd ? identity->cwd : "/";
+    if (chdir(cwd) != 0 && chdir("/") != 0) die(out_fd, "chdir /");
     pid_t child = fork();
     if (child < 0) die(out_fd, "fork");
     if (child == 0) {
         /* Killing the helper (a timed-out probe) kills the program too. */
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        /* Its own session: kill(0, ...) inside reaches neither the helper nor the agent. */
+        setsid();
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null >= 0) dup2(null, 0);
         dup2(out_fd, 1);
         dup2(out_fd, 2);
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        /* Nothing of the agent's stays open in the container (CLOSE_RANGE_CLOEXEC). */
+        syscall(SYS_close_range, 3, ~0U, 4);
+        if (identity) {
+            /* As the container's own process: its user, capabilities, limits and seccomp filter. */
+            const char *stage, *call;
+            if (berth_apply_identity(identity, &stage, &call) != 0) die(1, call);
+            if (identity->no_new_privs && berth_load_seccomp(identity) != 0) die(1, "seccomp");
+        } else {
+            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        }
         environ = (char **)envp;
         execvp(argv[0], (char *const *)argv);
         int code = errno == ENOENT ? 127 : 126;

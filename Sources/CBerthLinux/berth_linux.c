@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "berth_linux.h"
+#include "berth_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,77 +53,50 @@ static void fail(int fd, const char *stage, const char *call, const char *path) 
     _exit(127);
 }
 
-/* rootfs + inside path, into buf; inside paths are absolute. */
-static int join(char *buf, size_t size, const char *root, const char *inside) {
-    int n = snprintf(buf, size, "%s%s", root, inside);
-    return n < 0 || (size_t)n >= size ? -1 : 0;
-}
-
-static int mkdir_p(const char *path, mode_t mode) {
-    char tmp[4096];
-    /* Usually the parents exist (or the target does): one call instead of one per component. */
-    if (mkdir(path, mode) == 0 || errno == EEXIST) return 0;
-    if (errno != ENOENT) return -1;
-    size_t len = strlen(path);
-    if (len >= sizeof tmp) { errno = ENAMETOOLONG; return -1; }
-    memcpy(tmp, path, len + 1);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, mode) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, mode) != 0 && errno != EEXIST) return -1;
-    return 0;
-}
-
-/* A bind mount target must exist with the source's type: a file for a file, a directory otherwise. */
-static int ensure_target(const char *target, const char *source) {
-    struct stat st;
-    if (source && stat(source, &st) == 0 && !S_ISDIR(st.st_mode)) {
-        char parent[4096];
-        strncpy(parent, target, sizeof parent - 1);
-        parent[sizeof parent - 1] = 0;
-        char *slash = strrchr(parent, '/');
-        if (slash && slash != parent) { *slash = 0; if (mkdir_p(parent, 0755) != 0) return -1; }
-        int fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-        if (fd < 0 && errno != EEXIST) return -1;
-        if (fd >= 0) close(fd);
-        return 0;
-    }
-    return mkdir_p(target, 0755);
-}
-
-static void make_dev(int efd, const char *root, int userns) {
-    char path[4096], host[64];
+static void make_dev(int efd, int rootfd, int userns) {
+    char host[64], fdp[64];
+    int dev = berth_resolve_in_root(rootfd, "/dev", BERTH_RESOLVE_DIR);
+    if (dev < 0) fail(efd, "dev", "resolve", "/dev");
     static const struct { const char *name; mode_t mode; int major, minor; } devices[] = {
         {"null", S_IFCHR | 0666, 1, 3}, {"zero", S_IFCHR | 0666, 1, 5}, {"full", S_IFCHR | 0666, 1, 7},
         {"random", S_IFCHR | 0666, 1, 8}, {"urandom", S_IFCHR | 0666, 1, 9}, {"tty", S_IFCHR | 0666, 5, 0},
     };
     for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
-        if (snprintf(path, sizeof path, "%s/dev/%s", root, devices[i].name) >= (int)sizeof path) fail(efd, "dev", "snprintf", devices[i].name);
-        unlink(path);
+        const char *name = devices[i].name;
+        unlinkat(dev, name, 0);
         if (userns) {
             /* mknod is refused inside a user namespace: bind the host's node, as runc does. */
-            snprintf(host, sizeof host, "/dev/%s", devices[i].name);
-            int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
-            if (fd < 0) fail(efd, "dev", "open", path);
+            snprintf(host, sizeof host, "/dev/%s", name);
+            int fd = openat(dev, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0666);
+            if (fd < 0) fail(efd, "dev", "open", host);
             close(fd);
-            if (mount(host, path, NULL, MS_BIND, NULL) != 0) fail(efd, "dev", "mount", host);
+            int t = openat(dev, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+            if (t < 0) fail(efd, "dev", "open", host);
+            berth_fd_path(t, fdp, sizeof fdp);
+            if (mount(host, fdp, NULL, MS_BIND, NULL) != 0) fail(efd, "dev", "mount", host);
+            close(t);
             continue;
         }
-        if (mknod(path, devices[i].mode, makedev(devices[i].major, devices[i].minor)) != 0) fail(efd, "dev", "mknod", path);
-        chmod(path, devices[i].mode & 07777);
+        if (mknodat(dev, name, devices[i].mode, makedev(devices[i].major, devices[i].minor)) != 0) fail(efd, "dev", "mknod", name);
+        fchmodat(dev, name, devices[i].mode & 07777, 0);
     }
     static const struct { const char *link; const char *target; } links[] = {
         {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
         {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"},
     };
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-        snprintf(path, sizeof path, "%s/dev/%s", root, links[i].link);
-        unlink(path);
-        if (symlink(links[i].target, path) != 0 && errno != EEXIST) fail(efd, "dev", "symlink", path);
+        unlinkat(dev, links[i].link, 0);
+        if (symlinkat(links[i].target, dev, links[i].link) != 0 && errno != EEXIST) fail(efd, "dev", "symlink", links[i].link);
+    }
+    close(dev);
+}
+
+/* runc refuses a rootfs whose /proc or /dev is a link: mounts there would land wherever it points. */
+static void refuse_link(int efd, int rootfd, const char *name, const char *shown) {
+    struct stat st;
+    if (fstatat(rootfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+        errno = ELOOP;
+        fail(efd, "rootfs", "check (a symbolic link)", shown);
     }
 }
 
@@ -131,9 +104,9 @@ static void make_dev(int efd, const char *root, int userns) {
  * The flags a bind remount must keep: in a user namespace the kernel locks nosuid, nodev, noexec, rdonly
  * and the atime mode of mounts that came from the host, and a remount that would clear one is EPERM.
  */
-static unsigned long kept_flags(const char *path) {
+static unsigned long kept_flags_fd(int fd) {
     struct statvfs st;
-    if (statvfs(path, &st) != 0) return 0;
+    if (fstatvfs(fd, &st) != 0) return 0;
     unsigned long f = 0;
     if (st.f_flag & ST_NOSUID) f |= MS_NOSUID;
     if (st.f_flag & ST_NODEV) f |= MS_NODEV;
@@ -143,6 +116,14 @@ static unsigned long kept_flags(const char *path) {
     if (st.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
     if (st.f_flag & ST_RELATIME) f |= MS_RELATIME;
     if (!(st.f_flag & (ST_NOATIME | ST_RELATIME))) f |= MS_STRICTATIME;
+    return f;
+}
+
+static unsigned long kept_flags(const char *path) {
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0) return 0;
+    unsigned long f = kept_flags_fd(fd);
+    close(fd);
     return f;
 }
 
@@ -161,12 +142,52 @@ static const char *find_env(const char *const *envp, const char *name) {
     return NULL;
 }
 
+int berth_load_seccomp(const struct berth_spec *s) {
+    if (!s->seccomp_filter) return 0;
+    struct sock_fprog prog = { (unsigned short)s->seccomp_len, (struct sock_filter *)s->seccomp_filter };
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+int berth_apply_identity(const struct berth_spec *s, const char **stage, const char **call) {
+#define FAIL(st, c) do { *stage = st; *call = c; return -1; } while (0)
+    for (size_t i = 0; i < s->nrlimits; i++) {
+        struct rlimit r = { (rlim_t)s->rlimits[i].soft, (rlim_t)s->rlimits[i].hard };
+        if (setrlimit(s->rlimits[i].resource, &r) != 0) FAIL("rlimits", "setrlimit");
+    }
+    /* Without no_new_privs the filter goes on now, while CAP_SYS_ADMIN is held (as runc does). */
+    if (!s->no_new_privs && berth_load_seccomp(s) != 0) FAIL("seccomp", "prctl");
+    /* Bounding set first, while CAP_SETPCAP is still held. */
+    for (int cap = 0; cap <= 63; cap++) {
+        if (s->cap_bounding & (1ULL << cap)) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) FAIL("capabilities", "PR_CAPBSET_DROP");
+    }
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) FAIL("user", "PR_SET_KEEPCAPS");
+    if (setgroups(s->ngroups, s->groups) != 0) FAIL("user", "setgroups");
+    if (setresgid(s->gid, s->gid, s->gid) != 0) FAIL("user", "setresgid");
+    if (setresuid(s->uid, s->uid, s->uid) != 0) FAIL("user", "setresuid");
+    if (capset_all(s->cap_effective, s->cap_permitted, s->cap_inheritable) != 0) FAIL("capabilities", "capset");
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    /* The kernel keeps an ambient capability only if it is also permitted and inheritable; like runc,
+       raise those and let the others go. */
+    uint64_t ambient = s->cap_ambient & s->cap_permitted & s->cap_inheritable;
+    for (int cap = 0; cap <= 63; cap++) {
+        if (!(ambient & (1ULL << cap))) continue;
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) FAIL("capabilities", "PR_CAP_AMBIENT_RAISE");
+    }
+    if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) FAIL("no_new_privs", "prctl");
+    return 0;
+#undef FAIL
+}
+
 static int child(void *arg) {
     const struct child_args *a = arg;
     const struct berth_spec *s = a->spec;
     int efd = a->error_fd;
     char path[4096];
     int fifo = -1, later_errors = -1;
+
+    /* A session of its own: nothing in the container can signal its supervisor's process group. */
+    setsid();
 
     /* A clean signal state: whatever berth's caller blocked or ignored must not reach the container
        (an inherited blocked SIGTERM would make the process deaf to `kill`). */
@@ -248,36 +269,66 @@ static int child(void *arg) {
                 fail(efd, "rootfs", "mount overlay", s->rootfs);
             if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) fail(efd, "rootfs", "mount", s->rootfs);
         }
+        int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0) fail(efd, "rootfs", "open", root);
+        refuse_link(efd, rootfd, "proc", "/proc");
+        refuse_link(efd, rootfd, "dev", "/dev");
+        char target_fd[64], source_fd[64];
         for (size_t i = 0; i < s->nmounts; i++) {
             const struct berth_mount *m = &s->mounts[i];
-            if (join(path, sizeof path, root, m->target) != 0) { errno = ENAMETOOLONG; fail(efd, "mounts", "join", m->target); }
             int bind = m->fstype == NULL || (m->flags & MS_BIND);
-            if (ensure_target(path, bind ? m->source : NULL) != 0) fail(efd, "mounts", "mkdir", path);
-            if (mount(m->source, path, m->fstype, m->flags, m->data) != 0) fail(efd, "mounts", "mount", m->target);
-            if (bind && m->bind_readonly &&
-                mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(path) | (m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), NULL) != 0)
-                fail(efd, "mounts", "remount", m->target);
+            /* An empty bind source is the target itself (a remount of what is already there). */
+            int self = bind && (m->source == NULL || *m->source == 0);
+            int make = BERTH_RESOLVE_DIR;
+            struct stat st;
+            if (bind && !self && stat(m->source, &st) == 0 && !S_ISDIR(st.st_mode)) make = BERTH_RESOLVE_FILE;
+            int t = berth_resolve_in_root(rootfd, m->target, make);
+            if (t < 0) fail(efd, "mounts", "resolve in root", m->target);
+            berth_fd_path(t, target_fd, sizeof target_fd);
+            if (self) snprintf(source_fd, sizeof source_fd, "%s", target_fd);
+            if (mount(self ? source_fd : m->source, target_fd, m->fstype, m->flags, m->data) != 0) fail(efd, "mounts", "mount", m->target);
+            close(t);
+            if (bind && m->bind_readonly) {
+                /* Resolved again: the descriptor above is the directory under the new mount. */
+                t = berth_resolve_in_root(rootfd, m->target, BERTH_RESOLVE_EXISTING);
+                if (t < 0) fail(efd, "mounts", "resolve in root", m->target);
+                berth_fd_path(t, target_fd, sizeof target_fd);
+                if (mount(NULL, target_fd, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags_fd(t) | (m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), NULL) != 0)
+                    fail(efd, "mounts", "remount", m->target);
+                close(t);
+            }
         }
-        if (s->make_dev) make_dev(efd, root, (s->clone_flags & CLONE_NEWUSER) != 0);
+        if (s->make_dev) make_dev(efd, rootfd, (s->clone_flags & CLONE_NEWUSER) != 0);
         for (size_t i = 0; i < s->ndevices; i++) {
             const struct berth_device *d = &s->devices[i];
-            if (join(path, sizeof path, root, d->path) != 0) { errno = ENAMETOOLONG; fail(efd, "devices", "join", d->path); }
             char parent[4096];
-            snprintf(parent, sizeof parent, "%s", path);
+            snprintf(parent, sizeof parent, "%s", d->path);
             char *slash = strrchr(parent, '/');
-            if (slash && slash != parent) { *slash = 0; if (mkdir_p(parent, 0755) != 0) fail(efd, "devices", "mkdir", parent); }
-            unlink(path);
+            if (!slash || !slash[1]) { errno = EINVAL; fail(efd, "devices", "path", d->path); }
+            *slash = 0;
+            const char *name = slash + 1;
+            int dir = berth_resolve_in_root(rootfd, *parent ? parent : "/", BERTH_RESOLVE_DIR);
+            if (dir < 0) fail(efd, "devices", "resolve in root", d->path);
+            unlinkat(dir, name, 0);
             if (s->clone_flags & CLONE_NEWUSER) {
                 /* No mknod in a user namespace: the host's node at the same path, bound. */
-                int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-                if (fd < 0) fail(efd, "devices", "open", path);
+                int fd = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd < 0) fail(efd, "devices", "open", d->path);
                 close(fd);
-                if (mount(d->path, path, NULL, MS_BIND, NULL) != 0) fail(efd, "devices", "mount", d->path);
+                int t = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (t < 0) fail(efd, "devices", "open", d->path);
+                berth_fd_path(t, target_fd, sizeof target_fd);
+                if (mount(d->path, target_fd, NULL, MS_BIND, NULL) != 0) fail(efd, "devices", "mount", d->path);
+                close(t);
+                close(dir);
                 continue;
             }
-            if (mknod(path, d->mode, makedev(d->major, d->minor)) != 0) fail(efd, "devices", "mknod", d->path);
-            if (chmod(path, d->mode & 07777) != 0 || chown(path, d->uid, d->gid) != 0) fail(efd, "devices", "chown", d->path);
+            if (mknodat(dir, name, d->mode, makedev(d->major, d->minor)) != 0) fail(efd, "devices", "mknod", d->path);
+            if (fchmodat(dir, name, d->mode & 07777, 0) != 0 || fchownat(dir, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) != 0)
+                fail(efd, "devices", "chown", d->path);
+            close(dir);
         }
+        close(rootfd);
         /* runc's pivot_root sequence: the old root ends up under the new one and is detached there. */
         if (chdir(root) != 0) fail(efd, "pivot_root", "chdir", root);
         if (syscall(SYS_pivot_root, ".", ".") != 0) fail(efd, "pivot_root", "pivot_root", s->rootfs);
@@ -319,29 +370,8 @@ static int child(void *arg) {
     }
     if (s->hostname && (s->clone_flags & CLONE_NEWUTS) && sethostname(s->hostname, strlen(s->hostname)) != 0)
         fail(efd, "hostname", "sethostname", s->hostname);
-    for (size_t i = 0; i < s->nrlimits; i++) {
-        struct rlimit r = { (rlim_t)s->rlimits[i].soft, (rlim_t)s->rlimits[i].hard };
-        if (setrlimit(s->rlimits[i].resource, &r) != 0) fail(efd, "rlimits", "setrlimit", NULL);
-    }
-    /* Bounding set first, while CAP_SETPCAP is still held. */
-    for (int cap = 0; cap <= 63; cap++) {
-        if (s->cap_bounding & (1ULL << cap)) continue;
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) fail(efd, "capabilities", "prctl", "PR_CAPBSET_DROP");
-    }
-    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail(efd, "user", "prctl", "PR_SET_KEEPCAPS");
-    if (setgroups(s->ngroups, s->groups) != 0) fail(efd, "user", "setgroups", NULL);
-    if (setresgid(s->gid, s->gid, s->gid) != 0) fail(efd, "user", "setresgid", NULL);
-    if (setresuid(s->uid, s->uid, s->uid) != 0) fail(efd, "user", "setresuid", NULL);
-    if (capset_all(s->cap_effective, s->cap_permitted, s->cap_inheritable) != 0) fail(efd, "capabilities", "capset", NULL);
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-    /* The kernel keeps an ambient capability only if it is also permitted and inheritable; like runc,
-       raise those and let the others go. */
-    uint64_t ambient = s->cap_ambient & s->cap_permitted & s->cap_inheritable;
-    for (int cap = 0; cap <= 63; cap++) {
-        if (!(ambient & (1ULL << cap))) continue;
-        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) fail(efd, "capabilities", "prctl", "PR_CAP_AMBIENT_RAISE");
-    }
-    if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(efd, "no_new_privs", "prctl", NULL);
+    const char *stage, *call;
+    if (berth_apply_identity(s, &stage, &call) != 0) fail(efd, stage, call, NULL);
     if (s->cwd && chdir(s->cwd) != 0) fail(efd, "cwd", "chdir", s->cwd);
 
     const char *file = s->argv[0];
@@ -374,11 +404,9 @@ static int child(void *arg) {
         close(fifo);
         /* The write end closes at execve: the starter reads EOF. */
     }
-    /* Seccomp last: the filter may forbid what the steps above need. */
-    if (s->seccomp_filter) {
-        struct sock_fprog prog = { (unsigned short)s->seccomp_len, (struct sock_filter *)s->seccomp_filter };
-        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) fail(efd, "seccomp", "prctl", NULL);
-    }
+    /* Seccomp last (the filter may forbid what the steps above need), unless it had to be loaded while
+       privileged: without no_new_privs, loading a filter needs CAP_SYS_ADMIN. */
+    if (s->no_new_privs && berth_load_seccomp(s) != 0) fail(efd, "seccomp", "prctl", NULL);
     execve(file, (char *const *)s->argv, (char *const *)s->envp);
     fail(efd, "exec", "execve", file);
     return 127;
@@ -749,6 +777,13 @@ static int rd_strs(struct reader *r, const char ***list, size_t *count) {
     if (!l) return -1;
     for (uint32_t i = 0; i < n; i++) if (rd_str(r, &l[i]) != 0) { free(l); return -1; }
     *list = l; if (count) *count = n; return 0;
+}
+
+void berth_spec_free(struct berth_spec *s) {
+    free((void *)s->mounts); free((void *)s->masked_paths); free((void *)s->readonly_paths); free((void *)s->argv);
+    free((void *)s->envp); free((void *)s->groups); free((void *)s->rlimits); free((void *)s->cgroups);
+    free((void *)s->joins); free((void *)s->sysctls); free((void *)s->devices);
+    memset(s, 0, sizeof *s);
 }
 
 int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s) {

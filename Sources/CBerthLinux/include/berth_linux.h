@@ -163,11 +163,29 @@ int berth_memfd(const char *name);
 int berth_netns_socket(const char *netns_path, int domain, int type);
 
 /* Runs argv (PATH searched in envp) inside the ipc, uts, net, pid and mount namespaces of the running
-   process `target`, joined to the cgroup directories given, with stdout and stderr on out_fd. Returns the
+   process `target`, joined to the cgroup directories given, with stdout and stderr on out_fd, in a session
+   of its own. With `identity` (the container's decoded spec) it runs as the container's process does: its
+   user and groups, capabilities, rlimits, no_new_privs, seccomp filter and working directory. Returns the
    pid of a helper child that exits with the program's status (126/127 when it could not start, the
    reason written to out_fd); SIGKILL to the helper ends the program too. */
 pid_t berth_exec_in(pid_t target, const char *const *argv, const char *const *envp,
-                    const char *const *cgroups, size_t ncgroups, int out_fd);
+                    const char *const *cgroups, size_t ncgroups, int out_fd, const struct berth_spec *identity);
+
+/* Frees the lists berth_decode_spec allocated (the strings stay in the caller's buffer). */
+void berth_spec_free(struct berth_spec *spec);
+
+/* A device cgroup rule: type 'a' (all), 'c' or 'b'; major/minor -1 for any; access bits 1 mknod, 2 read,
+   4 write (BPF_DEVCG_ACC_*). */
+struct berth_device_rule {
+    int allow;
+    char type;
+    long long major, minor;
+    unsigned access;
+};
+
+/* cgroup v2: attaches a device program to the cgroup directory that lets through what the last matching
+   rule allows (nothing matched: denied). -1 with errno on failure. */
+int berth_device_filter_attach(const char *cgroup_dir, const struct berth_device_rule *rules, size_t n);
 
 /* pipe2(O_CLOEXEC), which Swift's Glibc module does not export: no other thread's spawn inherits it. */
 int berth_pipe_cloexec(int fds[2]);
