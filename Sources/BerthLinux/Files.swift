@@ -1,3 +1,4 @@
+import CBerthLinux
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -134,5 +135,24 @@ public enum Files {
         var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard getcwd(&buf, buf.count) != nil else { return "/" }
         return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+extension Files {
+    public enum Make: Int32, Sendable { case nothing = 0, directories = 1, file = 2 }
+
+    /// An O_PATH descriptor of `path` inside the directory `root`, with every symlink resolved as if
+    /// `root` were "/": a link planted inside cannot lead out, and missing parts are made only inside.
+    /// The caller closes it.
+    public static func openInRoot(_ root: String, _ path: String, make: Make) throws(LinuxError) -> Int32 {
+        let fd = berth_open_in_root(root, path, make.rawValue)
+        guard fd >= 0 else { throw LinuxError(stage: "resolve in root", syscall: "openat2", path: root + "/" + path, errno: errno) }
+        return fd
+    }
+
+    /// A directory only root can enter (state and run directories hold tokens, Secrets and the mirror).
+    public static func makePrivateDirectory(_ path: String) throws(LinuxError) {
+        try makeDirectories(path, mode: 0o700)
+        guard chmod(path, 0o700) == 0 else { throw LinuxError(stage: "mkdir", syscall: "chmod", path: path, errno: errno) }
     }
 }

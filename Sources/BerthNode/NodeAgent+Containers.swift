@@ -114,11 +114,17 @@ extension NodeAgent {
             guard !argv.isEmpty else { throw NodeError("container \(c.name) has no command, and \(hostImage ? "image: host has no default" : "its image names none")") }
             let paths = try volumes(p).prepare(p.pod, view: view)
             var mounts: [(String, String, Bool)] = []
-            for m in c.volumeMounts {
+            for (index, m) in c.volumeMounts.enumerated() {
                 guard let volume = paths[m.name] else { throw NodeError("volumeMount \(m.mountPath): no volume named \(m.name)") }
                 var readOnly = m.readOnly
-                if let v = p.pod.spec.volumes.first(where: { $0.name == m.name }), case .persistentVolumeClaim(_, let ro) = v.source, ro { readOnly = true }
-                mounts.append((m.mountPath, try PodVolumes.source(volume: volume, subPath: m.subPath, mount: m.mountPath), readOnly))
+                switch p.pod.spec.volumes.first(where: { $0.name == m.name })?.source {
+                case .persistentVolumeClaim(_, let ro)?: readOnly = readOnly || ro
+                // The kubelet's projected volumes are read-only whatever the mount says.
+                case .configMap?, .secret?: readOnly = true
+                default: break
+                }
+                let bindAt = podsDir + "/" + p.uid + "/subpaths/" + c.name + "-" + String(index)
+                mounts.append((m.mountPath, try PodVolumes.source(volume: volume, subPath: m.subPath, mount: m.mountPath, bindAt: bindAt), readOnly))
             }
             let etc = podsDir + "/" + p.uid + "/etc"
             for f in ["hosts", "resolv.conf", "hostname"] where !c.volumeMounts.contains(where: { $0.mountPath == "/etc/" + f }) {

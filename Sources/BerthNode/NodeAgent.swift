@@ -37,10 +37,14 @@ public actor NodeAgent {
         serviceCIDR = sc
         var manager = ContainerManager(root: config.runDir + "/runtime", shim: config.shimBinary)
         manager.images = config.imageStore
+        // berth's own state never shows in an `image: host` container.
+        manager.hostHidden = [config.stateDir, config.runDir]
         runtime = manager
         network = HostNetwork(namespace: config.networkNamespace)
         bundles = ContainerBundle(initBinary: config.initBinary)
         do {
+            try Files.makePrivateDirectory(config.stateDir)
+            try Files.makePrivateDirectory(config.runDir)
             try Files.makeDirectories(config.nodeDir + "/pods", mode: 0o700)
             addresses = try AddressBook(dir: config.nodeDir + "/addresses", from: IPv4(pc.first.value + 1), to: pc.last)
         } catch { throw NodeError("cannot prepare \(config.nodeDir): \(error)") }
@@ -97,6 +101,8 @@ public actor NodeAgent {
     /// One pass: start, probe, restart and stop pods; refresh volumes and the Services' table.
     public func tick() {
         let now = NodeAgent.now
+        // Supervisors of containers that ended are this process's children: collect them.
+        Reaper.reap()
         applyProbeResults(now)
         if !networkReady { setUpNetwork() }
         for (key, pod) in desired where pods[key] == nil {

@@ -81,8 +81,11 @@ struct PodVolumes {
         }
     }
 
+    /// Writes a ConfigMap's or Secret's files as the kubelet does: into a fresh `..<n>` directory, then
+    /// one rename of the `..data` link makes the new set visible at once; each key is a link through
+    /// `..data`. Every write is relative to a descriptor of a directory made here, never through a link.
     private func project(_ data: [String: [UInt8]], _ keys: ProjectedKeys, into d: String, defaultMode: Int, volume: String) throws(NodeError) {
-        var files: [(String, [UInt8], Int)] = []
+        var files: [(path: String, bytes: [UInt8], mode: Int)] = []
         if keys.items.isEmpty {
             for (k, v) in data { files.append((k, v, keys.defaultMode ?? defaultMode)) }
         } else {
@@ -94,25 +97,19 @@ struct PodVolumes {
                 files.append((item.path, v, item.mode ?? keys.defaultMode ?? defaultMode))
             }
         }
-        var wanted = Set<String>()
-        for (path, bytes, mode) in files {
-            let parts = path.split(separator: "/")
-            guard !path.hasPrefix("/"), !parts.isEmpty, !parts.contains(".."), !parts.contains(".") else {
-                throw NodeError("volume \(volume): path \(path) must be relative without '..'")
-            }
-            wanted.insert(path)
-            let target = d + "/" + path
-            if Files.read(target, limit: 8 << 20) == bytes, currentMode(target) == mode { continue }
-            do {
-                if parts.count > 1 { try Files.makeDirectories(Files.parentPath(target)) }
-                try Files.write(bytes, to: target, mode: mode_t(mode))
-                chmod(target, mode_t(mode))
-            } catch {
-                throw NodeError("volume \(volume): \(error)")
+        for f in files {
+            let parts = f.path.split(separator: "/")
+            guard !f.path.hasPrefix("/"), !parts.isEmpty, !parts.contains(".."), !parts.contains("."), !f.path.hasPrefix("..") else {
+                throw NodeError("volume \(volume): path \(f.path) must be relative without '..'")
             }
         }
-        // Keys that left the ConfigMap leave the volume.
-        for name in Files.list(d) where !wanted.contains(name) && !Files.isDirectory(d + "/" + name) { unlink(d + "/" + name) }
+        files.sort { $0.path < $1.path }
+        if ProjectedFiles.current(d) == files.map({ ProjectedFiles.File(path: $0.path, bytes: $0.bytes, mode: $0.mode) }) { return }
+        do {
+            try ProjectedFiles.write(files.map { ProjectedFiles.File(path: $0.path, bytes: $0.bytes, mode: $0.mode) }, into: d)
+        } catch {
+            throw NodeError("volume \(volume): \(error)")
+        }
     }
 
     private func currentMode(_ path: String) -> Int? {
@@ -146,22 +143,41 @@ struct PodVolumes {
         }
     }
 
-    /// The host path a mount binds: the volume, or a path inside it that cannot leave it.
-    static func source(volume: String, subPath: String?, mount: String) throws(NodeError) -> String {
+    /// The host path a mount binds: the volume, or a path inside it. A subPath is resolved inside the
+    /// volume (a link in it cannot lead out, and missing directories are made only inside), then bound
+    /// onto `bindAt` from its descriptor, so that a link swapped in later changes nothing.
+    static func source(volume: String, subPath: String?, mount: String, bindAt: String) throws(NodeError) -> String {
         guard let sub = subPath, !sub.isEmpty else { return volume }
-        let parts = sub.split(separator: "/")
-        guard !sub.hasPrefix("/"), !parts.contains("..") else {
+        guard !sub.hasPrefix("/"), !sub.split(separator: "/").contains("..") else {
             throw NodeError("volumeMount \(mount): subPath \(sub) must be relative without '..'")
         }
-        let path = volume + "/" + sub
-        if !Files.exists(path) {
-            do { try Files.makeDirectories(path, mode: 0o755) } catch { throw NodeError("volumeMount \(mount): subPath \(sub): \(error)") }
+        do {
+            let fd = try Files.openInRoot(volume, sub, make: .directories)
+            defer { close(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw NodeError("volumeMount \(mount): subPath \(sub): \(String(cString: strerror(errno)))") }
+            unbind(bindAt)
+            try Files.makeDirectories(Files.parentPath(bindAt), mode: 0o700)
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                try Files.makeDirectories(bindAt, mode: 0o700)
+            } else {
+                try Files.write([], to: bindAt, mode: 0o600)
+            }
+            guard Glibc.mount("/proc/self/fd/\(fd)", bindAt, nil, UInt(MS_BIND), nil) == 0 else {
+                throw NodeError("volumeMount \(mount): subPath \(sub): bind: \(String(cString: strerror(errno)))")
+            }
+        } catch let error as NodeError {
+            throw error
+        } catch {
+            throw NodeError("volumeMount \(mount): subPath \(sub): \(error)")
         }
-        // A symlink inside the volume must not lead out of it.
-        guard let real = realpath(path), let base = realpath(volume), real == base || real.hasPrefix(base + "/") else {
-            throw NodeError("volumeMount \(mount): subPath \(sub) leads outside the volume")
-        }
-        return real
+        return bindAt
+    }
+
+    /// Removes a subPath bind made by `source` (a file or directory mount point).
+    static func unbind(_ path: String) {
+        while umount2(path, Int32(MNT_DETACH)) == 0 {}
+        _ = try? Files.removeTree(path)
     }
 
     private func make(_ d: String) throws(NodeError) {
@@ -176,12 +192,14 @@ struct PodVolumes {
         }
     }
 
-    /// Unmounts the pod's tmpfs volumes and removes its directory (claims and host paths stay).
+    /// Unmounts the pod's tmpfs volumes and subPath binds and removes its directory (claims and host
+    /// paths stay).
     func remove() {
         for name in Files.list(podDir + "/volumes") {
             let d = dir(name)
             if isMountPoint(d) { umount2(d, Int32(MNT_DETACH)) }
         }
+        for name in Files.list(podDir + "/subpaths") { PodVolumes.unbind(podDir + "/subpaths/" + name) }
         try? Files.removeTree(podDir)
     }
 

@@ -61,6 +61,16 @@ public struct ContainerManager: Sendable {
     /// The image store `create` takes images from (`<state>/images`).
     public var images: String?
 
+    /// Host paths an `image: host` container must not see, besides `hostSecrets` and the runtime's own root
+    /// (the node agent adds its state and run directories).
+    public var hostHidden: [String] = []
+
+    /// What the host keeps from its users: home directories, password hashes, SSH host keys.
+    static var hostSecrets: [String] {
+        let keys = Files.list("/etc/ssh").filter { $0.hasPrefix("ssh_host_") && !$0.hasSuffix(".pub") }.map { "/etc/ssh/" + $0 }
+        return ["/root", "/home", "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-"] + keys.sorted()
+    }
+
     @discardableResult
     public func create(id: String, bundle: String, attach: Bool = false, root source: RootSource = .bundle) throws -> Int32 {
         try setUp(id: id, bundle: bundle, attach: attach, root: source).container
@@ -125,13 +135,18 @@ public struct ContainerManager: Sendable {
                 config.spec.rootfs = d + "/rootfs"
                 config.spec.rootfsOverlay = "lowerdir=\(lower),upperdir=\(d)/upper,workdir=\(d)/work"
             case .host:
-                // The host's root alone (no submounts), read-only; /tmp, /run, /dev and /proc of its own.
+                // The host's root alone (no submounts), read-only, without berth's state and the host's
+                // secrets; /tmp, /run, /dev and /proc of its own, the tmpfs ones bounded.
                 try Files.makeDirectories(d + "/rootfs")
                 config.spec.rootfs = d + "/rootfs"
                 config.spec.rootfsSource = "/"
                 config.spec.readonlyRoot = true
                 for target in ["/tmp", "/run"] where !config.spec.mounts.contains(where: { $0.target == target }) {
-                    config.spec.mounts.append(MountSpec(source: "tmpfs", target: target, type: "tmpfs", flags: 2 | 4, data: "mode=1777"))
+                    config.spec.mounts.append(MountSpec(source: "tmpfs", target: target, type: "tmpfs", flags: 2 | 4, data: "mode=1777,size=64m"))
+                }
+                let mounted = Set(config.spec.mounts.map(\.target))
+                for path in ContainerManager.hostSecrets + hostHidden + [root] where !mounted.contains(path) {
+                    config.spec.maskedPaths.append(path)
                 }
             }
             try Files.write(Files.absolute(bundle), to: d + "/bundle", mode: 0o600)
@@ -190,7 +205,11 @@ public struct ContainerManager: Sendable {
         }
         close(fds[0])
         let text = String(decoding: reply, as: UTF8.self).trimmed()
-        if text.hasPrefix("ok "), let containerPid = Int32(text.dropFirst(3)) { return (containerPid, pid) }
+        if text.hasPrefix("ok "), let containerPid = Int32(text.dropFirst(3)) {
+            // The shim lives as long as the container; whoever keeps running reaps it then.
+            Reaper.watch(pid)
+            return (containerPid, pid)
+        }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         let id = String(d.split(separator: "/").last ?? "")

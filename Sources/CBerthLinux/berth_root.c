@@ -73,3 +73,13 @@ int berth_resolve_in_root(int rootfd, const char *inside, int make) {
         start = slash + 1;
     }
 }
+
+int berth_open_in_root(const char *root, const char *inside, int make) {
+    int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0) return -1;
+    int fd = berth_resolve_in_root(rootfd, inside, make);
+    int e = errno;
+    close(rootfd);
+    errno = e;
+    return fd;
+}

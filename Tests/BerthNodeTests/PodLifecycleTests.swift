@@ -144,7 +144,7 @@ extension NodeAgentTests {
                 await agent.update(pods: [p], view: view)
                 try await NodeHarness.eventually("the pod runs") { await agent.status(namespace: "default", name: "reader")?.ready == true }
                 #expect(try await agent.exec(namespace: "default", name: "reader", container: "main", ["cat", "/etc/app/app.conf"]).output == "v1")
-                #expect(try await agent.exec(namespace: "default", name: "reader", container: "main", ["stat", "-c", "%a %u", "/secret/token"]).output == "400 0\n")
+                #expect(try await agent.exec(namespace: "default", name: "reader", container: "main", ["stat", "-L", "-c", "%a %u", "/secret/token"]).output == "400 0\n")
                 let other = try await agent.exec(namespace: "default", name: "reader", container: "main", ["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "cat", "/secret/token"])
                 #expect(other.status != 0 && other.output.contains("Permission denied"), "\(other.output)")
 

@@ -151,6 +151,11 @@ int berth_pidfd(pid_t pid);
 /* Makes orphaned descendants reparent to this process (PR_SET_CHILD_SUBREAPER). */
 int berth_set_child_subreaper(void);
 
+/* An O_PATH descriptor of `inside` under the directory `root`, every link resolved as if root were "/"
+   (nothing outside is reached); make: 0 must exist, 1 make missing directories, 2 make a missing file
+   (and its directories). -1 with errno on failure. */
+int berth_open_in_root(const char *root, const char *inside, int make);
+
 /* fsetxattr and makedev, which Swift's Glibc module does not export. */
 int berth_fsetxattr(int fd, const char *name, const void *value, size_t size);
 unsigned long long berth_makedev(unsigned int major, unsigned int minor);

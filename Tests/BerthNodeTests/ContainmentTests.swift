@@ -1,0 +1,111 @@
+import BerthLinux
+import BerthModel
+import BerthNode
+import BerthTestSupport
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Attacks on the node from inside pods: each asserts that nothing outside the pod changed.
+extension NodeAgentTests {
+    @Suite struct Containment {
+        /// Zombie children of this process (the agent's): shims of pods that ended, not yet collected.
+        static func zombieChildren() -> Int {
+            let me = getpid()
+            var n = 0
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int32(name) != nil {
+                guard let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+                      let close = stat.lastIndex(of: ")") else { continue }
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                if fields.count > 2, fields[0] == "Z", Int32(fields[1]) == me { n += 1 }
+            }
+            return n
+        }
+
+        /// ConfigMap volumes are read-only with a `..data` swap, so a planted link cannot be written
+        /// through; a subPath through a link planted in an emptyDir stays inside the volume; the shims of
+        /// ended containers are collected.
+        @Test func projectedVolumesAndSubPathsCannotReachTheHost() async throws {
+            try await NodeHarness.with { h, agent in
+                let host = h.dir + "/host-owned"
+                try FileManager.default.createDirectory(atPath: host, withIntermediateDirectories: false)
+                var cm = ConfigMap()
+                cm.metadata = ObjectMeta(name: "conf", namespace: "default")
+                cm.data = ["app.conf": "v1"]
+                var keys = ProjectedKeys()
+                keys.name = "conf"
+                var item = ProjectedKeys.Item()
+                item.key = "app.conf"
+                item.path = "sub/app.conf"
+                keys.items = [item]
+                var conf = Volume(), work = Volume()
+                conf.name = "conf"; conf.source = .configMap(keys)
+                work.name = "work"; work.source = .emptyDir(medium: nil, sizeLimit: nil)
+                let plant = container("plant", "ln -s \(host) /work/evil; ln -s ../../../../../../../.. /work/up")
+                var main = container("main", "rm -rf /etc/app/sub 2>/dev/null; ln -s \(host) /etc/app/sub 2>&1; touch /etc/app/new 2>&1; exec sleep 1000")
+                main.volumeMounts = [mount("conf", "/etc/app", readOnly: false), mount("work", "/climb", subPath: "up/etc")]
+                var p = pod("victim", main)
+                p.spec.initContainers = [{ var c = plant; c.volumeMounts = [mount("work", "/work")]; return c }()]
+                p.spec.volumes = [conf, work]
+                // A subPath through a link to a host directory leads nowhere inside the volume: refused,
+                // with nothing made on the host.
+                var linker = p
+                linker.metadata.name = "linker"
+                linker.spec.containers[0].volumeMounts = [mount("work", "/escape", subPath: "evil/inside")]
+                var view = ClusterView(configMaps: [cm])
+                await agent.update(pods: [p, linker], view: view)
+                try await NodeHarness.eventually("the pod runs") { await agent.status(namespace: "default", name: "victim")?.ready == true }
+                try await NodeHarness.eventually("the link is refused") {
+                    guard case .waiting("CreateContainerConfigError", let message)? = await agent.status(namespace: "default", name: "linker")?.containerStatuses.first?.state else { return false }
+                    return message?.contains("subPath evil/inside") == true
+                }
+                try await NodeHarness.eventually("the writes are refused", timeout: 5) {
+                    await agent.log("victim", "main").components(separatedBy: "Read-only file system").count == 3
+                }
+                let listing = try await agent.exec(namespace: "default", name: "victim", container: "main", ["ls", "-a", "/etc/app"]).output
+                #expect(listing.split(separator: "\n").contains("..data"), "\(listing)")
+                // A link climbing out resolves inside the volume, as if the volume were the root.
+                #expect(try await agent.exec(namespace: "default", name: "victim", container: "main", ["ls", "/climb"]).output == "")
+
+                view.configMaps["default/conf"]!.data["app.conf"] = "v2"
+                await agent.update(pods: [p], view: view)
+                try await NodeHarness.eventually("the file changes", timeout: 5) {
+                    (try? await agent.exec(namespace: "default", name: "victim", container: "main", ["cat", "/etc/app/sub/app.conf"]).output) == "v2"
+                }
+                #expect(((try? FileManager.default.contentsOfDirectory(atPath: host)) ?? ["?"]).isEmpty, "the host directory was written")
+
+                await agent.update(pods: [], view: view)
+                try await NodeHarness.eventually("the pods are gone") { await agent.statuses().isEmpty }
+                try await NodeHarness.eventually("no zombie shims", timeout: 5) {
+                    await agent.tick()
+                    return Containment.zombieChildren() == 0
+                }
+                #expect((try? FileManager.default.contentsOfDirectory(atPath: h.config.runDir + "/pods")) ?? [] == [])
+            }
+        }
+
+        /// An exec probe and `exec` run as the container does: its user, no capabilities beyond its own,
+        /// its seccomp filter and no_new_privs; and `image: host` hides the host's secrets.
+        @Test func execHasTheContainersIdentityAndTheHostViewIsCurated() async throws {
+            try await NodeHarness.with { h, agent in
+                var c = container("main", "exec sleep 1000")
+                var sc = SecurityContext()
+                sc.runAsUser = 1000
+                sc.capabilities.drop = ["ALL"]
+                c.securityContext = sc
+                // The probe passes only as uid 1000 without capabilities.
+                c.livenessProbe = execProbe("test $(id -u) = 1000 && grep -q '^CapEff:.0000000000000000' /proc/self/status")
+                c.readinessProbe = execProbe("test $(id -u) = 1000")
+                await agent.update(pods: [pod("who", c)], view: ClusterView())
+                try await NodeHarness.eventually("the pod is ready") { await agent.status(namespace: "default", name: "who")?.ready == true }
+                let out = try await agent.exec(namespace: "default", name: "who", container: "main",
+                                               ["sh", "-c", "id -u; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; cat /etc/shadow 2>&1 | wc -c; ls -A /root | wc -l; grep ' /tmp ' /proc/self/mounts | grep -c size=65536k"]).output
+                #expect(out == "1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n0\n0\n1\n")
+                try await Task.sleep(nanoseconds: 2_500_000_000)
+                #expect(await agent.status(namespace: "default", name: "who")?.containerStatuses.first?.restartCount == 0)
+            }
+        }
+    }
+}
