@@ -14,15 +14,20 @@ extension SeccompProfile {
         "pivot_root", "process_vm_readv", "process_vm_writev", "ptrace", "query_module", "quotactl", "quotactl_fd",
         "reboot", "request_key", "set_mempolicy", "setns", "settimeofday", "stime", "swapon", "swapoff", "sysfs",
         "_sysctl", "syslog", "umount", "umount2", "unshare", "uselib", "userfaultfd", "ustat", "vm86", "vm86old",
-        "clone", "clone3",
+        "clone", "clone3", "io_uring_setup", "io_uring_enter", "io_uring_register", "personality",
     ]
+
+    /// personality(2) values Docker's profile lets through: Linux, UNAME26, READ_IMPLIES_EXEC combinations
+    /// and the query (0xffffffff); the rest (ADDR_NO_RANDOMIZE, ...) weaken the process.
+    static let allowedPersonalities: [UInt64] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff]
 
     /// CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET.
     static let namespaceCloneFlags: UInt64 = 0x7E02_0000
 
     /// berth's default profile, equivalent to Docker's: every syscall this kernel's architecture has is
     /// allowed except the blocked ones; anything unknown gets EPERM; clone only without namespace flags;
-    /// clone3 gets ENOSYS so that libcs fall back to clone, where the flags can be checked.
+    /// clone3 gets ENOSYS so that libcs fall back to clone, where the flags can be checked; io_uring is
+    /// refused (its operations bypass the filter) and personality takes only Docker's values.
     public static func berthDefault() -> SeccompProfile {
         var allowed: [String] = []
         for nr in Int32(0)..<1024 {
@@ -36,7 +41,7 @@ extension SeccompProfile {
             Rule(names: ["clone"], action: .allow,
                  args: [Arg(index: 0, value: namespaceCloneFlags, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ")]),
             Rule(names: ["clone3"], action: .errno(ENOSYS)),
-        ])
+        ] + allowedPersonalities.map { Rule(names: ["personality"], action: .allow, args: [Arg(index: 0, value: $0, op: "SCMP_CMP_EQ")]) })
     }
 
     /// The profile in config.json's form (`linux.seccomp`).

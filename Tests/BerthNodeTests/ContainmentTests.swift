@@ -103,6 +103,13 @@ extension NodeAgentTests {
                 let out = try await agent.exec(namespace: "default", name: "who", container: "main",
                                                ["sh", "-c", "id -u; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; cat /etc/shadow 2>&1 | wc -c; ls -A /root | wc -l; grep ' /tmp ' /proc/self/mounts | grep -c size=65536k"]).output
                 #expect(out == "1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n0\n0\n1\n")
+                // The default profile: personality only with Docker's values, io_uring refused (EPERM).
+                let calls = try await agent.exec(namespace: "default", name: "who", container: "main", ["python3", "-c", """
+                    import ctypes; l = ctypes.CDLL(None, use_errno=True)
+                    print(l.personality(ctypes.c_ulong(0xffffffff)) >= 0, l.personality(ctypes.c_ulong(0x0040000)), ctypes.get_errno())
+                    print(l.syscall(425, 1, ctypes.create_string_buffer(120)), ctypes.get_errno())
+                    """]).output
+                #expect(calls == "True -1 1\n-1 1\n")
                 try await Task.sleep(nanoseconds: 2_500_000_000)
                 #expect(await agent.status(namespace: "default", name: "who")?.containerStatuses.first?.restartCount == 0)
             }
