@@ -310,6 +310,17 @@ public actor ControlPlane {
             case .deployment(var d)?:
                 if let replicas = scale[key] { d.replicas = replicas }
                 try await syncDeployment(d, key: key, now: now, create: create)
+            case .pod(let bare)?:
+                // A bare Pod runs as written, under its own name, and is not replaced when it ends; a changed
+                // manifest replaces it once the old one has stopped (a pod's spec cannot change in place).
+                let owned = (podsByOwner[key] ?? []).compactMap { pods[$0]?.value }
+                for p in owned where !p.terminating && (p.spec != bare.spec || p.labels != bare.metadata.labels) {
+                    try await deletePod(p.key)
+                }
+                if owned.isEmpty {
+                    try create([PodRecord(namespace: key.namespace, name: key.name, ownerKind: "Pod", ownerName: key.name, revisionHash: "",
+                                          labels: bare.metadata.labels, spec: bare.spec, createdAt: now)], for: key)
+                }
             default:
                 continue
             }

@@ -309,3 +309,38 @@ func runAll(_ cp: ControlPlane) async throws {
         }
     }
 }
+
+extension ControlPlaneTests {
+    /// A bare Pod runs under its own name on a node, is not replaced when it ends, is replaced when its
+    /// manifest changes, and goes when it leaves Git.
+    @Test func barePodsRun() async throws {
+        try await withControlPlane { cp, _, _, _ in
+            try await cp.registerNode(node("n1"))
+            var p = Pod()
+            p.metadata.name = "debug"
+            var c = Container()
+            c.name = "main"
+            c.image = "host"
+            p.spec.containers = [c]
+            let key = ObjectKey(kind: .pod, namespace: "default", name: "debug")
+            try await cp.apply(state([.pod(p), configMap("keep")]))
+            var pods = await cp.pods(of: key)
+            #expect(pods.map(\.name) == ["debug"] && pods[0].nodeName == "n1")
+            try await cp.reportPod(namespace: "default", name: "debug", phase: .succeeded, ready: false, podIP: nil)
+            try await cp.reconcile()
+            #expect(await cp.pods(of: key).map(\.phase) == [.succeeded])
+
+            p.spec.containers[0].args = ["changed"]
+            try await cp.apply(state([.pod(p), configMap("keep")]))
+            pods = await cp.pods(of: key)
+            #expect(pods.count == 1 && pods[0].terminating)
+            try await cp.podStopped(namespace: "default", name: "debug")
+            try await cp.reconcile()
+            pods = await cp.pods(of: key)
+            #expect(pods.count == 1 && !pods[0].terminating && pods[0].spec.containers[0].args == ["changed"])
+
+            try await cp.apply(state([configMap("keep")]))
+            #expect(await cp.pods(of: key).allSatisfy(\.terminating))
+        }
+    }
+}
