@@ -118,6 +118,7 @@ public struct VolumeMount: Sendable, Hashable, Codable {
 public struct SecurityContext: Sendable, Hashable, Codable {
     public var runAsUser: Int?
     public var runAsGroup: Int?
+    public var runAsNonRoot: Bool?
     public var readOnlyRootFilesystem: Bool?
     public var allowPrivilegeEscalation: Bool?
     public var capabilities = Capabilities()

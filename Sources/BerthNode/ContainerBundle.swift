@@ -32,6 +32,8 @@ struct ContainerBundle {
         var sandboxPid: Int32
         var cgroupsPath: String
         var hostImage: Bool
+        /// The image's numeric USER (uid, gid), used when the manifest sets no runAsUser.
+        var imageUser: (uid: Int, gid: Int?)? = nil
     }
 
     func container(_ c: Container, _ r: Run) throws(NodeError) -> [String: Any] {
@@ -40,7 +42,8 @@ struct ContainerBundle {
         process["env"] = r.env.map { "\($0.0)=\($0.1)" }
         if let w = r.workingDir { process["cwd"] = w }
         let sc = c.securityContext
-        process["user"] = ["uid": sc?.runAsUser ?? 0, "gid": sc?.runAsGroup ?? sc?.runAsUser ?? 0]
+        let uid = sc?.runAsUser ?? r.imageUser?.uid ?? 0
+        process["user"] = ["uid": uid, "gid": sc?.runAsGroup ?? (sc?.runAsUser == nil ? r.imageUser?.gid : nil) ?? uid]
         if sc?.allowPrivilegeEscalation == true { process["noNewPrivileges"] = false }
         if let sc, !sc.capabilities.add.isEmpty || !sc.capabilities.drop.isEmpty {
             var caps = Set(CapabilityNames.dockerDefault)

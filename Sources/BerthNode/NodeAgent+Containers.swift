@@ -102,6 +102,16 @@ extension NodeAgent {
             }
             defaults = d
         }
+        // As the kubelet: runAsNonRoot is checked against the user the container would run as.
+        if c.securityContext?.runAsNonRoot == true {
+            let user = c.securityContext?.runAsUser.map(String.init) ?? defaults.user.map { String($0.split(separator: ":").first ?? "") } ?? "0"
+            if user == "0" || user == "root" || user.isEmpty {
+                return wait("CreateContainerConfigError", "container has runAsNonRoot and image will run as root (pod: \"\(p.pod.metadata.name)\", container: \(c.name))")
+            }
+            if Int(user) == nil {
+                return wait("CreateContainerConfigError", "container has runAsNonRoot and image has non-numeric user (\(user)), cannot verify user is non-root (pod: \"\(p.pod.metadata.name)\", container: \(c.name))")
+            }
+        }
         let env = PodEnvironment(pod: p.pod, podIP: ip, nodeName: config.nodeName, view: view, clusterIPs: proxy.clusterIPs())
         let id = "\(p.uid)-\(c.name)-\(r.attempt + 1)"
         do {
@@ -132,7 +142,8 @@ extension NodeAgent {
             }
             let bundle = podsDir + "/" + p.uid + "/" + c.name
             let spec = try bundles.container(c, .init(args: argv, env: variables, workingDir: c.workingDir ?? defaults.workingDir, mounts: mounts,
-                                                      sandboxPid: sandboxPid, cgroupsPath: "berth/pod-\(p.uid)/\(c.name)-\(r.attempt + 1)", hostImage: hostImage))
+                                                      sandboxPid: sandboxPid, cgroupsPath: "berth/pod-\(p.uid)/\(c.name)-\(r.attempt + 1)", hostImage: hostImage,
+                                                      imageUser: defaults.user.flatMap(Self.numericUser)))
             do {
                 try Files.makeDirectories(bundle + "/rootfs")
                 try Files.write(jsonText(spec), to: bundle + "/config.json", mode: 0o600)
@@ -163,6 +174,13 @@ extension NodeAgent {
             if let probe { r.probes[kind] = PodState.Probing(nextAt: now + Double(probe.initialDelaySeconds)) }
         }
         p.runs[i] = r
+    }
+
+    /// "1000" or "1000:1000" (a USER naming an account is not looked up in the image).
+    static func numericUser(_ user: String) -> (uid: Int, gid: Int?)? {
+        let parts = user.split(separator: ":", omittingEmptySubsequences: false)
+        guard let uid = parts.first.flatMap({ Int($0) }) else { return nil }
+        return (uid, parts.count > 1 ? Int(parts[1]) : nil)
     }
 
     /// Deletes a finished run's container, keeping its log as the container's previous log.

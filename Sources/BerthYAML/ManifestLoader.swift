@@ -92,6 +92,7 @@ public struct ManifestLoader: Sendable {
             findings.append(Finding(at: SourceLocation(path: d.object.origin.path, line: mark.line, column: mark.column),
                                     severity: v.severity, message: v.message, field: v.field.description))
         }
+        findings += podSecurityFindings(decoded)
         var desired = DesiredState()
         desired.objects.reserveCapacity(decoded.count)
         for d in decoded where desired.objects[d.facts.key] == nil {
@@ -99,6 +100,35 @@ public struct ManifestLoader: Sendable {
         }
         return LoadResult(desired: desired, findings: Finding.sortedForDisplay(findings),
                           fileCount: results.count, documentCount: documents)
+    }
+
+    /// Pod Security admission over the whole set: each namespace's level comes from its Namespace manifest
+    /// (baseline when it has none).
+    func podSecurityFindings(_ decoded: [Decoded]) -> [Finding] {
+        var findings: [Finding] = []
+        func add(_ d: Decoded, _ field: FieldPath, _ message: String) {
+            let mark = d.document.locate(field)
+            findings.append(Finding(at: SourceLocation(path: d.object.origin.path, line: mark.line, column: mark.column),
+                                    severity: .error, message: message, field: field.description))
+        }
+        var levels: [String: PodSecurity.Level] = [:]
+        for d in decoded {
+            guard case .namespace(let n) = d.object.object, let value = n.metadata.labels[PodSecurity.enforceLabel] else { continue }
+            if let level = PodSecurity.Level(rawValue: value) {
+                levels[n.metadata.name] = level
+            } else {
+                add(d, FieldPath(dotted: "metadata.labels").key(PodSecurity.enforceLabel),
+                    "unknown Pod Security level \"\(value)\": use privileged, baseline or restricted")
+            }
+        }
+        for d in decoded {
+            let key = d.facts.key
+            let level = levels[key.namespace] ?? .baseline
+            for (field, message) in PodSecurity.check(d.document, kind: key.kind, level: level) {
+                add(d, field, message + " (namespace \(key.namespace) enforces \(level.rawValue))")
+            }
+        }
+        return findings
     }
 
     public func parse(_ file: ManifestFile) -> ParsedFile {

@@ -222,9 +222,10 @@ extension ObjectDecoder {
 
     static func securityContext(_ r: MapReader) -> SecurityContext {
         var s = SecurityContext()
-        r.ignore("runAsNonRoot", "privileged", "seccompProfile", "seLinuxOptions", "procMount", "windowsOptions", "appArmorProfile")
+        r.ignore("privileged", "seccompProfile", "seLinuxOptions", "procMount", "windowsOptions", "appArmorProfile")
         s.runAsUser = r.int("runAsUser", min: 0, max: Int(UInt32.max) - 1)
         s.runAsGroup = r.int("runAsGroup", min: 0, max: Int(UInt32.max) - 1)
+        s.runAsNonRoot = r.bool("runAsNonRoot")
         s.readOnlyRootFilesystem = r.bool("readOnlyRootFilesystem")
         s.allowPrivilegeEscalation = r.bool("allowPrivilegeEscalation")
         s.capabilities = r.object("capabilities") { c in

@@ -43,7 +43,7 @@ import Testing
             metadata:
               name: p
             spec:
-              hostNetwork: true
+              dnsPolicy: ClusterFirst
               restartPolicy: Never
               containers:
                 - name: c
@@ -59,8 +59,8 @@ import Testing
             #expect(rows?.first?["line"] as? Int == 6)
             #expect(rows?.first?["column"] as? Int == 3)
             #expect(rows?.first?["severity"] as? String == "warning")
-            #expect(rows?.first?["field"] as? String == "spec.hostNetwork")
-            #expect(rows?.first?["message"] as? String == "berth does not implement \"hostNetwork\"; it is ignored")
+            #expect(rows?.first?["field"] as? String == "spec.dnsPolicy")
+            #expect(rows?.first?["message"] as? String == "berth does not implement \"dnsPolicy\"; it is ignored")
             let strict = try Shell.run(Shell.berth, ["validate", "--strict", dir + "/pod.yml"])
             #expect(strict.status == 1)
             #expect(strict.stdout.contains("pod.yml:6:3: error: berth does not implement"))

@@ -81,6 +81,13 @@ import Testing
               volumes:
                 - name: data
                   emptyDir: {medium: Memory, sizeLimit: 64Mi}
+        ---
+        apiVersion: v1
+        kind: Namespace
+        metadata:
+          name: shop
+          # hostPort is beyond baseline.
+          labels: {pod-security.kubernetes.io/enforce: privileged}
         """)
         #expect(r.findings.map(short) == [])
         let key = ObjectKey(kind: .deployment, namespace: "shop", name: "web")
