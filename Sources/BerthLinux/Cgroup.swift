@@ -157,10 +157,18 @@ public struct Cgroup: Sendable {
         guard Files.exists(base) else {
             throw LinuxError(stage: "cgroup", syscall: "stat", path: base, errno: ENOENT)
         }
-        do {
-            try Files.makeDirectories(dir)
-        } catch {
-            throw LinuxError(stage: "cgroup", syscall: "mkdir", path: error.path, errno: error.errno)
+        // Another container's removal may take an empty parent (berth/) away between our mkdirs: retry.
+        var attempt = 0
+        while true {
+            do {
+                try Files.makeDirectories(dir)
+                return
+            } catch {
+                attempt += 1
+                if error.errno != ENOENT || attempt >= 5 {
+                    throw LinuxError(stage: "cgroup", syscall: "mkdir", path: error.path, errno: error.errno)
+                }
+            }
         }
     }
 

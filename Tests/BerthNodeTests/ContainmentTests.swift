@@ -11,19 +11,6 @@ import Glibc
 /// Attacks on the node from inside pods: each asserts that nothing outside the pod changed.
 extension NodeAgentTests {
     @Suite struct Containment {
-        /// Zombie children of this process (the agent's): shims of pods that ended, not yet collected.
-        static func zombieChildren() -> Int {
-            let me = getpid()
-            var n = 0
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int32(name) != nil {
-                guard let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
-                      let close = stat.lastIndex(of: ")") else { continue }
-                let fields = stat[stat.index(after: close)...].split(separator: " ")
-                if fields.count > 2, fields[0] == "Z", Int32(fields[1]) == me { n += 1 }
-            }
-            return n
-        }
-
         /// ConfigMap volumes are read-only with a `..data` swap, so a planted link cannot be written
         /// through; a subPath through a link planted in an emptyDir stays inside the volume; the shims of
         /// ended containers are collected.
@@ -78,9 +65,10 @@ extension NodeAgentTests {
 
                 await agent.update(pods: [], view: view)
                 try await NodeHarness.eventually("the pods are gone") { await agent.statuses().isEmpty }
-                try await NodeHarness.eventually("no zombie shims", timeout: 5) {
+                // Every shim the agent started has been waited for (no zombie left).
+                try await NodeHarness.eventually("the shims are reaped", timeout: 5) {
                     await agent.tick()
-                    return Containment.zombieChildren() == 0
+                    return Reaper.count == 0
                 }
                 #expect((try? FileManager.default.contentsOfDirectory(atPath: h.config.runDir + "/pods")) ?? [] == [])
             }
@@ -98,7 +86,14 @@ extension NodeAgentTests {
                 // The probe passes only as uid 1000 without capabilities.
                 c.livenessProbe = execProbe("test $(id -u) = 1000 && grep -q '^CapEff:.0000000000000000' /proc/self/status")
                 c.readinessProbe = execProbe("test $(id -u) = 1000")
-                await agent.update(pods: [pod("who", c)], view: ClusterView())
+                // runAsNonRoot with the image's root user: refused at start, as the kubelet does.
+                var rooted = container("main", "exec sleep 1000")
+                rooted.securityContext = { var s = SecurityContext(); s.runAsNonRoot = true; return s }()
+                await agent.update(pods: [pod("who", c), pod("rooted", rooted)], view: ClusterView())
+                try await NodeHarness.eventually("runAsNonRoot is refused") {
+                    guard case .waiting("CreateContainerConfigError", let m)? = await agent.status(namespace: "default", name: "rooted")?.containerStatuses.first?.state else { return false }
+                    return m?.contains("runAsNonRoot and image will run as root") == true
+                }
                 try await NodeHarness.eventually("the pod is ready") { await agent.status(namespace: "default", name: "who")?.ready == true }
                 let out = try await agent.exec(namespace: "default", name: "who", container: "main",
                                                ["sh", "-c", "id -u; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; cat /etc/shadow 2>&1 | wc -c; ls -A /root | wc -l; grep ' /tmp ' /proc/self/mounts | grep -c size=65536k"]).output
