@@ -52,9 +52,12 @@ def children(pid):
             zombies += fields[0] == "Z"
     return kids, zombies
 
+SEEN = set()  # uids of every pod this daemon ran: their cgroups are the ones that may leak
+
 def sample(d, tmp):
     kids, zombies = children(d.proc.pid)
     cg = "/sys/fs/cgroup/memory/berth"
+    SEEN.update(os.listdir(tmp + "/run/pods"))
     return {
         "pods": len(d.get("/api/v1/pods")["items"]),
         "children": kids, "zombies": zombies,
@@ -62,7 +65,7 @@ def sample(d, tmp):
         "rss_mib": round(d.rss_mib(), 1),
         "run_pods": len(os.listdir(tmp + "/run/pods")),
         "run_containers": len(os.listdir(tmp + "/run/runtime")),
-        "pod_cgroups": len([n for n in os.listdir(cg) if n.startswith("pod-")]) if os.path.isdir(cg) else 0,
+        "pod_cgroups": len([u for u in SEEN if os.path.isdir(cg + "/pod-" + u)]),
     }
 
 def main():
