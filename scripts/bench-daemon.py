@@ -12,7 +12,7 @@ KEEP=1 keeps the scratch directory (the daemon's log, state and repositories) fo
 """
 import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlab import Daemon, sh
+from daemonlab import Daemon, add_netns, sh, workspace
 
 DEPLOYMENT = """apiVersion: apps/v1
 kind: Deployment
@@ -68,14 +68,10 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="berth-bench-daemon-")
     netns = "berth-bench-d%d" % os.getpid()
-    sh("ip", "netns", "add", netns)
-    sh("ip", "-n", netns, "link", "set", "lo", "up")
+    add_netns(netns)
     daemon = None
     try:
-        git = lambda *argv, cwd: sh("git", "-c", "user.name=bench", "-c", "user.email=bench@berth.invalid", *argv, cwd=cwd)
-        bare, work = tmp + "/repo.git", tmp + "/work"
-        git("init", "-q", "--bare", "-b", "main", bare, cwd=tmp)
-        git("clone", "-q", bare, work, cwd=tmp)
+        git, bare, work = workspace(tmp, "bench")
         with open(work + "/bench.yaml", "w") as f:
             f.write(DEPLOYMENT.format(round=0))
         git("add", "-A", cwd=work)

@@ -5,6 +5,19 @@ import json, os, signal, socket, subprocess, time, urllib.request
 def sh(*argv, cwd=None, check=True):
     return subprocess.run(argv, cwd=cwd, check=check, capture_output=True, text=True).stdout.strip()
 
+def add_netns(name):
+    """A network namespace for the daemon's pods, loopback up (the caller deletes it)."""
+    sh("ip", "netns", "add", name)
+    sh("ip", "-n", name, "link", "set", "lo", "up")
+
+def workspace(tmp, user):
+    """A bare repository (the daemon's remote) and a clone of it; returns (git, bare, work)."""
+    git = lambda *argv, cwd: sh("git", "-c", "user.name=" + user, "-c", "user.email=%s@berth.invalid" % user, *argv, cwd=cwd)
+    bare, work = tmp + "/repo.git", tmp + "/work"
+    git("init", "-q", "--bare", "-b", "main", bare, cwd=tmp)
+    git("clone", "-q", bare, work, cwd=tmp)
+    return git, bare, work
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

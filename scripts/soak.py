@@ -9,7 +9,7 @@ KEEP=1 keeps the scratch directory.
 """
 import argparse, os, shutil, signal, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlab import Daemon, sh
+from daemonlab import Daemon, add_netns, sh, workspace
 
 SOAK = """apiVersion: apps/v1
 kind: Deployment
@@ -77,15 +77,11 @@ def main():
     args = a.parse_args()
     tmp = tempfile.mkdtemp(prefix="berth-soak-")
     netns = "berth-soak-%d" % os.getpid()
-    sh("ip", "netns", "add", netns)
-    sh("ip", "-n", netns, "link", "set", "lo", "up")
+    add_netns(netns)
     daemon = None
     failures = []
     try:
-        git = lambda *argv, cwd: sh("git", "-c", "user.name=soak", "-c", "user.email=soak@berth.invalid", *argv, cwd=cwd)
-        bare, work = tmp + "/repo.git", tmp + "/work"
-        git("init", "-q", "--bare", "-b", "main", bare, cwd=tmp)
-        git("clone", "-q", bare, work, cwd=tmp)
+        git, bare, work = workspace(tmp, "soak")
         for name in os.listdir(args.example):
             src = os.path.join(args.example, name)
             (shutil.copytree if os.path.isdir(src) else shutil.copy)(src, os.path.join(work, name))

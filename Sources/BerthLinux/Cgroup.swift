@@ -58,7 +58,7 @@ public struct DeviceRule: Sendable, Hashable {
         if access.contains("m") { bits |= 1 }
         if access.contains("r") { bits |= 2 }
         if access.contains("w") { bits |= 4 }
-        return berth_device_rule(allow: allow ? 1 : 0, type: CChar(UInt8(ascii: type == "b" ? "b" : type == "c" ? "c" : "a")),
+        return berth_device_rule(allow: allow ? 1 : 0, type: CChar(type.utf8.first ?? UInt8(ascii: "a")),
                                  major: major ?? -1, minor: minor ?? -1, access: bits)
     }
 }
@@ -130,7 +130,8 @@ public struct Cgroup: Sendable {
                 try makeDirs(dir, below: "\(root)/\(c)")
                 paths.append(dir)
             }
-            let mem = paths[0], cpu = paths[1], pids = paths[2], devices = paths[paths.count - 1]
+            let cg = Cgroup(version: .v1, paths: paths)
+            let mem = paths[0], cpu = paths[1], pids = paths[2], devices = cg.v1("devices")!
             if let m = limits.memoryBytes { try write(String(m), to: mem + "/memory.limit_in_bytes") }
             if let period = limits.cpuPeriod { try write(String(period), to: cpu + "/cpu.cfs_period_us") }
             if let q = limits.cpuQuota { try write(String(q), to: cpu + "/cpu.cfs_quota_us") }
@@ -139,7 +140,7 @@ public struct Cgroup: Sendable {
             for rule in deviceRules(limits) {
                 try write(rule.v1Line, to: devices + (rule.allow ? "/devices.allow" : "/devices.deny"))
             }
-            return Cgroup(version: .v1, paths: paths)
+            return cg
         }
     }
 

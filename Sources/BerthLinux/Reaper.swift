@@ -1,3 +1,4 @@
+import CBerthLinux
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -13,10 +14,12 @@ public enum Reaper {
         watched.withLock { _ = $0.insert(pid) }
     }
 
-    /// Collects every watched child that has exited; returns how many.
+    /// Collects every watched child that has exited; returns how many. Cheap when nothing exited (one
+    /// waitid that collects nothing), so the node agent calls it every tick.
     @discardableResult
     public static func reap() -> Int {
-        watched.withLock { set in
+        guard berth_has_exited_child() != 0 else { return 0 }
+        return watched.withLock { set in
             var done: [pid_t] = []
             for pid in set {
                 var status: Int32 = 0

@@ -58,19 +58,20 @@ public enum Subprocess {
     public static func exec(inContainer pid: Int32, _ argv: [String], env: [String], cgroups: [String],
                             identity: [UInt8], timeout: Double) throws(LinuxError) -> ProcessResult {
         guard !argv.isEmpty else { throw LinuxError(stage: "exec", syscall: "execve", errno: EINVAL) }
-        var spec = berth_spec()
-        let decoded = identity.withUnsafeBufferPointer { berth_decode_spec($0.baseAddress, $0.count, &spec) }
-        defer { berth_spec_free(&spec) }
-        guard decoded == 0 else { throw LinuxError(stage: "exec", syscall: "decode spec", errno: EINVAL) }
         var fds: [Int32] = [0, 0]
         guard berth_pipe_cloexec(&fds) == 0 else { throw LinuxError(stage: "exec", syscall: "pipe2", errno: errno) }
         let a = CStrings(argv), e = CStrings(env), c = CStrings(cgroups)
-        // The spec's strings point into `identity`, which stays alive until the helper is forked.
-        let helper = identity.withUnsafeBufferPointer { _ in berth_exec_in(pid, a.pointers, e.pointers, c.pointers, cgroups.count, fds[1], &spec) }
+        // The decoded spec's strings point into `identity`: decoded and used within one borrow of it.
+        let helper = identity.withUnsafeBufferPointer { buffer -> pid_t in
+            var spec = berth_spec()
+            defer { berth_spec_free(&spec) }
+            guard berth_decode_spec(buffer.baseAddress, buffer.count, &spec) == 0 else { errno = EINVAL; return -2 }
+            return berth_exec_in(pid, a.pointers, e.pointers, c.pointers, cgroups.count, fds[1], &spec)
+        }
         close(fds[1])
         guard helper > 0 else {
             close(fds[0])
-            throw LinuxError(stage: "exec", syscall: "fork", errno: errno)
+            throw LinuxError(stage: "exec", syscall: helper == -2 ? "decode spec" : "fork", errno: errno)
         }
         return collect(pid: helper, from: fds[0], timeout: timeout, group: false)
     }

@@ -102,14 +102,16 @@ extension NodeAgent {
             }
             defaults = d
         }
+        let imageUser = defaults.user.flatMap(Self.numericUser)
         // As the kubelet: runAsNonRoot is checked against the user the container would run as.
         if c.securityContext?.runAsNonRoot == true {
-            let user = c.securityContext?.runAsUser.map(String.init) ?? defaults.user.map { String($0.split(separator: ":").first ?? "") } ?? "0"
-            if user == "0" || user == "root" || user.isEmpty {
-                return wait("CreateContainerConfigError", "container has runAsNonRoot and image will run as root (pod: \"\(p.pod.metadata.name)\", container: \(c.name))")
-            }
-            if Int(user) == nil {
-                return wait("CreateContainerConfigError", "container has runAsNonRoot and image has non-numeric user (\(user)), cannot verify user is non-root (pod: \"\(p.pod.metadata.name)\", container: \(c.name))")
+            let subject = "(pod: \"\(p.pod.metadata.name)\", container: \(c.name))"
+            if let uid = c.securityContext?.runAsUser ?? imageUser?.uid {
+                if uid == 0 { return wait("CreateContainerConfigError", "container has runAsNonRoot and image will run as root \(subject)") }
+            } else if let name = defaults.user?.split(separator: ":").first.map(String.init), name != "root" {
+                return wait("CreateContainerConfigError", "container has runAsNonRoot and image has non-numeric user (\(name)), cannot verify user is non-root \(subject)")
+            } else {
+                return wait("CreateContainerConfigError", "container has runAsNonRoot and image will run as root \(subject)")
             }
         }
         let env = PodEnvironment(pod: p.pod, podIP: ip, nodeName: config.nodeName, view: view, clusterIPs: proxy.clusterIPs())
@@ -143,7 +145,7 @@ extension NodeAgent {
             let bundle = podsDir + "/" + p.uid + "/" + c.name
             let spec = try bundles.container(c, .init(args: argv, env: variables, workingDir: c.workingDir ?? defaults.workingDir, mounts: mounts,
                                                       sandboxPid: sandboxPid, cgroupsPath: "berth/pod-\(p.uid)/\(c.name)-\(r.attempt + 1)", hostImage: hostImage,
-                                                      imageUser: defaults.user.flatMap(Self.numericUser)))
+                                                      imageUser: imageUser))
             do {
                 try Files.makeDirectories(bundle + "/rootfs")
                 try Files.write(jsonText(spec), to: bundle + "/config.json", mode: 0o600)

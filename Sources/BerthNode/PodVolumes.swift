@@ -85,16 +85,16 @@ struct PodVolumes {
     /// one rename of the `..data` link makes the new set visible at once; each key is a link through
     /// `..data`. Every write is relative to a descriptor of a directory made here, never through a link.
     private func project(_ data: [String: [UInt8]], _ keys: ProjectedKeys, into d: String, defaultMode: Int, volume: String) throws(NodeError) {
-        var files: [(path: String, bytes: [UInt8], mode: Int)] = []
+        var files: [ProjectedFiles.File] = []
         if keys.items.isEmpty {
-            for (k, v) in data { files.append((k, v, keys.defaultMode ?? defaultMode)) }
+            for (k, v) in data { files.append(ProjectedFiles.File(path: k, bytes: v, mode: keys.defaultMode ?? defaultMode)) }
         } else {
             for item in keys.items {
                 guard let v = data[item.key] else {
                     if keys.optional { continue }
                     throw NodeError("volume \(volume): key \(item.key) not found in \(keys.name)")
                 }
-                files.append((item.path, v, item.mode ?? keys.defaultMode ?? defaultMode))
+                files.append(ProjectedFiles.File(path: item.path, bytes: v, mode: item.mode ?? keys.defaultMode ?? defaultMode))
             }
         }
         for f in files {
@@ -104,17 +104,12 @@ struct PodVolumes {
             }
         }
         files.sort { $0.path < $1.path }
-        if ProjectedFiles.current(d) == files.map({ ProjectedFiles.File(path: $0.path, bytes: $0.bytes, mode: $0.mode) }) { return }
+        if ProjectedFiles.current(d) == files { return }
         do {
-            try ProjectedFiles.write(files.map { ProjectedFiles.File(path: $0.path, bytes: $0.bytes, mode: $0.mode) }, into: d)
+            try ProjectedFiles.write(files, into: d)
         } catch {
             throw NodeError("volume \(volume): \(error)")
         }
-    }
-
-    private func currentMode(_ path: String) -> Int? {
-        var st = stat()
-        return stat(path, &st) == 0 ? Int(st.st_mode & 0o7777) : nil
     }
 
     private func hostPath(_ path: String, type: String?, volume: String) throws(NodeError) -> String {

@@ -27,7 +27,7 @@ enum ProjectedFiles {
         guard let target = linkTarget(d + "/..data"), target.hasPrefix(".."), !target.contains("/") else { return nil }
         var out: [File] = []
         func walk(_ dir: String, _ prefix: String) {
-            for name in Files.list(dir).sorted() {
+            for name in Files.list(dir) {
                 let path = dir + "/" + name
                 var st = stat()
                 guard lstat(path, &st) == 0 else { continue }

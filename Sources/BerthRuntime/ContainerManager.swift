@@ -65,11 +65,11 @@ public struct ContainerManager: Sendable {
     /// (the node agent adds its state and run directories).
     public var hostHidden: [String] = []
 
-    /// What the host keeps from its users: home directories, password hashes, SSH host keys.
-    static var hostSecrets: [String] {
+    /// What the host keeps from its users: home directories, password hashes, SSH host keys (listed once).
+    static let hostSecrets: [String] = {
         let keys = Files.list("/etc/ssh").filter { $0.hasPrefix("ssh_host_") && !$0.hasSuffix(".pub") }.map { "/etc/ssh/" + $0 }
         return ["/root", "/home", "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-"] + keys.sorted()
-    }
+    }()
 
     @discardableResult
     public func create(id: String, bundle: String, attach: Bool = false, root source: RootSource = .bundle) throws -> Int32 {

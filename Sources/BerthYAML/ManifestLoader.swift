@@ -124,7 +124,7 @@ public struct ManifestLoader: Sendable {
         for d in decoded {
             let key = d.facts.key
             let level = levels[key.namespace] ?? .baseline
-            for (field, message) in PodSecurity.check(d.document, kind: key.kind, level: level) {
+            for (field, message) in PodSecurity.check(d.document, object: d.object.object, level: level) {
                 add(d, field, message + " (namespace \(key.namespace) enforces \(level.rawValue))")
             }
         }

@@ -24,16 +24,6 @@ public enum PodSecurity {
         "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
     ]
 
-    /// Where the pod spec sits in each kind that makes pods.
-    static func podSpecPath(_ kind: ObjectKind) -> FieldPath? {
-        switch kind {
-        case .pod: return FieldPath(dotted: "spec")
-        case .deployment, .daemonSet, .job: return FieldPath(dotted: "spec.template.spec")
-        case .cronJob: return FieldPath(dotted: "spec.jobTemplate.spec.template.spec")
-        default: return nil
-        }
-    }
-
     struct Finder {
         let level: Level
         var out: [(FieldPath, String)] = []
@@ -44,8 +34,8 @@ public enum PodSecurity {
     }
 
     /// The violations of one object's pod spec at `level`, as (field, message).
-    static func check(_ document: YAMLNode, kind: ObjectKind, level: Level) -> [(FieldPath, String)] {
-        guard level != .privileged, let specPath = podSpecPath(kind), let spec = document.at(specPath) else { return [] }
+    static func check(_ document: YAMLNode, object: KubeObject, level: Level) -> [(FieldPath, String)] {
+        guard level != .privileged, let specPath = object.podTemplate?.path.field("spec"), let spec = document.at(specPath) else { return [] }
         var f = Finder(level: level)
         for field in ["hostNetwork", "hostPID", "hostIPC"] where spec.child(field)?.isTrue == true {
             f.fail(specPath.field(field), "\(field)=true is not allowed (host namespaces)")

@@ -96,7 +96,7 @@ pid_t berth_exec_in(pid_t target, const char *const *argv, const char *const *en
         if (setns(fds[i], 0) != 0) die(out_fd, kinds[i]);
         close(fds[i]);
     }
-    const char *cwd = identity && identity->cwd && *identity->cwd ? identity->cwd : "/";
+    const char *cwd = identity->cwd && *identity->cwd ? identity->cwd : "/";
     if (chdir(cwd) != 0 && chdir("/") != 0) die(out_fd, "chdir /");
     pid_t child = fork();
     if (child < 0) die(out_fd, "fork");
@@ -111,14 +111,10 @@ pid_t berth_exec_in(pid_t target, const char *const *argv, const char *const *en
         dup2(out_fd, 2);
         /* Nothing of the agent's stays open in the container (CLOSE_RANGE_CLOEXEC). */
         syscall(SYS_close_range, 3, ~0U, 4);
-        if (identity) {
-            /* As the container's own process: its user, capabilities, limits and seccomp filter. */
-            const char *stage, *call;
-            if (berth_apply_identity(identity, &stage, &call) != 0) die(1, call);
-            if (identity->no_new_privs && berth_load_seccomp(identity) != 0) die(1, "seccomp");
-        } else {
-            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-        }
+        /* As the container's own process: its user, capabilities, limits and seccomp filter. */
+        const char *stage, *call;
+        if (berth_apply_identity(identity, &stage, &call) != 0) die(1, call);
+        if (identity->no_new_privs && berth_load_seccomp(identity) != 0) die(1, "seccomp");
         environ = (char **)envp;
         execvp(argv[0], (char *const *)argv);
         int code = errno == ENOENT ? 127 : 126;

@@ -104,27 +104,27 @@ static void refuse_link(int efd, int rootfd, const char *name, const char *shown
  * The flags a bind remount must keep: in a user namespace the kernel locks nosuid, nodev, noexec, rdonly
  * and the atime mode of mounts that came from the host, and a remount that would clear one is EPERM.
  */
-static unsigned long kept_flags_fd(int fd) {
-    struct statvfs st;
-    if (fstatvfs(fd, &st) != 0) return 0;
+static unsigned long kept_of(const struct statvfs *st) {
     unsigned long f = 0;
-    if (st.f_flag & ST_NOSUID) f |= MS_NOSUID;
-    if (st.f_flag & ST_NODEV) f |= MS_NODEV;
-    if (st.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
-    if (st.f_flag & ST_RDONLY) f |= MS_RDONLY;
-    if (st.f_flag & ST_NOATIME) f |= MS_NOATIME;
-    if (st.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
-    if (st.f_flag & ST_RELATIME) f |= MS_RELATIME;
-    if (!(st.f_flag & (ST_NOATIME | ST_RELATIME))) f |= MS_STRICTATIME;
+    if (st->f_flag & ST_NOSUID) f |= MS_NOSUID;
+    if (st->f_flag & ST_NODEV) f |= MS_NODEV;
+    if (st->f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+    if (st->f_flag & ST_RDONLY) f |= MS_RDONLY;
+    if (st->f_flag & ST_NOATIME) f |= MS_NOATIME;
+    if (st->f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+    if (st->f_flag & ST_RELATIME) f |= MS_RELATIME;
+    if (!(st->f_flag & (ST_NOATIME | ST_RELATIME))) f |= MS_STRICTATIME;
     return f;
 }
 
 static unsigned long kept_flags(const char *path) {
-    int fd = open(path, O_PATH | O_CLOEXEC);
-    if (fd < 0) return 0;
-    unsigned long f = kept_flags_fd(fd);
-    close(fd);
-    return f;
+    struct statvfs st;
+    return statvfs(path, &st) == 0 ? kept_of(&st) : 0;
+}
+
+static unsigned long kept_flags_fd(int fd) {
+    struct statvfs st;
+    return fstatvfs(fd, &st) == 0 ? kept_of(&st) : 0;
 }
 
 static int capset_all(uint64_t eff, uint64_t perm, uint64_t inh) {
@@ -929,6 +929,14 @@ int berth_oom_notifier(const char *memory_dir, int v2) {
 
 int berth_pidfd(pid_t pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int berth_has_exited_child(void) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    /* WNOWAIT: look without collecting, so that whoever waits on that child still can. */
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return 0;
+    return info.si_pid != 0;
 }
 
 int berth_set_child_subreaper(void) {

@@ -8,9 +8,8 @@ import Glibc
 /// Attacks on the runtime from a hostile bundle or from inside the container; each asserts that nothing
 /// outside the container changed.
 @Suite(.serialized, .enabled(if: getuid() == 0, "namespaces need root")) struct RuntimeContainmentTests {
-    func berth(_ root: String, _ args: [String]) throws -> Shell.Result {
-        try Shell.run(Shell.berth, ["runtime"] + [args[0], "--root", root] + args.dropFirst())
-    }
+    /// berth-shims outlive the berth that started them: the test process adopts and reaps them.
+    init() { Orphans.adopt() }
 
     /// A host directory beside the bundle that no step may touch.
     func hostDirectory(_ b: BusyboxBundle) throws -> String {
@@ -122,12 +121,7 @@ import Glibc
             let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
             let fields = stat[(stat.lastIndex(of: ")").map { stat.index(after: $0) } ?? stat.startIndex)...].split(separator: " ")
             #expect(fields.count > 4 && fields[3] == "\(pid)", "session of \(pid): \(fields.prefix(5))")
-            var last: [String: Any]?
-            for _ in 0..<200 {
-                last = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
-                if last?["status"] as? String == "stopped" { break }
-                usleep(20_000)
-            }
+            let last = try stateWhenStopped(root, id, tries: 200)
             #expect((last?["annotations"] as? [String: String])?["berth.exitCode"] == "7")
             _ = try berth(root, ["delete", "--force", id])
             RuntimeLifecycleTests.reapShims()

@@ -196,16 +196,28 @@ struct BusyboxBundle {
     }
 }
 
+/// `berth runtime COMMAND --root ROOT ARGS...`
+func berth(_ root: String, _ args: [String]) throws -> Shell.Result {
+    try Shell.run(Shell.berth, ["runtime"] + [args[0], "--root", root] + args.dropFirst())
+}
+
+/// The container's state once it has stopped, polled every 20 ms up to `tries` times (the last one read).
+func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> [String: Any]? {
+    var s: [String: Any]?
+    for _ in 0..<tries {
+        s = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
+        if s?["status"] as? String == "stopped" { break }
+        usleep(20_000)
+    }
+    return s
+}
+
 @Suite(.serialized, .enabled(if: getuid() == 0, "namespaces need root")) struct RuntimeLifecycleTests {
     /// berth-shims outlive the berth that started them: the test process adopts and reaps them.
     init() { Orphans.adopt() }
 
     /// Not the node agent's tests' shims: their pods stop when those tests end, not when these do.
     static func reapShims() { Orphans.reap(named: ["berth-shim"], waiting: true, excluding: "/berth-node-") }
-
-    func berth(_ root: String, _ args: [String]) throws -> Shell.Result {
-        try Shell.run(Shell.berth, ["runtime"] + [args[0], "--root", root] + args.dropFirst())
-    }
 
     /// A pod's containers share its sandbox's namespaces: the second container enters the first one's
     /// network, ipc, uts and pid namespaces by path.
@@ -376,11 +388,7 @@ struct BusyboxBundle {
             #expect(try berth(root, ["delete", id]).status == 1)
             usleep(200_000)
             #expect(try berth(root, ["kill", id, "TERM"]).status == 0)
-            for _ in 0..<100 {
-                s = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
-                if s?["status"] as? String == "stopped" { break }
-                usleep(20_000)
-            }
+            s = try stateWhenStopped(root, id)
             #expect(s?["status"] as? String == "stopped")
             #expect((s?["annotations"] as? [String: String])?["berth.exitCode"] == "42")
             #expect(try berth(root, ["delete", id]).status == 0)
@@ -413,12 +421,7 @@ struct BusyboxBundle {
             let s1 = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
             #expect(s1?["status"] as? String == "running")
             #expect(try berth(root, ["kill", id, "TERM"]).status == 0)
-            var s2: [String: Any]?
-            for _ in 0..<100 {
-                s2 = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
-                if s2?["status"] as? String == "stopped" { break }
-                usleep(20_000)
-            }
+            let s2 = try stateWhenStopped(root, id)
             #expect(s2?["status"] as? String == "stopped")
             #expect((s2?["annotations"] as? [String: String])?["berth.exitCode"] == "9")
             _ = try berth(root, ["delete", "--force", id])

@@ -148,6 +148,9 @@ int berth_oom_notifier(const char *memory_dir, int v2);
 /* pidfd_open: readable once the process has exited. */
 int berth_pidfd(pid_t pid);
 
+/* 1 when a child of this process has exited and waits to be collected (it is left uncollected). */
+int berth_has_exited_child(void);
+
 /* Makes orphaned descendants reparent to this process (PR_SET_CHILD_SUBREAPER). */
 int berth_set_child_subreaper(void);
 
@@ -169,8 +172,8 @@ int berth_netns_socket(const char *netns_path, int domain, int type);
 
 /* Runs argv (PATH searched in envp) inside the ipc, uts, net, pid and mount namespaces of the running
    process `target`, joined to the cgroup directories given, with stdout and stderr on out_fd, in a session
-   of its own. With `identity` (the container's decoded spec) it runs as the container's process does: its
-   user and groups, capabilities, rlimits, no_new_privs, seccomp filter and working directory. Returns the
+   of its own, as the container's process runs (`identity` is the container's decoded spec): its user and
+   groups, capabilities, rlimits, no_new_privs, seccomp filter and working directory. Returns the
    pid of a helper child that exits with the program's status (126/127 when it could not start, the
    reason written to out_fd); SIGKILL to the helper ends the program too. */
 pid_t berth_exec_in(pid_t target, const char *const *argv, const char *const *envp,
