@@ -101,7 +101,7 @@ let package = Package(
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
         .testTarget(name: "BerthNodeTests", dependencies: ["BerthNode", "BerthRuntime", "BerthLinux", "BerthModel", "BerthTestSupport"]),
         .testTarget(name: "BerthYAMLTests", dependencies: ["BerthYAML", "BerthModel"]),
-        .testTarget(name: "BerthCLITests", dependencies: ["BerthYAML", "BerthStore", "BerthTestSupport"]),
+        .testTarget(name: "BerthCLITests", dependencies: ["BerthYAML", "BerthStore", "BerthLinux", "BerthTestSupport"]),
         .target(name: "BerthTestSupport", dependencies: ["CBerthLinux"], path: "Tests/Support"),
         .testTarget(name: "BerthGitTests", dependencies: ["BerthGit", "BerthTestSupport"]),
         .testTarget(name: "BerthSourceTests", dependencies: ["BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),

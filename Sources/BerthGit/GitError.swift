@@ -37,8 +37,15 @@ func check(_ rc: Int32, _ operation: @autoclosure () -> String) throws(GitError)
     if rc < 0 { throw GitError.last(rc, operation()) }
 }
 
+/// Pack files libgit2 keeps open at once (scripts/soak allows for them in the daemon's descriptors).
+public let gitOpenPackLimit = 16
+
 /// libgit2 needs one global initialisation before first use; it is never shut down.
 let libgit2Ready: Bool = {
     git_libgit2_init()
+    // Every fetch adds a pack to the mirror and libgit2 keeps each pack it read open (no limit by
+    // default): a daemon following a busy branch would run out of descriptors. Least recently used
+    // packs beyond this are closed.
+    _ = berth_git_set_mwindow_file_limit(gitOpenPackLimit)
     return true
 }()

@@ -85,6 +85,15 @@ public struct Cgroup: Sendable {
         [DeviceRule(allow: false, type: "a")] + limits.devices + DeviceRule.defaults
     }
 
+    /// cgroup v2's device controller: a BPF program on the cgroup directory that lets through what
+    /// `deviceRules` allow.
+    public static func attachDeviceProgram(_ dir: String, _ limits: CgroupLimits) throws(LinuxError) {
+        let rules = deviceRules(limits).map(\.c)
+        guard rules.withUnsafeBufferPointer({ berth_device_filter_attach(dir, $0.baseAddress, $0.count) }) == 0 else {
+            throw LinuxError(stage: "cgroup", syscall: "bpf (device program)", path: dir, errno: errno)
+        }
+    }
+
     /// Detects the layout: v2 only when the unified root delegates memory, cpu and pids.
     public static func detectVersion(root: String = "/sys/fs/cgroup") -> Version {
         if let controllers = Files.readText(root + "/cgroup.controllers") {
@@ -117,10 +126,7 @@ public struct Cgroup: Sendable {
                 try write(String(weight), to: dir + "/cpu.weight")
             }
             if let p = limits.pidsMax { try write(p > 0 ? String(p) : "max", to: dir + "/pids.max") }
-            let rules = deviceRules(limits).map(\.c)
-            guard rules.withUnsafeBufferPointer({ berth_device_filter_attach(dir, $0.baseAddress, $0.count) }) == 0 else {
-                throw LinuxError(stage: "cgroup", syscall: "bpf (device program)", path: dir, errno: errno)
-            }
+            try attachDeviceProgram(dir, limits)
             return cg
         case .v1:
             var paths: [String] = []

@@ -27,6 +27,7 @@ static struct bpf_insn insn(unsigned char code, unsigned char dst, unsigned char
 
 int berth_device_filter_attach(const char *cgroup_dir, const struct berth_device_rule *rules, size_t n) {
     size_t len = 0;
+    int matched_all = 0;
     if (n * 8 + 8 > MAX_INSNS) { errno = E2BIG; return -1; }
     struct bpf_insn *prog = calloc(n * 8 + 8, sizeof *prog);
     if (!prog) return -1;
@@ -66,9 +67,14 @@ int berth_device_filter_attach(const char *cgroup_dir, const struct berth_device
         for (int j = 0; j < nj; j++) block[jumps[j]].off = (short)(nb - jumps[j] - 1);
         memcpy(prog + len, block, (size_t)nb * sizeof block[0]);
         len += (size_t)nb;
+        /* A rule that matches everything decides alone: what follows would be unreachable, which the
+           verifier refuses. */
+        if (nj == 0) { matched_all = 1; break; }
     }
-    prog[len++] = insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0);   /* nothing matched: denied */
-    prog[len++] = insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+    if (!matched_all) {
+        prog[len++] = insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0);   /* nothing matched: denied */
+        prog[len++] = insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+    }
 
     union bpf_attr load;
     memset(&load, 0, sizeof load);
