@@ -109,5 +109,25 @@ extension NodeAgentTests {
                 #expect(await agent.status(namespace: "default", name: "who")?.containerStatuses.first?.restartCount == 0)
             }
         }
+        /// An `image: host` pod sees neither berth's state (the API token, the store journal, the Git
+        /// mirror, Secrets) nor its run directory, even where they sit on the host's root filesystem.
+        @Test func hostImagePodsCannotReadBerthsState() async throws {
+            let outside = "/var/tmp/berth-hygiene-\(getpid())"
+            defer { try? FileManager.default.removeItem(atPath: outside) }
+            try await NodeHarness.with(configure: { $0.stateDir = outside + "/state"; $0.runDir = outside + "/run" }) { _, agent in
+                try "s3cret-token".write(toFile: outside + "/state/api-token", atomically: true, encoding: .utf8)
+                try FileManager.default.createDirectory(atPath: outside + "/state/store", withIntermediateDirectories: true)
+                try "journal".write(toFile: outside + "/state/store/journal", atomically: true, encoding: .utf8)
+                let script = "cat \(outside)/state/api-token \(outside)/state/store/journal 2>&1; find \(outside)/state \(outside)/run -mindepth 1 | wc -l; echo done; exec sleep 1000"
+                await agent.update(pods: [pod("snoop", container("main", script))], view: ClusterView())
+                try await NodeHarness.eventually("the pod ran") { await agent.log("snoop", "main").hasSuffix("done\n") }
+                let log = await agent.log("snoop", "main")
+                #expect(!log.contains("s3cret") && !log.contains("journal\n"), "\(log)")
+                #expect(log.hasSuffix("\n0\ndone\n"), "\(log)")
+                var st = stat()
+                #expect(stat(outside + "/state", &st) == 0 && st.st_mode & 0o777 == 0o700)
+                #expect(stat(outside + "/run", &st) == 0 && st.st_mode & 0o777 == 0o700)
+            }
+        }
     }
 }
