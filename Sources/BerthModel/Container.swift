@@ -129,4 +129,16 @@ public struct Capabilities: Sendable, Hashable, Codable {
     public var add: [String] = []
     public var drop: [String] = []
     public init() {}
+
+    /// What Pod Security's baseline level lets a container add (Docker's default set), without `CAP_`.
+    public static let baseline: Set<String> = [
+        "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+        "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+    ]
+
+    /// A capability name as written in a manifest (`sys_admin`, `CAP_SYS_ADMIN`) in the form above.
+    public static func bare(_ name: String) -> String {
+        let upper = name.uppercased()
+        return upper.hasPrefix("CAP_") ? String(upper.dropFirst(4)) : upper
+    }
 }

@@ -49,8 +49,8 @@ struct ContainerBundle {
             var caps = Set(CapabilityNames.dockerDefault)
             let all = sc.capabilities.drop.contains { $0.uppercased() == "ALL" }
             if all { caps = [] }
-            for d in sc.capabilities.drop { caps.remove("CAP_" + d.uppercased().replacingOccurrences(of: "CAP_", with: "")) }
-            for a in sc.capabilities.add { caps.insert("CAP_" + a.uppercased().replacingOccurrences(of: "CAP_", with: "")) }
+            for d in sc.capabilities.drop { caps.remove("CAP_" + Capabilities.bare(d)) }
+            for a in sc.capabilities.add { caps.insert("CAP_" + Capabilities.bare(a)) }
             let list = caps.sorted()
             process["capabilities"] = ["bounding": list, "effective": list, "permitted": list]
         }

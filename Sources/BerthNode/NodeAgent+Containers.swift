@@ -103,6 +103,9 @@ extension NodeAgent {
             defaults = d
         }
         let imageUser = defaults.user.flatMap(Self.numericUser)
+        if !config.allowPrivileged, let cap = c.securityContext?.capabilities.add.map(Capabilities.bare).first(where: { !Capabilities.baseline.contains($0) }) {
+            return wait("CreateContainerConfigError", "capability \(cap) is beyond Pod Security's baseline and this node does not allow privileged pods (berth run --allow-privileged)")
+        }
         // As the kubelet: runAsNonRoot is checked against the user the container would run as.
         if c.securityContext?.runAsNonRoot == true {
             let subject = "(pod: \"\(p.pod.metadata.name)\", container: \(c.name))"

@@ -25,6 +25,9 @@ public struct NodeConfig: Sendable {
 
     /// hostPath volumes only under these directories; none by default.
     public var hostPathRoots: [String] = []
+    /// Containers may add capabilities beyond Pod Security's baseline (for namespaces at the privileged
+    /// level); off by default, so a namespace marked privileged in Git still cannot take over the node.
+    public var allowPrivileged = false
 
     /// CrashLoopBackOff: the first delay, doubling up to the cap, forgotten after `backoffReset` of running.
     public var backoffInitial = 10.0

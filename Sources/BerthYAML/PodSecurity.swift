@@ -9,11 +9,6 @@ public enum PodSecurity {
 
     public static let enforceLabel = "pod-security.kubernetes.io/enforce"
 
-    /// Capabilities baseline lets a container add (Docker's defaults).
-    static let baselineCapabilities: Set<String> = [
-        "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
-        "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
-    ]
     static let safeSysctls: Set<String> = [
         "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
         "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
@@ -75,9 +70,9 @@ public enum PodSecurity {
                 }
                 checkCommonSecurityContext(sc, scPath, &f)
                 let caps = sc?.child("capabilities")
-                let added = (caps?.child("add")?.items ?? []).map { ($0.text ?? "").uppercased() }.map { $0.hasPrefix("CAP_") ? String($0.dropFirst(4)) : $0 }
+                let added = (caps?.child("add")?.items ?? []).map { Capabilities.bare($0.text ?? "") }
                 for (j, cap) in added.enumerated() {
-                    let allowed = level == .restricted ? cap == "NET_BIND_SERVICE" : baselineCapabilities.contains(cap)
+                    let allowed = level == .restricted ? cap == "NET_BIND_SERVICE" : Capabilities.baseline.contains(cap)
                     if !allowed { f.fail(scPath.field("capabilities").field("add").index(j), "container \"\(name)\" must not add capability \(cap)") }
                 }
                 let nonRoot = sc?.child("runAsNonRoot")?.isTrue ?? podNonRoot

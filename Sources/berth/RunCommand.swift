@@ -54,6 +54,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Apply a commit that removes every object berth created (refused otherwise, unless an object carries the annotation berth.dev/allow-prune-all: \"true\").")
     var allowEmpty = false
 
+    @Flag(help: "Let containers add capabilities beyond Pod Security's baseline (needed by namespaces at the privileged level).")
+    var allowPrivileged = false
+
     @Option(help: "Network namespace (a path such as /run/netns/NAME) for the node's side of pod networking; default this one.")
     var networkNamespace: String?
 
@@ -106,6 +109,7 @@ struct RunCommand: AsyncParsableCommand {
         node.networkNamespace = networkNamespace
         node.podCIDR = podCIDR
         node.bridge = bridge
+        node.allowPrivileged = allowPrivileged
         for binary in [node.shimBinary, node.initBinary] where !FileManager.default.isExecutableFile(atPath: binary) {
             throw ValidationError("\(binary) is missing: build all products (swift build) so that it sits next to berth")
         }

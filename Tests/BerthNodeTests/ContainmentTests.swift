@@ -129,5 +129,25 @@ extension NodeAgentTests {
                 #expect(stat(outside + "/run", &st) == 0 && st.st_mode & 0o777 == 0o700)
             }
         }
+        /// Capabilities beyond baseline (a namespace at the privileged level) need a node that allows
+        /// privileged pods; without it the container is not created.
+        @Test func capabilitiesBeyondBaselineNeedANodeThatAllowsThem() async throws {
+            var c = container("main", "grep CapEff /proc/self/status; exec sleep 1000")
+            c.securityContext = { var s = SecurityContext(); s.capabilities.add = ["SYS_ADMIN"]; return s }()
+            try await NodeHarness.with { _, agent in
+                await agent.update(pods: [pod("admin", c)], view: ClusterView())
+                try await NodeHarness.eventually("the container is refused") {
+                    guard case .waiting("CreateContainerConfigError", let m)? = await agent.status(namespace: "default", name: "admin")?.containerStatuses.first?.state else { return false }
+                    return m?.contains("capability SYS_ADMIN is beyond Pod Security's baseline") == true
+                }
+            }
+            try await NodeHarness.with(configure: { $0.allowPrivileged = true }) { _, agent in
+                await agent.update(pods: [pod("admin", c)], view: ClusterView())
+                try await NodeHarness.eventually("the container runs with SYS_ADMIN") {
+                    // Docker's 14 defaults (a80425fb) plus CAP_SYS_ADMIN (bit 21).
+                    await agent.log("admin", "main") == "CapEff:\t00000000a82425fb\n"
+                }
+            }
+        }
     }
 }
