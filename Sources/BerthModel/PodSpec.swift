@@ -14,9 +14,30 @@ public struct PodSpec: Sendable, Hashable, Codable {
     public var tolerations: [Toleration] = []
     public var restartPolicy: RestartPolicy?
     public var terminationGracePeriodSeconds: Int?
+    /// The pod-level user settings every container inherits unless it sets its own.
+    public var securityContext: PodSecurityContext?
     public init() {}
 
     public var allContainers: [Container] { initContainers + containers }
+
+    /// A container's security context with the pod's user settings filled in where it sets none, as the
+    /// kubelet merges them.
+    public func securityContext(for c: Container) -> SecurityContext? {
+        guard let pod = securityContext else { return c.securityContext }
+        var sc = c.securityContext ?? SecurityContext()
+        sc.runAsUser = sc.runAsUser ?? pod.runAsUser
+        sc.runAsGroup = sc.runAsGroup ?? pod.runAsGroup
+        sc.runAsNonRoot = sc.runAsNonRoot ?? pod.runAsNonRoot
+        return sc
+    }
+}
+
+/// The parts of a pod's securityContext berth applies (the rest is checked by Pod Security, not run).
+public struct PodSecurityContext: Sendable, Hashable, Codable {
+    public var runAsUser: Int?
+    public var runAsGroup: Int?
+    public var runAsNonRoot: Bool?
+    public init() {}
 }
 
 public struct PodTemplateSpec: Sendable, Hashable, Codable {

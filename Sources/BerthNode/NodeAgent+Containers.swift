@@ -87,7 +87,9 @@ extension NodeAgent {
 
     /// Starts the next run of container `i`.
     func start(_ p: inout PodState, _ i: Int, _ now: Double) {
-        guard let c = p.container(p.runs[i]), let sandboxPid = p.sandboxPid, let ip = p.ip else { return }
+        guard var c = p.container(p.runs[i]), let sandboxPid = p.sandboxPid, let ip = p.ip else { return }
+        // The pod's runAsUser, runAsGroup and runAsNonRoot where the container sets none.
+        c.securityContext = p.pod.spec.securityContext(for: c)
         var r = p.runs[i]
         func wait(_ reason: String, _ message: String) {
             r.state = .waiting(reason: reason, message: message)

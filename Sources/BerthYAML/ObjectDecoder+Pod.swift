@@ -26,7 +26,7 @@ extension ObjectDecoder {
     static func podSpec(_ r: MapReader) -> PodSpec {
         var p = PodSpec()
         r.ignore("serviceAccountName", "serviceAccount", "automountServiceAccountToken", "hostNetwork", "hostPID",
-                 "hostIPC", "dnsPolicy", "dnsConfig", "securityContext", "imagePullSecrets", "priorityClassName",
+                 "hostIPC", "dnsPolicy", "dnsConfig", "imagePullSecrets", "priorityClassName",
                  "priority", "schedulerName", "topologySpreadConstraints", "hostAliases", "hostname", "subdomain",
                  "shareProcessNamespace", "enableServiceLinks", "preemptionPolicy", "runtimeClassName", "overhead",
                  "readinessGates", "activeDeadlineSeconds", "nodeName", "os", "setHostnameAsFQDN",
@@ -47,6 +47,15 @@ extension ObjectDecoder {
         p.tolerations = r.objects("tolerations") { toleration($0) } ?? []
         p.restartPolicy = r.enumeration("restartPolicy", RestartPolicy.self)
         p.terminationGracePeriodSeconds = r.int("terminationGracePeriodSeconds", min: 0)
+        p.securityContext = r.object("securityContext") { s in
+            s.ignore("fsGroup", "fsGroupChangePolicy", "supplementalGroups", "supplementalGroupsPolicy", "seccompProfile",
+                     "seLinuxOptions", "seLinuxChangePolicy", "sysctls", "windowsOptions", "appArmorProfile")
+            var sc = PodSecurityContext()
+            sc.runAsUser = s.int("runAsUser", min: 0, max: Int(UInt32.max) - 1)
+            sc.runAsGroup = s.int("runAsGroup", min: 0, max: Int(UInt32.max) - 1)
+            sc.runAsNonRoot = s.bool("runAsNonRoot")
+            return sc
+        }
         checkPod(p, r)
         return p
     }

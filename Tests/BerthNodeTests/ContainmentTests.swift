@@ -89,7 +89,10 @@ extension NodeAgentTests {
                 // runAsNonRoot with the image's root user: refused at start, as the kubelet does.
                 var rooted = container("main", "exec sleep 1000")
                 rooted.securityContext = { var s = SecurityContext(); s.runAsNonRoot = true; return s }()
-                await agent.update(pods: [pod("who", c), pod("rooted", rooted)], view: ClusterView())
+                // The pod's runAsUser applies to a container that sets none.
+                var podLevel = pod("podlevel", container("main", "exec sleep 1000"))
+                podLevel.spec.securityContext = { var s = PodSecurityContext(); s.runAsUser = 2000; return s }()
+                await agent.update(pods: [pod("who", c), pod("rooted", rooted), podLevel], view: ClusterView())
                 try await NodeHarness.eventually("runAsNonRoot is refused") {
                     guard case .waiting("CreateContainerConfigError", let m)? = await agent.status(namespace: "default", name: "rooted")?.containerStatuses.first?.state else { return false }
                     return m?.contains("runAsNonRoot and image will run as root") == true
@@ -105,6 +108,9 @@ extension NodeAgentTests {
                     print(l.syscall(425, 1, ctypes.create_string_buffer(120)), ctypes.get_errno())
                     """]).output
                 #expect(calls == "True -1 1\n-1 1\n")
+                try await NodeHarness.eventually("the pod-level user applies") {
+                    (try? await agent.exec(namespace: "default", name: "podlevel", container: "main", ["id", "-u"]).output) == "2000\n"
+                }
                 try await Task.sleep(nanoseconds: 2_500_000_000)
                 #expect(await agent.status(namespace: "default", name: "who")?.containerStatuses.first?.restartCount == 0)
             }

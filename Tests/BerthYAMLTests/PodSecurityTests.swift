@@ -56,4 +56,17 @@ import Testing
         """)
         #expect(errors(r).count == 1 && errors(r)[0].contains("sets runAsNonRoot=true and runAsUser=0"))
     }
+
+    @Test func podLevelUserSettingsAreDecodedAndMerged() throws {
+        let r = load("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  securityContext: {runAsUser: 1000, runAsNonRoot: true, fsGroup: 2000}\n" +
+                     "  containers:\n  - name: a\n    image: host\n  - name: b\n    image: host\n    securityContext: {runAsUser: 3000}\n")
+        #expect(errors(r) == [])
+        guard case .pod(let p)? = r.desired.objects[ObjectKey(kind: .pod, namespace: "default", name: "p")]?.object else {
+            Issue.record("no pod")
+            return
+        }
+        #expect(p.spec.securityContext(for: p.spec.containers[0])?.runAsUser == 1000)
+        #expect(p.spec.securityContext(for: p.spec.containers[1])?.runAsUser == 3000)
+        #expect(p.spec.securityContext(for: p.spec.containers[1])?.runAsNonRoot == true)
+    }
 }
