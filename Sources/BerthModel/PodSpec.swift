@@ -92,6 +92,7 @@ public struct Volume: Sendable, Hashable, Codable {
         case secret(ProjectedKeys)
         case persistentVolumeClaim(claimName: String, readOnly: Bool)
         case hostPath(path: String, type: String?)
+        case downwardAPI(DownwardAPIFiles)
     }
     public var name = ""
     public var source: Source = .emptyDir(medium: nil, sizeLimit: nil)
@@ -111,6 +112,65 @@ public struct ProjectedKeys: Sendable, Hashable, Codable {
     public var defaultMode: Int?
     public var optional = false
     public init() {}
+}
+
+/// The pod's own metadata as files (a downwardAPI volume).
+public struct DownwardAPIFiles: Sendable, Hashable, Codable {
+    public struct Item: Sendable, Hashable, Codable {
+        public var path = ""
+        /// metadata.name, metadata.namespace, metadata.uid, metadata.labels, metadata.annotations, or one
+        /// key of them: metadata.labels['KEY'].
+        public var fieldPath = ""
+        public var mode: Int?
+        public init() {}
+    }
+    public var items: [Item] = []
+    public var defaultMode: Int?
+    public init() {}
+
+    /// The field paths a downwardAPI volume can carry.
+    public static func isSupported(_ fieldPath: String) -> Bool {
+        if ["metadata.name", "metadata.namespace", "metadata.uid", "metadata.labels", "metadata.annotations"].contains(fieldPath) { return true }
+        for prefix in ["metadata.labels['", "metadata.annotations['"] where fieldPath.hasPrefix(prefix) && fieldPath.hasSuffix("']") {
+            return fieldPath.count > prefix.count + 2
+        }
+        return false
+    }
+
+    /// The content of a field for a pod: maps as sorted `key="value"` lines, as the kubelet writes them.
+    public static func value(_ fieldPath: String, metadata: ObjectMeta, uid: String) -> String? {
+        // Go's %q-style quoting of the values, as the kubelet writes label and annotation files.
+        func quoted(_ v: String) -> String {
+            var out = "\""
+            for ch in v {
+                switch ch {
+                case "\\": out += "\\\\"
+                case "\"": out += "\\\""
+                case "\n": out += "\\n"
+                default: out.append(ch)
+                }
+            }
+            return out + "\""
+        }
+        func lines(_ map: [String: String]) -> String {
+            map.keys.sorted().map { "\($0)=" + quoted(map[$0]!) }.joined(separator: "\n")
+        }
+        func key(_ prefix: String) -> String? {
+            guard fieldPath.hasPrefix(prefix), fieldPath.hasSuffix("']") else { return nil }
+            return String(fieldPath.dropFirst(prefix.count).dropLast(2))
+        }
+        switch fieldPath {
+        case "metadata.name": return metadata.name
+        case "metadata.namespace": return metadata.effectiveNamespace
+        case "metadata.uid": return uid
+        case "metadata.labels": return lines(metadata.labels)
+        case "metadata.annotations": return lines(metadata.annotations)
+        default:
+            if let k = key("metadata.labels['") { return metadata.labels[k] ?? "" }
+            if let k = key("metadata.annotations['") { return metadata.annotations[k] ?? "" }
+            return nil
+        }
+    }
 }
 
 public struct Pod: Sendable, Hashable, Codable {

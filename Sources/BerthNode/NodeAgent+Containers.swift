@@ -137,7 +137,7 @@ extension NodeAgent {
                 switch p.pod.spec.volumes.first(where: { $0.name == m.name })?.source {
                 case .persistentVolumeClaim(_, let ro)?: readOnly = readOnly || ro
                 // The kubelet's projected volumes are read-only whatever the mount says.
-                case .configMap?, .secret?: readOnly = true
+                case .configMap?, .secret?, .downwardAPI?: readOnly = true
                 default: break
                 }
                 let bindAt = podsDir + "/" + p.uid + "/subpaths/" + c.name + "-" + String(index)

@@ -147,7 +147,7 @@ public actor NodeAgent {
     var podsDir: String { config.runDir + "/pods" }
 
     func volumes(_ p: PodState) -> PodVolumes {
-        PodVolumes(podDir: podsDir + "/" + p.uid, claimsDir: config.nodeDir + "/claims", hostPathRoots: config.hostPathRoots)
+        PodVolumes(podDir: podsDir + "/" + p.uid, uid: p.uid, claimsDir: config.nodeDir + "/claims", hostPathRoots: config.hostPathRoots)
     }
 
     /// Claims that left the cluster and that no pod uses.

@@ -9,6 +9,8 @@ import Glibc
 /// own); claims live under the node's state directory and outlive pods.
 struct PodVolumes {
     let podDir: String
+    /// The pod's uid on this node (a downwardAPI volume's metadata.uid).
+    let uid: String
     let claimsDir: String
     let hostPathRoots: [String]
 
@@ -56,6 +58,17 @@ struct PodVolumes {
                 paths[v.name] = c
             case .hostPath(let path, let type):
                 paths[v.name] = try hostPath(path, type: type, volume: v.name)
+            case .downwardAPI(let files):
+                try make(d)
+                var out: [ProjectedFiles.File] = []
+                for item in files.items {
+                    guard let value = DownwardAPIFiles.value(item.fieldPath, metadata: pod.metadata, uid: uid) else {
+                        throw NodeError("volume \(v.name): unsupported fieldPath \(item.fieldPath)")
+                    }
+                    out.append(ProjectedFiles.File(path: item.path, bytes: Array(value.utf8), mode: item.mode ?? files.defaultMode ?? 0o644))
+                }
+                try write(out, into: d, volume: v.name)
+                paths[v.name] = d
             }
         }
         return paths
@@ -97,6 +110,12 @@ struct PodVolumes {
                 files.append(ProjectedFiles.File(path: item.path, bytes: v, mode: item.mode ?? keys.defaultMode ?? defaultMode))
             }
         }
+        try write(files, into: d, volume: volume)
+    }
+
+    /// Makes `files` the content of a projected volume (paths checked, nothing rewritten when unchanged).
+    private func write(_ files: [ProjectedFiles.File], into d: String, volume: String) throws(NodeError) {
+        var files = files
         for f in files {
             let parts = f.path.split(separator: "/")
             guard !f.path.hasPrefix("/"), !parts.isEmpty, !parts.contains(".."), !parts.contains("."), !f.path.hasPrefix("..") else {

@@ -135,7 +135,7 @@ extension ObjectDecoder {
 
     static func volume(_ r: MapReader) -> Volume {
         var v = Volume()
-        r.ignore("nfs", "projected", "downwardAPI", "csi", "ephemeral", "iscsi", "rbd", "cephfs", "glusterfs",
+        r.ignore("nfs", "projected", "csi", "ephemeral", "iscsi", "rbd", "cephfs", "glusterfs",
                  "awsElasticBlockStore", "gcePersistentDisk", "azureDisk", "azureFile", "fc", "flexVolume",
                  "flocker", "gitRepo", "image", "portworxVolume", "quobyte", "scaleIO", "storageos",
                  "vsphereVolume", "photonPersistentDisk", "cinder")
@@ -166,10 +166,30 @@ extension ObjectDecoder {
             }
             return .hostPath(path: path, type: type)
         }
+        let downward = r.object("downwardAPI") { d -> Volume.Source in
+            var files = DownwardAPIFiles()
+            files.defaultMode = d.int("defaultMode", min: 0, max: 0o777)
+            files.items = d.objects("items") { i in
+                var item = DownwardAPIFiles.Item()
+                i.ignore("resourceFieldRef")
+                item.path = i.string("path", required: true) ?? ""
+                if let why = relativePathProblem(item.path) { i.error("path", why) }
+                item.mode = i.int("mode", min: 0, max: 0o777)
+                i.object("fieldRef", required: !i.has("resourceFieldRef")) { f in
+                    f.ignore("apiVersion")
+                    item.fieldPath = f.string("fieldPath", required: true) ?? ""
+                    if !item.fieldPath.isEmpty && !DownwardAPIFiles.isSupported(item.fieldPath) {
+                        f.error("fieldPath", "unsupported fieldPath \"\(item.fieldPath)\": a downwardAPI volume takes metadata.name, metadata.namespace, metadata.uid, metadata.labels, metadata.annotations or metadata.labels['KEY'] / metadata.annotations['KEY']")
+                    }
+                }
+                return item
+            } ?? []
+            return .downwardAPI(files)
+        }
         v.source = r.exactlyOne("a volume takes one source",
                                 [("emptyDir", emptyDir), ("configMap", configMap), ("secret", secret),
-                                 ("persistentVolumeClaim", claim), ("hostPath", hostPath)],
-                                noneMessage: "volume has no source berth supports: one of emptyDir, configMap, secret, persistentVolumeClaim, hostPath")
+                                 ("persistentVolumeClaim", claim), ("hostPath", hostPath), ("downwardAPI", downward)],
+                                noneMessage: "volume has no source berth supports: one of emptyDir, configMap, secret, persistentVolumeClaim, hostPath, downwardAPI")
             ?? v.source
         return v
     }

@@ -155,5 +155,28 @@ extension NodeAgentTests {
                 }
             }
         }
+
+        /// A downwardAPI volume holds the pod's metadata as the kubelet writes it, read-only, via ..data.
+        @Test func downwardAPIVolumesCarryThePodsMetadata() async throws {
+            try await NodeHarness.with { _, agent in
+                var files = DownwardAPIFiles()
+                for (path, field) in [("name", "metadata.name"), ("labels", "metadata.labels"), ("tier", "metadata.labels['tier']")] {
+                    var item = DownwardAPIFiles.Item()
+                    item.path = path
+                    item.fieldPath = field
+                    files.items.append(item)
+                }
+                var v = Volume()
+                v.name = "info"
+                v.source = .downwardAPI(files)
+                var c = container("main", "cat /info/name; echo; cat /info/labels; echo; cat /info/tier; echo; touch /info/x 2>&1; ls -A /info | grep -c '^..data$'; exec sleep 1000")
+                c.volumeMounts = [mount("info", "/info")]
+                var p = pod("meta", labels: ["app": "shop", "tier": "front"], c)
+                p.spec.volumes = [v]
+                await agent.update(pods: [p], view: ClusterView())
+                try await NodeHarness.eventually("the pod wrote what it read") { await agent.log("meta", "main").hasSuffix("1\n") }
+                #expect(await agent.log("meta", "main") == "meta\napp=\"shop\"\ntier=\"front\"\nfront\ntouch: cannot touch '/info/x': Read-only file system\n1\n")
+            }
+        }
     }
 }

@@ -69,4 +69,11 @@ import Testing
         #expect(p.spec.securityContext(for: p.spec.containers[1])?.runAsUser == 3000)
         #expect(p.spec.securityContext(for: p.spec.containers[1])?.runAsNonRoot == true)
     }
+
+    @Test func downwardAPIVolumesTakeMetadataFieldsOnly() {
+        let r = load("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: host}]\n" +
+                     "  volumes:\n  - name: info\n    downwardAPI:\n      items:\n      - {path: name, fieldRef: {fieldPath: metadata.name}}\n" +
+                     "      - {path: ip, fieldRef: {fieldPath: status.podIP}}\n")
+        #expect(errors(r).count == 1 && errors(r)[0].hasPrefix("11:31: error: unsupported fieldPath \"status.podIP\""), "\(errors(r))")
+    }
 }
