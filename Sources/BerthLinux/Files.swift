@@ -156,3 +156,16 @@ extension Files {
         guard chmod(path, 0o700) == 0 else { throw LinuxError(stage: "mkdir", syscall: "chmod", path: path, errno: errno) }
     }
 }
+
+extension Files {
+    /// A text file inside `root`, resolved as `openInRoot` does; nil when missing, unreadable or over `limit`.
+    public static func readTextInRoot(_ root: String, _ path: String, limit: Int) -> String? {
+        guard let fd = try? openInRoot(root, path, make: .nothing) else { return nil }
+        defer { close(fd) }
+        // A regular file only: an image's FIFO or device node there must not block or feed the reader.
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        // An O_PATH descriptor opens for reading through /proc without resolving the path again.
+        return readText("/proc/self/fd/\(fd)", limit: limit)
+    }
+}

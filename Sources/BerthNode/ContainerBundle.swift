@@ -32,7 +32,7 @@ struct ContainerBundle {
         var sandboxPid: Int32
         var cgroupsPath: String
         var hostImage: Bool
-        /// The image's numeric USER (uid, gid), used when the manifest sets no runAsUser.
+        /// The image's USER as ids (names looked up in the image), used when the manifest sets no runAsUser.
         var imageUser: (uid: Int, gid: Int?)? = nil
     }
 

@@ -104,7 +104,8 @@ extension NodeAgent {
             }
             defaults = d
         }
-        let imageUser = defaults.user.flatMap(Self.numericUser)
+        // Numeric only, for runAsNonRoot as the kubelet checks it; names are resolved in the image below.
+        let imageUser = defaults.user.flatMap { try? ImageRefs.user($0, rootfs: nil) }
         if !config.allowPrivileged, let cap = c.securityContext?.capabilities.add.map(Capabilities.bare).first(where: { !Capabilities.baseline.contains($0) }) {
             return wait("CreateContainerConfigError", "capability \(cap) is beyond Pod Security's baseline and this node does not allow privileged pods (berth run --allow-privileged)")
         }
@@ -150,7 +151,9 @@ extension NodeAgent {
             let bundle = podsDir + "/" + p.uid + "/" + c.name
             let spec = try bundles.container(c, .init(args: argv, env: variables, workingDir: c.workingDir ?? defaults.workingDir, mounts: mounts,
                                                       sandboxPid: sandboxPid, cgroupsPath: "berth/pod-\(p.uid)/\(c.name)-\(r.attempt + 1)", hostImage: hostImage,
-                                                      imageUser: imageUser))
+                                                      imageUser: try defaults.user.flatMap { u in
+                                                          try ImageRefs.user(u, rootfs: config.imageStore.flatMap { ImageRefs.rootfs(root: $0, name: c.image) })
+                                                      }))
             do {
                 try Files.makeDirectories(bundle + "/rootfs")
                 try Files.write(jsonText(spec), to: bundle + "/config.json", mode: 0o600)
@@ -181,13 +184,6 @@ extension NodeAgent {
             if let probe { r.probes[kind] = PodState.Probing(nextAt: now + Double(probe.initialDelaySeconds)) }
         }
         p.runs[i] = r
-    }
-
-    /// "1000" or "1000:1000" (a USER naming an account is not looked up in the image).
-    static func numericUser(_ user: String) -> (uid: Int, gid: Int?)? {
-        let parts = user.split(separator: ":", omittingEmptySubsequences: false)
-        guard let uid = parts.first.flatMap({ Int($0) }) else { return nil }
-        return (uid, parts.count > 1 ? Int(parts[1]) : nil)
     }
 
     /// Deletes a finished run's container, keeping its log as the container's previous log.

@@ -77,3 +77,36 @@ extension ImageRefs {
         return d
     }
 }
+
+extension ImageRefs {
+    /// An image's USER (`uid`, `name`, `uid:gid`, `name:group`) as ids. Names are looked up in the image's
+    /// /etc/passwd and /etc/group, read inside `rootfs` (a link there cannot lead out); without a rootfs a
+    /// name gives nil. The gid is the user's primary group when only a name is given, else nil.
+    public static func user(_ spec: String, rootfs: String?) throws -> (uid: Int, gid: Int?)? {
+        let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let userPart = parts.first, !userPart.isEmpty else { return nil }
+        func table(_ file: String) -> [[Substring]] {
+            guard let rootfs, let text = Files.readTextInRoot(rootfs, file, limit: 1 << 20) else { return [] }
+            return text.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false) }
+        }
+        var uid = Int(userPart), gid: Int?
+        if uid == nil {
+            guard rootfs != nil else { return nil }
+            guard let row = table("/etc/passwd").first(where: { $0.count > 3 && $0[0] == userPart }),
+                  let u = Int(row[2]) else { throw RuntimeError("image user \(userPart) is not in the image's /etc/passwd") }
+            uid = u
+            gid = Int(row[3])
+        }
+        if parts.count > 1, !parts[1].isEmpty {
+            if let g = Int(parts[1]) {
+                gid = g
+            } else {
+                guard rootfs != nil else { return nil }
+                guard let row = table("/etc/group").first(where: { $0.count > 2 && $0[0] == parts[1] }),
+                      let g = Int(row[2]) else { throw RuntimeError("image group \(parts[1]) is not in the image's /etc/group") }
+                gid = g
+            }
+        }
+        return (uid!, gid)
+    }
+}
