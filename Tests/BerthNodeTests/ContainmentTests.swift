@@ -178,5 +178,23 @@ extension NodeAgentTests {
                 #expect(await agent.log("meta", "main") == "meta\napp=\"shop\"\ntier=\"front\"\nfront\ntouch: cannot touch '/info/x': Read-only file system\n1\n")
             }
         }
+
+        /// An exec into a default (root) container has the container's capabilities and filter, not the
+        /// agent's: the open_by_handle_at escape (read any host file by handle) is refused.
+        @Test func execCannotOpenHostFilesByHandle() async throws {
+            try await NodeHarness.with { _, agent in
+                await agent.update(pods: [pod("plain", container("main", "exec sleep 1000"))], view: ClusterView())
+                try await NodeHarness.eventually("the pod is ready") { await agent.status(namespace: "default", name: "plain")?.ready == true }
+                let out = try await agent.exec(namespace: "default", name: "plain", container: "main", ["python3", "-c", """
+                    import ctypes; l = ctypes.CDLL(None, use_errno=True)
+                    print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])
+                    h = ctypes.create_string_buffer(128); ctypes.memmove(h, (128).to_bytes(4, 'little'), 4); m = ctypes.c_int()
+                    print(l.syscall(303, -100, b"/", h, ctypes.byref(m), 0), ctypes.get_errno())
+                    print(l.syscall(304, -100, h, 0), ctypes.get_errno())
+                    """]).output
+                // Docker's 14 capabilities (no DAC_READ_SEARCH); both calls EPERM from the seccomp filter.
+                #expect(out == "00000000a80425fb\n-1 1\n-1 1\n")
+            }
+        }
     }
 }
