@@ -149,11 +149,11 @@ extension NodeAgent {
                 mounts.append(("/etc/" + f, etc + "/" + f, f != "hosts"))
             }
             let bundle = podsDir + "/" + p.uid + "/" + c.name
+            let imageRoot = hostImage ? nil : config.imageStore.flatMap { ImageRefs.rootfs(root: $0, name: c.image) }
+            let runAs = try defaults.user.flatMap { try ImageRefs.user($0, rootfs: imageRoot) }
             let spec = try bundles.container(c, .init(args: argv, env: variables, workingDir: c.workingDir ?? defaults.workingDir, mounts: mounts,
                                                       sandboxPid: sandboxPid, cgroupsPath: "berth/pod-\(p.uid)/\(c.name)-\(r.attempt + 1)", hostImage: hostImage,
-                                                      imageUser: try defaults.user.flatMap { u in
-                                                          try ImageRefs.user(u, rootfs: config.imageStore.flatMap { ImageRefs.rootfs(root: $0, name: c.image) })
-                                                      }))
+                                                      imageUser: runAs))
             do {
                 try Files.makeDirectories(bundle + "/rootfs")
                 try Files.write(jsonText(spec), to: bundle + "/config.json", mode: 0o600)
