@@ -141,9 +141,11 @@ public struct ContainerManager: Sendable {
                 config.spec.rootfs = d + "/rootfs"
                 config.spec.rootfsSource = "/"
                 config.spec.readonlyRoot = true
-                for target in ["/tmp", "/run"] where !config.spec.mounts.contains(where: { $0.target == target }) {
-                    config.spec.mounts.append(MountSpec(source: "tmpfs", target: target, type: "tmpfs", flags: 2 | 4, data: "mode=1777,size=64m"))
-                }
+                let own = ["/tmp", "/run"].filter { t in !config.spec.mounts.contains { $0.target == t } }
+                    .map { MountSpec(source: "tmpfs", target: $0, type: "tmpfs", flags: 2 | 4, data: "mode=1777,size=64m") }
+                // First, so that the config's mounts below them (a volume at /var/run/x) land on top.
+                config.spec.mounts.insert(contentsOf: own, at: 0)
+                if let m = config.cgroupMount { config.cgroupMount = (m.index + own.count, m.destination, m.readonly) }
                 let mounted = Set(config.spec.mounts.map(\.target))
                 for path in ContainerManager.hostSecrets + hostHidden + [root] where !mounted.contains(path) {
                     config.spec.maskedPaths.append(path)

@@ -196,5 +196,23 @@ extension NodeAgentTests {
                 #expect(out == "00000000a80425fb\n-1 1\n-1 1\n")
             }
         }
+
+        /// A mountPath through a link of the host's root (/var/run → /run on Debian) lands inside the
+        /// container: nothing is made on the host.
+        @Test func mountPathsThroughHostLinksStayInTheContainer() async throws {
+            let name = "berth-linktest-\(getpid())"
+            try await NodeHarness.with { _, agent in
+                var work = Volume()
+                work.name = "work"
+                var c = container("main", "touch /var/run/\(name)/x && ls /run/\(name); exec sleep 1000")
+                c.volumeMounts = [mount("work", "/var/run/\(name)")]
+                var p = pod("linked", c)
+                p.spec.volumes = [work]
+                await agent.update(pods: [p], view: ClusterView())
+                try await NodeHarness.eventually("the pod wrote through the link") { await agent.log("linked", "main") == "x\n" }
+                #expect(!FileManager.default.fileExists(atPath: "/run/\(name)"))
+                #expect(!FileManager.default.fileExists(atPath: "/var/run/\(name)"))
+            }
+        }
     }
 }
