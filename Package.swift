@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -51,9 +54,17 @@ let package = Package(
         .target(name: "BerthRuntime", dependencies: ["BerthLinux", "BerthModel", "BerthYAMLCore", "CBerthLinux"]),
         .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntime", "BerthLinux", "BerthModel"],
                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
-        .target(name: "BerthImage", dependencies: ["BerthRuntime", "BerthLinux", "CBerthLinux", "CZlib"]),
+        // Registry pulls: AsyncHTTPClient for the distribution API, swift-crypto for digests.
+        .target(name: "BerthImage", dependencies: [
+            "BerthRuntime", "BerthLinux", "BerthModel", "BerthYAML", "CBerthLinux", "CZlib",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "BerthModel"),
-        .target(name: "BerthNode", dependencies: ["BerthRuntime", "BerthLinux", "BerthModel", "CBerthLinux"]),
+        .target(name: "BerthNode", dependencies: ["BerthRuntime", "BerthImage", "BerthYAML", "BerthLinux", "BerthModel", "CBerthLinux"]),
         .target(name: "BerthGit", dependencies: ["CGit2"]),
         .target(name: "BerthSource", dependencies: ["BerthGit", "BerthYAML", "BerthModel"]),
         .target(name: "BerthStatus", dependencies: ["BerthGit", "BerthModel"]),

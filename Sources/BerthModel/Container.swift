@@ -2,6 +2,8 @@
 public struct Container: Sendable, Hashable, Codable {
     public var name = ""
     public var image = ""
+    /// As written; nil means Kubernetes' default for the image's tag (`ImageReference.defaultPullPolicy`).
+    public var imagePullPolicy: ImagePullPolicy?
     public var command: [String] = []
     public var args: [String] = []
     public var workingDir: String?

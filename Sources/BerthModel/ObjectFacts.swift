@@ -118,6 +118,10 @@ public final class ObjectFacts: Sendable {
         }
         containers("initContainers", spec.initContainers)
         containers("containers", spec.containers)
+        for (i, name) in (spec.imagePullSecrets ?? []).enumerated() where !name.isEmpty {
+            out.append(Reference(kind: .secret, name: name, field: path.field("imagePullSecrets").index(i).field("name"),
+                                 keys: [KeyUse(key: ".dockerconfigjson", field: path.field("imagePullSecrets").index(i).field("name"))]))
+        }
         for (vi, v) in spec.volumes.enumerated() {
             let vp = path.field("volumes").index(vi)
             switch v.source {

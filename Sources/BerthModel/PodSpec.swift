@@ -16,6 +16,8 @@ public struct PodSpec: Sendable, Hashable, Codable {
     public var terminationGracePeriodSeconds: Int?
     /// The pod-level user settings every container inherits unless it sets its own.
     public var securityContext: PodSecurityContext?
+    /// Names of `kubernetes.io/dockerconfigjson` Secrets whose credentials pull this pod's images.
+    public var imagePullSecrets: [String]?
     public init() {}
 
     public var allContainers: [Container] { initContainers + containers }

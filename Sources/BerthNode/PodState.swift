@@ -1,4 +1,7 @@
+import BerthLinux
 import BerthModel
+import BerthRuntime
+import Foundation
 
 /// What the agent keeps about a pod (`<stateDir>/node/pods/<namespace>_<name>.json`), so that a restarted
 /// agent re-adopts its pods: nothing healthy restarts, IPs stay.
@@ -99,5 +102,22 @@ struct PodState: Codable, Equatable {
     func isFailure(_ s: ContainerStatus.State) -> Bool {
         if case .terminated(let code, _, _, _) = s { return code != 0 }
         return false
+    }
+}
+
+extension NodeAgent {
+    /// The images of the pods this node runs or keeps (from its state directory), normalised, each with
+    /// the pods (`namespace/name`) that use it.
+    public static func podImages(stateDir: String) -> [String: [String]] {
+        var out: [String: [String]] = [:]
+        let dir = stateDir + "/node/pods"
+        for name in Files.list(dir) where name.hasSuffix(".json") {
+            guard let data = Files.read(dir + "/" + name, limit: 16 << 20),
+                  let state = try? JSONDecoder().decode(PodState.self, from: Data(data)) else { continue }
+            for c in state.pod.spec.allContainers where c.image != "host" {
+                out[ImageRefs.normalized(c.image), default: []].append(state.key)
+            }
+        }
+        return out
     }
 }

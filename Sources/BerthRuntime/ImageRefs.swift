@@ -1,39 +1,102 @@
-import BerthYAMLCore
 import BerthLinux
+import BerthModel
+import BerthYAMLCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// An image in the store: a name (tag) and the digest of its manifest.
+/// An image in the store: a name (a normalised reference) and the digest of its manifest.
 public struct ImageRecord: Sendable, Equatable {
-    public init(name: String, digest: String, size: Int) {
+    public init(name: String, digest: String, size: Int, repoDigest: String? = nil, usedAt: Double = 0) {
         self.name = name
         self.digest = digest
         self.size = size
+        self.repoDigest = repoDigest
+        self.usedAt = usedAt
     }
 
     public var name: String
+    /// The platform manifest whose layers are unpacked.
     public var digest: String
+    /// Bytes of its blobs (manifest, config, compressed layers).
     public var size: Int
+    /// What the registry answered for the reference (an index or the manifest): how a moved tag is noticed.
+    public var repoDigest: String?
+    /// When it was last pulled or used (the ref's mtime), oldest collected first.
+    public var usedAt: Double
+
+    /// Kubernetes' `imageID`: `registry/repository@sha256:…` for a pulled image, the manifest digest otherwise.
+    public var imageID: String {
+        guard let repoDigest, let ref = try? ImageReference(parsing: name) else { return digest }
+        return ref.name + "@" + repoDigest
+    }
 }
 
-/// The names of the image store (`refs/<name>` holds "sha256:<hex> <size>") and where each image is
-/// unpacked. Here rather than with the importer so that the runtime's small binary can find a rootfs.
+/// The names of the image store (`refs/<name>` holds "sha256:<manifest> <size> [sha256:<repo digest>]")
+/// and where each image is unpacked. Here rather than with the importer so that the runtime's small
+/// binary can find a rootfs.
 public enum ImageRefs {
-    /// A name as a file name: anything but letters, digits and `-_.:` becomes `_`.
-    public static func safe(_ name: String) -> String {
-        String(name.map { $0.isLetter || $0.isNumber || "-_.:".contains($0) ? $0 : "_" })
+    /// The stored form of a name: normalised when it is a valid reference (`redis` →
+    /// `docker.io/library/redis:latest`), as written otherwise.
+    public static func normalized(_ name: String) -> String {
+        (try? ImageReference(parsing: name))?.description ?? name
+    }
+
+    /// A name as a file name, reversibly: `/`, `%` and anything but letters, digits and `-_.:@` as %XX.
+    public static func fileName(_ name: String) -> String {
+        var out = ""
+        for b in name.utf8 {
+            let c = Character(UnicodeScalar(b))
+            if b < 0x80 && (c.isLetter || c.isNumber || "-_.:@".contains(c)) { out.append(c) } else {
+                let hex = Array("0123456789ABCDEF")
+                out += "%" + String(hex[Int(b >> 4)]) + String(hex[Int(b & 15)])
+            }
+        }
+        return out
+    }
+
+    static func name(ofFile file: String) -> String {
+        var bytes: [UInt8] = []
+        var u = Array(file.utf8)[...]
+        while let b = u.first {
+            if b == UInt8(ascii: "%"), u.count >= 3, let v = UInt8(String(decoding: u.dropFirst().prefix(2), as: UTF8.self), radix: 16) {
+                bytes.append(v)
+                u = u.dropFirst(3)
+            } else {
+                bytes.append(b)
+                u = u.dropFirst()
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     public static func list(root: String) -> [ImageRecord] {
         Files.list(root + "/refs").filter { !$0.hasPrefix(".") }.sorted().compactMap { n in
-            guard let text = Files.readText("\(root)/refs/\(n)", limit: 4096) else { return nil }
+            let path = "\(root)/refs/\(n)"
+            guard let text = Files.readText(path, limit: 4096) else { return nil }
             let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
-            return ImageRecord(name: n, digest: String(parts.first ?? ""), size: Int(parts.count > 1 ? parts[1] : "0") ?? 0)
+            var st = stat()
+            let usedAt = stat(path, &st) == 0 ? Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9 : 0
+            return ImageRecord(name: name(ofFile: n), digest: String(parts.first ?? ""), size: Int(parts.count > 1 ? parts[1] : "0") ?? 0,
+                               repoDigest: parts.count > 2 ? String(parts[2]) : nil, usedAt: usedAt)
         }
+    }
+
+    /// The stored image a name (as a pod or bundle writes it) refers to.
+    public static func record(root: String, name: String) -> ImageRecord? {
+        let file = "\(root)/refs/\(fileName(normalized(name)))"
+        guard let text = Files.readText(file, limit: 4096) else { return nil }
+        let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard let digest = parts.first else { return nil }
+        return ImageRecord(name: normalized(name), digest: String(digest), size: Int(parts.count > 1 ? parts[1] : "0") ?? 0,
+                           repoDigest: parts.count > 2 ? String(parts[2]) : nil)
     }
 
     /// The unpacked root filesystem of a named image (read-only by convention: containers write to an overlay).
     public static func rootfs(root: String, name: String) -> String? {
-        guard let r = list(root: root).first(where: { $0.name == safe(name) }) else { return nil }
-        return "\(root)/unpacked/\(r.digest.dropFirst(7))/rootfs"
+        guard let r = record(root: root, name: name) else { return nil }
+        let path = "\(root)/unpacked/\(r.digest.dropFirst(7))/rootfs"
+        return Files.exists(path) ? path : nil
     }
 }
 
@@ -51,7 +114,7 @@ public struct ImageDefaults: Sendable, Equatable {
 extension ImageRefs {
     /// The defaults of a named image, from its stored manifest and config blobs.
     public static func defaults(root: String, name: String) -> ImageDefaults? {
-        guard let r = list(root: root).first(where: { $0.name == safe(name) }) else { return nil }
+        guard let r = record(root: root, name: name) else { return nil }
         func document(_ digest: String) -> YAMLNode? {
             guard digest.hasPrefix("sha256:"), digest.dropFirst(7).allSatisfy(\.isHexDigit),
                   let bytes = Files.read("\(root)/blobs/sha256/\(digest.dropFirst(7))", limit: 4 << 20) else { return nil }

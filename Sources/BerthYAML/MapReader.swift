@@ -68,12 +68,12 @@ final class MapReader {
 
     // MARK: scalars
 
-    func string(_ key: String, required: Bool = false) -> String? {
+    func string(_ key: String, required: Bool = false, redact: Bool = false) -> String? {
         guard let p = pair(key) else {
             if required { missing(key) }
             return nil
         }
-        return MapReader.string(p.value, ctx: ctx, field: path.field(key))
+        return MapReader.string(p.value, ctx: ctx, field: path.field(key), redact: redact)
     }
 
     /// A string from a scalar; numbers and booleans are rejected with a hint to quote them, as Kubernetes does.

@@ -41,7 +41,8 @@ extension ObjectDecoder {
         var s = Secret()
         s.metadata = meta
         s.type = r.string("type") ?? "Opaque"
-        for e in r.entries("data") ?? [] {
+        let dataEntries = r.entries("data") ?? []
+        for e in dataEntries {
             let field = r.path.field("data").key(e.key)
             if let why = Names.configKey(e.key) { r.ctx.error("invalid key \"\(e.key)\": \(why)", at: e.keyMark, field: field) }
             if let bytes = base64(e.value, r, field: field) { s.data[e.key] = bytes }
@@ -51,6 +52,12 @@ extension ObjectDecoder {
         for (k, v) in stringData { s.data[k] = Array(v.utf8) }
         s.immutable = r.bool("immutable") ?? false
         checkSize(s.data.reduce(0) { $0 + $1.key.utf8.count + $1.value.count }, r)
+        if s.type == "kubernetes.io/dockerconfigjson", let why = DockerConfigJSON.problem(s.data[".dockerconfigjson"]) {
+            // Placed at the key (or the type), never at the value: it holds credentials.
+            let entry = dataEntries.first { $0.key == ".dockerconfigjson" }
+            r.ctx.error("a kubernetes.io/dockerconfigjson Secret \(why)", at: entry?.keyMark ?? r.node.mark,
+                        field: entry == nil ? r.path.field("type") : r.path.field("data").key(".dockerconfigjson"))
+        }
         return s
     }
 

@@ -4,7 +4,7 @@ import BerthModel
 extension ObjectDecoder {
     static func container(_ r: MapReader, isInit: Bool) -> Container {
         var c = Container()
-        r.ignore("imagePullPolicy", "terminationMessagePath", "terminationMessagePolicy", "lifecycle", "stdin",
+        r.ignore("terminationMessagePath", "terminationMessagePolicy", "lifecycle", "stdin",
                  "stdinOnce", "tty", "resizePolicy", "restartPolicy", "volumeDevices")
         if let name = r.string("name", required: true) {
             c.name = name
@@ -14,8 +14,11 @@ extension ObjectDecoder {
             c.image = image
             if image.trimmingCharacters(in: .whitespaces) != image || image.isEmpty {
                 r.error("image", "image must not be empty or have surrounding spaces")
+            } else if image != "host" {
+                do { _ = try ImageReference(parsing: image) } catch { r.error("image", "InvalidImageName: \(error.message)") }
             }
         }
+        c.imagePullPolicy = r.enumeration("imagePullPolicy", ImagePullPolicy.self)
         c.command = r.stringList("command") ?? []
         c.args = r.stringList("args") ?? []
         c.workingDir = r.string("workingDir")

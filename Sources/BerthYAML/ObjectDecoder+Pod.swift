@@ -26,7 +26,7 @@ extension ObjectDecoder {
     static func podSpec(_ r: MapReader) -> PodSpec {
         var p = PodSpec()
         r.ignore("serviceAccountName", "serviceAccount", "automountServiceAccountToken", "hostNetwork", "hostPID",
-                 "hostIPC", "dnsPolicy", "dnsConfig", "imagePullSecrets", "priorityClassName",
+                 "hostIPC", "dnsPolicy", "dnsConfig", "priorityClassName",
                  "priority", "schedulerName", "topologySpreadConstraints", "hostAliases", "hostname", "subdomain",
                  "shareProcessNamespace", "enableServiceLinks", "preemptionPolicy", "runtimeClassName", "overhead",
                  "readinessGates", "activeDeadlineSeconds", "nodeName", "os", "setHostnameAsFQDN",
@@ -45,6 +45,7 @@ extension ObjectDecoder {
             }
         }
         p.tolerations = r.objects("tolerations") { toleration($0) } ?? []
+        p.imagePullSecrets = r.objects("imagePullSecrets") { $0.string("name", required: true) ?? "" }
         p.restartPolicy = r.enumeration("restartPolicy", RestartPolicy.self)
         p.terminationGracePeriodSeconds = r.int("terminationGracePeriodSeconds", min: 0)
         p.securityContext = r.object("securityContext") { s in

@@ -1,5 +1,7 @@
 import ArgumentParser
 import BerthImage
+import BerthModel
+import BerthNode
 import Foundation
 
 /// Runs an image action, turning its errors into `berth image: …` on stderr and exit status 1.
@@ -15,8 +17,8 @@ func imageAction<T>(_ body: () throws -> T) throws -> T {
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
-        abstract: "The image store: OCI image layouts imported, verified and unpacked once.",
-        subcommands: [Import.self, List.self, Remove.self]
+        abstract: "The image store: images pulled from registries or imported, verified and unpacked once.",
+        subcommands: [Pull.self, Import.self, List.self, Remove.self, Prune.self]
     )
 
     struct Options: ParsableArguments {
@@ -41,12 +43,43 @@ struct ImageCommand: ParsableCommand {
         }
     }
 
+    struct Pull: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pull an image from its registry (through the node's mirrors and credentials).")
+        @OptionGroup var options: Options
+        @OptionGroup var registry: RegistryFlags
+        @Argument(help: "A reference such as redis:7, registry.k8s.io/pause:3.9 or NAME@sha256:DIGEST.")
+        var reference: String
+        func run() async throws {
+            let ref: ImageReference
+            do { ref = try ImageReference(parsing: reference) } catch {
+                StdStream.standardError.write("berth image: \(error)\n")
+                throw ExitCode(1)
+            }
+            let client = RegistryClient(options: try imageAction { try registry.options() })
+            let started = Date()
+            do {
+                let r = try await options.store.pull(ref, client: client)
+                await client.shutdown()
+                print("\(r.name) \(r.imageID) \(String(format: "%.2f", Date().timeIntervalSince(started)))s")
+            } catch {
+                await client.shutdown()
+                StdStream.standardError.write("berth image: pulling \(ref): \(error)\n")
+                throw ExitCode(1)
+            }
+        }
+    }
+
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List images.")
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List images, their sizes and the pods that use them.")
         @OptionGroup var options: Options
         func run() throws {
-            print("NAME\tDIGEST\tSIZE")
-            for r in options.store.list() { print("\(r.name)\t\(r.digest)\t\(r.size)") }
+            let users = NodeAgent.podImages(stateDir: options.stateDir)
+            print("NAME\tDIGEST\tSIZE\tPODS")
+            for r in options.store.list() {
+                let pods = users[r.name]?.sorted().joined(separator: ",") ?? "-"
+                print("\(r.name)\t\(r.digest)\t\(r.size)\t\(pods)")
+            }
         }
     }
 
@@ -56,4 +89,25 @@ struct ImageCommand: ParsableCommand {
         @Argument var name: String
         func run() throws { try imageAction { try options.store.remove(name) } }
     }
+
+    struct Prune: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove every image no pod of this node uses.")
+        @OptionGroup var options: Options
+        func run() throws {
+            let used = Set(NodeAgent.podImages(stateDir: options.stateDir).keys)
+            for r in options.store.list() where !used.contains(r.name) {
+                try imageAction { try options.store.remove(r.name) }
+                print("removed \(r.name)")
+            }
+        }
+    }
+}
+
+/// Where the node finds its registry settings: `berth run` and `berth image pull` take the same flags.
+struct RegistryFlags: ParsableArguments {
+    @Option(help: "Registry mirrors, CAs and credentials (the registries.yaml format of k3s).")
+    var registries: String?
+    @Option(help: "Registry credentials in Docker's config.json format.")
+    var registryCredentials: String?
+    func options() throws -> RegistryOptions { try RegistryOptions.load(registries: registries, credentials: registryCredentials) }
 }
