@@ -123,6 +123,7 @@ let package = Package(
             "BerthServer", "BerthSource", .product(name: "Crypto", package: "swift-crypto"), .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "BerthDaemonTests", dependencies: ["BerthTestSupport"]),
+        .testTarget(name: "BerthImageTests", dependencies: ["BerthImage", "BerthModel", "BerthRuntime", "BerthYAML", "BerthTestSupport"]),
         .testTarget(name: "BerthStatusTests", dependencies: ["BerthStatus", "BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -209,6 +209,24 @@ public struct ImageStore: Sendable {
         for d in gone where !kept.contains(d) { unlink(blobPath(d)) }
     }
 
+    /// When the store's filesystem is fuller than `high` percent, removes images not in `used`, least
+    /// recently used first, until it is below `low`. Returns what went.
+    public func collectGarbage(keeping used: Set<String>, high: Double, low: Double) -> [ImageRecord] {
+        func usage() -> Double? {
+            var s = statvfs()
+            guard statvfs(root, &s) == 0, s.f_blocks > 0 else { return nil }
+            return 100 * Double(s.f_blocks - s.f_bavail) / Double(s.f_blocks)
+        }
+        guard let u = usage(), u > high else { return [] }
+        var removed: [ImageRecord] = []
+        for r in list().sorted(by: { $0.usedAt < $1.usedAt }) where !used.contains(r.name) {
+            guard (try? remove(r.name)) != nil else { continue }
+            removed.append(r)
+            if let u = usage(), u <= low { break }
+        }
+        return removed
+    }
+
     func manifest(_ digest: String) -> ImageManifest? {
         guard let data = Files.read(blobPath(digest), limit: 4 << 20) else { return nil }
         return try? ImageManifest(Data(data), digest: digest, maxLayers: Int.max)

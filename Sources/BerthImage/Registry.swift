@@ -32,24 +32,27 @@ public struct RegistryOptions: Sendable {
     public var stallTimeout: Int64 = 30
     public var connectTimeout: Int64 = 10
     public var maxRedirects = 5
+    /// Try a mirrored registry itself after its mirrors (off for air-gapped nodes, where it only costs a timeout).
+    public var defaultEndpoints = true
     public init() {}
 }
 
 /// One place an image can be fetched from: a mirror or the registry itself.
-struct Endpoint: Sendable, CustomStringConvertible {
+public struct Endpoint: Sendable, CustomStringConvertible {
     /// `https://host:port` (or `http://` for a registry listed as insecure), with any path prefix.
-    var base: String
+    public var base: String
     /// `host:port`, the key of its credentials and TLS settings.
     var host: String
     var isMirror: Bool
-    var description: String { base }
+    public var description: String { base }
 }
 
 /// The OCI distribution client: authentication (anonymous, Bearer tokens, Basic), redirects, error
 /// bodies. One HTTPClient per TLS setting; tokens cached until they expire.
 public final class RegistryClient: Sendable {
     public let options: RegistryOptions
-    private let clients = Mutex<[String: HTTPClient]>([:])
+    /// nil once shut down: no client is made after that (each must be shut down before it goes).
+    private let clients = Mutex<[String: HTTPClient]?>([:])
     private let tokens = Mutex<[String: (value: String, expires: Double)]>([:])
     /// Requests sent, for tests and benchmarks that count them.
     public let requests = Atomic<Int>(0)
@@ -58,14 +61,14 @@ public final class RegistryClient: Sendable {
 
     public func shutdown() async {
         let all = clients.withLock { c in
-            defer { c = [:] }
-            return Array(c.values)
+            defer { c = nil }
+            return Array(c?.values ?? [:].values)
         }
         for c in all { try? await c.shutdown() }
     }
 
     /// Mirrors in order, then the registry itself (`registry-1.docker.io` for `docker.io`).
-    func endpoints(for registry: String) -> [Endpoint] {
+    public func endpoints(for registry: String) -> [Endpoint] {
         var out: [Endpoint] = []
         for url in options.registries.mirrors[registry] ?? [] {
             guard let host = RegistriesConfig.endpointHost(url) else { continue }
@@ -74,7 +77,7 @@ public final class RegistryClient: Sendable {
             if base.hasSuffix("/v2") { base.removeLast(3) }
             out.append(Endpoint(base: base, host: host, isMirror: true))
         }
-        if !out.contains(where: { $0.host == registry }) {
+        if out.isEmpty || (options.defaultEndpoints && !out.contains(where: { $0.host == registry })) {
             out.append(Endpoint(base: "https://" + (registry == "docker.io" ? "registry-1.docker.io" : registry), host: registry, isMirror: false))
         }
         return out
@@ -87,7 +90,8 @@ public final class RegistryClient: Sendable {
 
     private func client(for host: String) throws -> HTTPClient {
         try clients.withLock { c in
-            if let existing = c[host] { return existing }
+            guard c != nil else { throw PullError("the registry client is shut down") }
+            if let existing = c?[host] { return existing }
             var tls = TLSConfiguration.makeClientConfiguration()
             if let settings = options.registries.configs[host] {
                 if let ca = settings.caFile {
@@ -100,9 +104,11 @@ public final class RegistryClient: Sendable {
             var config = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
                                                   timeout: .init(connect: .seconds(options.connectTimeout), read: .seconds(options.stallTimeout)))
             config.decompression = .disabled
+            // A refused connection or a bad certificate fails now, so the next mirror is tried at once.
+            config.connectionPool.retryConnectionEstablishment = false
             config.httpVersion = .automatic
             let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
-            c[host] = client
+            c?[host] = client
             return client
         }
     }

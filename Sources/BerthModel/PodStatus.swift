@@ -22,6 +22,8 @@ public struct ContainerStatus: Sendable, Hashable, Codable {
 
     public var name: String
     public var image: String
+    /// The image that runs, as Kubernetes writes it: `registry/repository@sha256:…` once pulled.
+    public var imageID: String?
     public var state: State
     /// The previous run, once the container has restarted (what `berth logs --previous` shows).
     public var lastState: State?

@@ -1,6 +1,8 @@
+import BerthImage
 import BerthLinux
 import BerthModel
 import BerthRuntime
+import BerthYAML
 import Foundation
 
 extension NodeAgent {
@@ -44,6 +46,10 @@ extension NodeAgent {
                 } else {
                     probe(&p, i, now)
                 }
+            }
+            if !p.runs[i].due(now), case .waiting("ErrImagePull", let message) = p.runs[i].state {
+                // Shown once, then the back-off, as the kubelet does.
+                p.runs[i].state = .waiting(reason: "ImagePullBackOff", message: "back-off pulling image" + (message ?? "").dropFirst("failed to pull image".count))
             }
             let r = p.runs[i]
             if r.isInit {
@@ -98,9 +104,55 @@ extension NodeAgent {
         }
         let hostImage = c.image == "host"
         var defaults = ImageDefaults()
+        var imageName = c.image
         if !hostImage {
-            guard let store = config.imageStore, let d = ImageRefs.defaults(root: store, name: c.image) else {
-                return wait("ErrImageNeverPull", "image \(c.image) is not in the node's image store (berth image import)")
+            guard let store = config.imageStore, let puller else { return wait("ErrImageNeverPull", "this node has no image store") }
+            let ref: ImageReference
+            do { ref = try ImageReference(parsing: c.image) } catch { return wait("InvalidImageName", error.message) }
+            imageName = ref.description
+            let present = ImageRefs.rootfs(root: store, name: imageName) != nil
+            let policy = c.imagePullPolicy ?? ref.defaultPullPolicy
+            if policy == .never && !present {
+                return wait("ErrImageNeverPull", "container image \"\(c.image)\" is not present with pull policy of Never")
+            }
+            // As the kubelet: Always pulls for every start (one manifest request when nothing moved).
+            if (policy == .always && r.pulledFor != r.attempt + 1) || (policy == .ifNotPresent && !present) {
+                let since = r.pullSince ?? now
+                r.pullSince = since
+                switch puller.request(ref, credentials: pullCredentials(p.pod), since: since) {
+                case .pulling(let started, let progress):
+                    // Progress every 5 s of a long pull: each change of the message is an event.
+                    let elapsed = Int(now - started) / 5 * 5
+                    var message = "pulling image \"\(c.image)\""
+                    if let progress, elapsed >= 5 { message += ": \(progress.description) after \(elapsed) s" }
+                    if case .waiting("ContainerCreating", let shown?) = r.state, shown.hasPrefix(message.prefix { $0 != ":" }),
+                       elapsed < 5 || shown.hasSuffix(" after \(elapsed) s") {
+                        message = shown
+                    }
+                    r.state = .waiting(reason: "ContainerCreating", message: message)
+                    p.runs[i] = r
+                    return
+                case .failed(let why):
+                    var backoff = r.pullBackoff ?? Backoff()
+                    let delay = backoff.next(ranFor: 0, initial: config.backoffInitial, cap: config.backoffCap, reset: .infinity)
+                    r.pullBackoff = backoff
+                    r.pullSince = nil
+                    r.state = .waiting(reason: "ErrImagePull", message: "failed to pull image \"\(c.image)\": \(why)")
+                    r.restartAt = now + delay
+                    p.runs[i] = r
+                    return
+                case .ready(let record):
+                    r.pulledFor = r.attempt + 1
+                    r.pullSince = nil
+                    r.pullBackoff = nil
+                    r.imageID = record.imageID
+                }
+            } else {
+                r.imageID = ImageRefs.record(root: store, name: imageName)?.imageID
+                puller.store.touch(imageName)
+            }
+            guard let d = ImageRefs.defaults(root: store, name: imageName) else {
+                return wait("ErrImageNeverPull", "image \(c.image) is not in the node's image store")
             }
             defaults = d
         }
@@ -149,7 +201,7 @@ extension NodeAgent {
                 mounts.append(("/etc/" + f, etc + "/" + f, f != "hosts"))
             }
             let bundle = podsDir + "/" + p.uid + "/" + c.name
-            let imageRoot = hostImage ? nil : config.imageStore.flatMap { ImageRefs.rootfs(root: $0, name: c.image) }
+            let imageRoot = hostImage ? nil : config.imageStore.flatMap { ImageRefs.rootfs(root: $0, name: imageName) }
             let runAs = try defaults.user.flatMap { try ImageRefs.user($0, rootfs: imageRoot) }
             let spec = try bundles.container(c, .init(args: argv, env: variables, workingDir: c.workingDir ?? defaults.workingDir, mounts: mounts,
                                                       sandboxPid: sandboxPid, cgroupsPath: "berth/pod-\(p.uid)/\(c.name)-\(r.attempt + 1)", hostImage: hostImage,
@@ -161,7 +213,7 @@ extension NodeAgent {
             if let old = r.runtimeID { removeContainer(old, p, c.name) }
             r.runtimeID = nil
             do {
-                try runtime.create(id: id, bundle: bundle, root: hostImage ? .host : .image(c.image))
+                try runtime.create(id: id, bundle: bundle, root: hostImage ? .host : .image(imageName))
                 r.runtimeID = id
                 try runtime.start(id: id)
             } catch {
@@ -184,6 +236,30 @@ extension NodeAgent {
             if let probe { r.probes[kind] = PodState.Probing(nextAt: now + Double(probe.initialDelaySeconds)) }
         }
         p.runs[i] = r
+    }
+
+    /// Registry credentials from the pod's `imagePullSecrets` (first secret first), by registry host.
+    func pullCredentials(_ pod: Pod) -> [String: RegistryCredential] {
+        var out: [String: RegistryCredential] = [:]
+        for name in pod.spec.imagePullSecrets ?? [] {
+            guard let s = view.secrets[pod.metadata.effectiveNamespace + "/" + name], s.type == "kubernetes.io/dockerconfigjson",
+                  let bytes = s.data[".dockerconfigjson"], let auths = try? DockerConfigJSON.parse(bytes) else { continue }
+            for (host, credential) in auths where out[host] == nil { out[host] = credential }
+        }
+        return out
+    }
+
+    /// Image garbage collection, once a minute: unused images go when the store's disk is too full.
+    func collectImages(_ now: Double) {
+        guard let puller, now >= imageGCAt else { return }
+        imageGCAt = now + 60
+        var used = Set<String>()
+        for pod in Array(desired.values) + pods.values.map(\.pod) {
+            for c in pod.spec.allContainers where c.image != "host" { used.insert(ImageRefs.normalized(c.image)) }
+        }
+        for r in puller.store.collectGarbage(keeping: used, high: config.imageGCHigh, low: config.imageGCLow) {
+            config.log?("image garbage collection removed \(r.name) (\(r.size) bytes), unused since \(Date(timeIntervalSince1970: r.usedAt))")
+        }
     }
 
     /// Deletes a finished run's container, keeping its log as the container's previous log.

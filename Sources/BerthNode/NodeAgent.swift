@@ -1,3 +1,4 @@
+import BerthImage
 import BerthLinux
 import BerthModel
 import BerthRuntime
@@ -14,6 +15,8 @@ public actor NodeAgent {
     var addresses: AddressBook
     var proxy: ServiceProxy
     let bundles: ContainerBundle
+    let puller: ImagePuller?
+    var imageGCAt = 0.0
 
     var desired: [String: Pod] = [:]
     /// No `update` yet: pods adopted from an earlier run are kept as they are until the agent is told
@@ -42,6 +45,8 @@ public actor NodeAgent {
         runtime = manager
         network = HostNetwork(namespace: config.networkNamespace)
         bundles = ContainerBundle(initBinary: config.initBinary)
+        let log = config.log ?? { _ in }
+        puller = config.imageStore.map { ImagePuller(store: ImageStore(root: $0), options: config.registry, log: log) }
         do {
             try Files.makePrivateDirectory(config.stateDir)
             try Files.makePrivateDirectory(config.runDir)
@@ -134,6 +139,7 @@ public actor NodeAgent {
             }
         }
         if refresh { collectClaims() }
+        collectImages(now)
         syncServices()
         // SIGTERM only once the Services' rules no longer send new connections to the pod.
         for key in stopping { if let p = pods[key] { send(SIGTERM, to: p) } }
@@ -197,6 +203,9 @@ public actor NodeAgent {
 
     /// Stops every pod now (SIGKILL after each pod's grace period) and removes all the node set up:
     /// containers, sandboxes, veths, the bridge, the nftables table, mounts and state.
+    /// Closes the registry connections; the agent pulls nothing after this.
+    public func closeRegistries() async { await puller?.shutdown() }
+
     public func stopAll(timeout: Double = 60) async {
         adopting = false
         desired = [:]

@@ -1,3 +1,4 @@
+import BerthImage
 import BerthModel
 
 /// A node's settings (flags or a config file of `berth run`); DESIGN §8 gives the defaults.
@@ -12,6 +13,14 @@ public struct NodeConfig: Sendable {
     public var initBinary: String
     /// The image store's root (`<stateDir>/images`).
     public var imageStore: String?
+    /// Mirrors, CAs, credentials and limits for pulling images.
+    public var registry = RegistryOptions()
+    /// Image garbage collection: when the store's filesystem is fuller than `imageGCHigh` percent,
+    /// images no pod uses go, least recently used first, until it is below `imageGCLow`.
+    public var imageGCHigh = 85.0
+    public var imageGCLow = 80.0
+    /// Where the agent tells of slow pulls and their failures (the daemon's log).
+    public var log: (@Sendable (String) -> Void)?
 
     public var bridge = "berth0"
     public var podCIDR = "10.244.0.0/24"

@@ -31,9 +31,15 @@ struct PodState: Codable, Equatable {
         /// SIGTERM sent (liveness failure or pod deletion); SIGKILL at this time.
         var killAt: Double?
         var probes: [String: Probing] = [:]
+        /// Image pulls (optional, so that state files of earlier versions still load): the attempt whose
+        /// image is in, since when this attempt waits for a pull, the back-off after failed pulls.
+        var pulledFor: Int?
+        var pullSince: Double?
+        var pullBackoff: Backoff?
+        var imageID: String?
 
         /// Waiting for its first run, or for a restart whose time has come.
-        func due(_ now: Double) -> Bool { attempt == 0 || restartAt.map { now >= $0 } == true }
+        func due(_ now: Double) -> Bool { restartAt.map { now >= $0 } ?? (attempt == 0) }
     }
 
     var pod: Pod
@@ -76,6 +82,7 @@ struct PodState: Codable, Equatable {
             c.ready = r.ready
             c.started = r.started
             c.restartCount = r.restartCount
+            c.imageID = r.imageID
             return c
         }
         s.initContainerStatuses = runs.filter(\.isInit).map(status)

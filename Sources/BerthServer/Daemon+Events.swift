@@ -17,13 +17,18 @@ extension Daemon {
                 if c.restartCount > (was?.restartCount ?? 0), case .terminated(let code, let reason, _, _)? = c.lastState {
                     add("Warning", "Restarted", "container \(c.name) exited with \(code) (\(reason)) and was restarted")
                 }
+                if let id = c.imageID, id != was?.imageID {
+                    add("Normal", "Pulled", "image \"\(c.image)\" is \(id)")
+                }
                 guard c.state != was?.state else { continue }
                 switch c.state {
+                case .waiting("ContainerCreating", let message?) where message.hasPrefix("pulling image"):
+                    add("Normal", "Pulling", message)
                 case .running:
                     if case .running? = was?.state {} else { add("Normal", "Started", "started container \(c.name)") }
                 case .waiting(let reason, let message) where reason != "ContainerCreating" && reason != "PodInitializing":
                     if was?.state.reason != reason {
-                        add("Warning", reason == "CrashLoopBackOff" ? "BackOff" : "Failed", message ?? "\(c.name): \(reason)")
+                        add("Warning", reason.hasSuffix("BackOff") ? "BackOff" : "Failed", message ?? "\(c.name): \(reason)")
                     }
                 case .terminated(let code, let reason, _, _):
                     if was?.state.reason != reason {

@@ -119,6 +119,7 @@ public actor Daemon {
         } else {
             logger.info("leaving \(agentStatuses.count) pods running; the next start adopts them")
         }
+        await agent.closeRegistries()
         _ = try? await writer.flush()
     }
 

@@ -109,5 +109,11 @@ struct RegistryFlags: ParsableArguments {
     var registries: String?
     @Option(help: "Registry credentials in Docker's config.json format.")
     var registryCredentials: String?
-    func options() throws -> RegistryOptions { try RegistryOptions.load(registries: registries, credentials: registryCredentials) }
+    @Flag(help: "Pull a mirrored registry's images from its mirrors only, never from the registry itself (air-gapped nodes).")
+    var disableDefaultRegistryEndpoint = false
+    func options() throws -> RegistryOptions {
+        var o = try RegistryOptions.load(registries: registries, credentials: registryCredentials)
+        o.defaultEndpoints = !disableDefaultRegistryEndpoint
+        return o
+    }
 }

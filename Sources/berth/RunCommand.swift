@@ -66,6 +66,14 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Bridge the pods attach to.")
     var bridge = "berth0"
 
+    @OptionGroup(title: "Images") var registry: RegistryFlags
+
+    @Option(help: "Image garbage collection starts when the image store's disk is fuller than this percentage…")
+    var imageGcHigh = 85.0
+
+    @Option(help: "…and removes unused images, least recently used first, until it is below this one.")
+    var imageGcLow = 80.0
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -73,6 +81,9 @@ struct RunCommand: AsyncParsableCommand {
         if branch != nil && ref != nil { throw ValidationError("use one of --branch and --ref") }
         guard RunCommand.duration(interval) != nil else { throw ValidationError("--interval \(interval) is not a duration such as 15s, 1m or 500ms") }
         guard RunCommand.hostPort(listen) != nil else { throw ValidationError("--listen \(listen) is not HOST:PORT") }
+        guard (0...100).contains(imageGcLow), (0...100).contains(imageGcHigh), imageGcLow <= imageGcHigh else {
+            throw ValidationError("--image-gc-low and --image-gc-high are percentages, low no higher than high")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not one of trace, debug, info, notice, warning, error") }
     }
 
@@ -110,6 +121,11 @@ struct RunCommand: AsyncParsableCommand {
         node.podCIDR = podCIDR
         node.bridge = bridge
         node.allowPrivileged = allowPrivileged
+        do { node.registry = try registry.options() } catch { throw ValidationError("\(error)") }
+        node.imageGCHigh = imageGcHigh
+        node.imageGCLow = imageGcLow
+        let imageLogger = logger
+        node.log = { imageLogger.info("\($0)") }
         for binary in [node.shimBinary, node.initBinary] where !FileManager.default.isExecutableFile(atPath: binary) {
             throw ValidationError("\(binary) is missing: build all products (swift build) so that it sits next to berth")
         }
