@@ -75,7 +75,7 @@ public final class RegistryClient: Sendable {
             var base = url
             while base.hasSuffix("/") { base.removeLast() }
             if base.hasSuffix("/v2") { base.removeLast(3) }
-            out.append(Endpoint(base: base, host: host, isMirror: true))
+            out.append(Endpoint(base: base, host: host, isMirror: host != registry))
         }
         if out.isEmpty || (options.defaultEndpoints && !out.contains(where: { $0.host == registry })) {
             out.append(Endpoint(base: "https://" + (registry == "docker.io" ? "registry-1.docker.io" : registry), host: registry, isMirror: false))
@@ -118,7 +118,11 @@ public final class RegistryClient: Sendable {
         var repository: String
         var credential: RegistryCredential?
         var scope: String { "repository:\(repository):pull" }
-        var tokenKey: String { endpoint.host + " " + scope + " " + (credential?.username ?? "") }
+        /// Tokens are kept per credential: another pod's secret for the same user name gets its own.
+        var tokenKey: String {
+            let who = credential.map { ImageStore.sha256(Array("\($0.username):\($0.password)".utf8)) } ?? "anonymous"
+            return endpoint.host + " " + scope + " " + who
+        }
     }
 
     /// Sends a request for `path` (below `/v2/`), answering authentication challenges once and following

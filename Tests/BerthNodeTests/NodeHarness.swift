@@ -49,6 +49,7 @@ struct NodeHarness {
         loop.cancel()
         let uids = (try? FileManager.default.contentsOfDirectory(atPath: config.runDir + "/pods")) ?? []
         await agent.stopAll(timeout: 20)
+        await agent.closeRegistries()
         Orphans.reap(named: ["berth-shim"], waiting: true, matching: dir + "/")
         _ = try? sh("/usr/sbin/ip", "netns", "del", netns)
         try? FileManager.default.removeItem(atPath: dir)
