@@ -54,9 +54,14 @@ extension ObjectDecoder {
         checkSize(s.data.reduce(0) { $0 + $1.key.utf8.count + $1.value.count }, r)
         if s.type == "kubernetes.io/dockerconfigjson", let why = DockerConfigJSON.problem(s.data[".dockerconfigjson"]) {
             // Placed at the key (or the type), never at the value: it holds credentials.
-            let entry = dataEntries.first { $0.key == ".dockerconfigjson" }
-            r.ctx.error("a kubernetes.io/dockerconfigjson Secret \(why)", at: entry?.keyMark ?? r.node.mark,
-                        field: entry == nil ? r.path.field("type") : r.path.field("data").key(".dockerconfigjson"))
+            let key = ".dockerconfigjson"
+            if let entry = dataEntries.first(where: { $0.key == key }) {
+                r.ctx.error("a kubernetes.io/dockerconfigjson Secret \(why)", at: entry.keyMark, field: r.path.field("data").key(key))
+            } else if stringData[key] != nil {
+                r.ctx.error("a kubernetes.io/dockerconfigjson Secret \(why)", at: r.mark("stringData"), field: r.path.field("stringData").key(key))
+            } else {
+                r.error("type", "a kubernetes.io/dockerconfigjson Secret \(why)")
+            }
         }
         return s
     }
