@@ -82,6 +82,7 @@ enum KubeJSON {
         var o: Object = ["name": c.name, "image": c.image, "ready": c.ready, "started": c.started,
                          "restartCount": c.restartCount, "state": state(c.state)]
         if let last = c.lastState { o["lastState"] = state(last) }
+        if let id = c.imageID { o["imageID"] = id }
         return o
     }
 

@@ -19,6 +19,8 @@ final class DaemonHarness: @unchecked Sendable {
     var gitServer: ServerProcess?
     var daemon: Process?
     var interval = "1s"
+    /// More flags for `berth run` (registries, say).
+    var extraArgs: [String] = []
 
     static var binaries: String {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -67,7 +69,7 @@ final class DaemonHarness: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: DaemonHarness.binaries + "/berth")
         p.arguments = ["run", "--repo", url, "--state-dir", stateDir, "--run-dir", dir + "/run", "--interval", interval,
                        "--listen", "127.0.0.1:\(apiPort)", "--node-name", "e2e", "--network-namespace", "/run/netns/" + netns,
-                       "--webhook-secret-file", dir + "/webhook-secret", "--stop-workloads-on-exit"]
+                       "--webhook-secret-file", dir + "/webhook-secret", "--stop-workloads-on-exit"] + extraArgs
         try "s3cret-hook\n".write(toFile: dir + "/webhook-secret", atomically: true, encoding: .utf8)
         if !FileManager.default.fileExists(atPath: dir + "/daemon.log") { _ = FileManager.default.createFile(atPath: dir + "/daemon.log", contents: nil) }
         let log = FileHandle(forWritingAtPath: dir + "/daemon.log")!

@@ -130,7 +130,8 @@ public final class TestRegistry: @unchecked Sendable {
 
 /// OCI image layouts made with umoci from busybox, as a user would build a small image.
 public enum TestImages {
-    /// A layout `dir` with `tag`: busybox, `files` (path → content) in a second layer, `cmd` as the default command.
+    /// A layout `dir` with `tag`: busybox, `files` (path → content; executable when it starts with #!) in a
+    /// second layer, `cmd` as the default command.
     public static func make(_ dir: String, tag: String, files: [String: String] = [:], cmd: [String] = ["/bin/sh"],
                             user: String? = nil, arch: String? = nil) throws {
         let layout = dir
@@ -156,6 +157,8 @@ public enum TestImages {
                 let full = rootfs + "/" + path
                 try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 try content.write(toFile: full, atomically: false, encoding: .utf8)
+                // Scripts run: a file that starts with #! is executable.
+                if content.hasPrefix("#!") { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: full) }
             }
             _ = try TestCommand.output("/usr/bin/umoci", ["repack", "--image", "\(layout):\(tag)", bundle])
         }
