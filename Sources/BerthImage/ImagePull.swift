@@ -15,6 +15,11 @@ public struct PullProgress: Sendable, Equatable {
     public var total = 0
     public var layersDone = 0
     public var layers = 0
+    /// Where the time went: blobs in flight (transfer and digest, wall clock), and unpacking split into
+    /// gunzip and tar entries written (summed over layers).
+    public var transferSeconds = 0.0
+    public var gunzipSeconds = 0.0
+    public var writeSeconds = 0.0
     public init() {}
 
     public var description: String {
@@ -117,11 +122,13 @@ extension ImageStore {
                                 return i
                             }
                         }
+                        let started = ContinuousClock.now
                         while next < min(options.concurrentDownloads, manifest.layers.count) { add() }
                         while let i = try await downloads.next() {
                             announce.yield(i)
                             if next < manifest.layers.count { add() }
                         }
+                        tracker.timed { $0.transferSeconds = (ContinuousClock.now - started).seconds }
                     }
                 }
                 group.addTask {
@@ -133,7 +140,9 @@ extension ImageStore {
                             if let staging {
                                 let index = applied, budget = options.maxImageBytes - expanded
                                 let limit = min(options.maxLayerBytes, budget)
-                                expanded += try await ImageStore.blocking { try applyLayer(manifest, index, staging: staging, limit: limit) }
+                                let done = try await ImageStore.blocking { try applyLayer(manifest, index, staging: staging, limit: limit) }
+                                expanded += done.bytes
+                                tracker.timed { $0.gunzipSeconds += done.gunzip; $0.writeSeconds += done.write }
                             }
                             applied += 1
                             tracker.layerDone()
@@ -271,6 +280,10 @@ extension ImageStore {
     }
 }
 
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
 /// Counts bytes and layers from concurrent downloads and passes the sum on.
 final class ProgressTracker: Sendable {
     private let state: Mutex<PullProgress>
@@ -282,6 +295,7 @@ final class ProgressTracker: Sendable {
     }
 
     func add(_ bytes: Int) { update { $0.bytes += bytes } }
+    func timed(_ change: (inout PullProgress) -> Void) { update(change) }
     func layerDone() { update { $0.layersDone += 1 } }
 
     private func update(_ change: (inout PullProgress) -> Void) {

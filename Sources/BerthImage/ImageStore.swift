@@ -142,14 +142,17 @@ public struct ImageStore: Sendable {
         return staging
     }
 
-    /// Applies layer `i` from its stored blob; returns the bytes it decompressed to.
+    /// Applies layer `i` from its stored blob; returns the bytes it decompressed to and the seconds spent
+    /// decompressing and writing.
     @discardableResult
-    func applyLayer(_ manifest: ImageManifest, _ i: Int, staging: String, limit: Int? = nil) throws -> Int {
+    func applyLayer(_ manifest: ImageManifest, _ i: Int, staging: String, limit: Int? = nil) throws -> (bytes: Int, gunzip: Double, write: Double) {
         let layer = manifest.layers[i]
+        let start = ContinuousClock.now
         guard let data = Files.read(blobPath(layer.digest), limit: Int.max) else { throw RuntimeError("layer \(layer.digest) is not in the store") }
         let tar = layer.gzip ? try Tar.gunzip(data, limit: min(limit ?? maxLayerBytes, maxLayerBytes), what: "layer \(layer.digest)") : data
+        let inflated = ContinuousClock.now
         try LayerApplier(rootfs: staging + "/rootfs").apply(try Tar.entries(tar, what: "layer \(layer.digest)"), layer: layer.digest)
-        return tar.count
+        return (tar.count, (inflated - start).seconds, (ContinuousClock.now - inflated).seconds)
     }
 
     func finishUnpack(_ manifest: ImageManifest, staging: String) throws {

@@ -3,6 +3,7 @@ import BerthImage
 import BerthModel
 import BerthNode
 import Foundation
+import Synchronization
 
 /// Runs an image action, turning its errors into `berth image: …` on stderr and exit status 1.
 func imageAction<T>(_ body: () throws -> T) throws -> T {
@@ -50,6 +51,8 @@ struct ImageCommand: ParsableCommand {
         @OptionGroup var registry: RegistryFlags
         @Argument(help: "A reference such as redis:7, registry.k8s.io/pause:3.9 or NAME@sha256:DIGEST.")
         var reference: String
+        @Flag(help: "Print where the time went (transfer, gunzip, writing files) and the requests sent.")
+        var timings = false
         func run() async throws {
             let ref: ImageReference
             do { ref = try ImageReference(parsing: reference) } catch {
@@ -58,10 +61,17 @@ struct ImageCommand: ParsableCommand {
             }
             let client = RegistryClient(options: try imageAction { try registry.options() })
             let started = Date()
+            let last = Mutex(PullProgress())
             do {
-                let r = try await options.store.pull(ref, client: client)
+                let r = try await options.store.pull(ref, client: client) { p in last.withLock { $0 = p } }
+                let elapsed = Date().timeIntervalSince(started)
                 await client.shutdown()
-                print("\(r.name) \(r.imageID) \(String(format: "%.2f", Date().timeIntervalSince(started)))s")
+                print("\(r.name) \(r.imageID) \(String(format: "%.3f", elapsed))s")
+                if timings {
+                    let p = last.withLock { $0 }
+                    print(String(format: "requests %d, bytes %d, layers %d, transfer %.3fs, gunzip %.3fs, write %.3fs",
+                                 client.requests.load(ordering: .relaxed), p.bytes, p.layers, p.transferSeconds, p.gunzipSeconds, p.writeSeconds))
+                }
             } catch {
                 await client.shutdown()
                 StdStream.standardError.write("berth image: pulling \(ref): \(error)\n")
