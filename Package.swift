@@ -49,14 +49,15 @@ let package = Package(
         // PID 1 inside a container: forwards signals, reaps orphans.
         .executableTarget(name: "berth-init", linkerSettings: cStatic),
         .target(name: "BerthLinux", dependencies: ["CBerthLinux", "CSeccomp"]),
-        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // libdeflate inflates image layers about twice as fast as zlib.
+        .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         // The runtime without Foundation: `berth-runtime` starts a container in a few milliseconds.
         .target(name: "BerthRuntime", dependencies: ["BerthLinux", "BerthModel", "BerthYAMLCore", "CBerthLinux"]),
         .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntime", "BerthLinux", "BerthModel"],
                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // Registry pulls: AsyncHTTPClient for the distribution API, swift-crypto for digests.
         .target(name: "BerthImage", dependencies: [
-            "BerthRuntime", "BerthLinux", "BerthModel", "BerthYAML", "CBerthLinux", "CZlib",
+            "BerthRuntime", "BerthLinux", "BerthModel", "BerthYAML", "CBerthLinux", "CDeflate",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

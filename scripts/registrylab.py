@@ -8,7 +8,9 @@
 
   registrylab.py hostile PORT
       A registry that misbehaves, one way per repository: wrong-digest, huge-manifest, gzip-bomb, dotdot,
-      redirect-loop, stall, and good (a well-formed one-layer image, to show the rest of the server works).
+      redirect-loop, stall, and good (a well-formed one-layer image, to show the rest of the server works);
+      redirect-away asks for Basic credentials, then sends blobs to localhost (another host name), where it
+      counts the requests that still carry them: GET /seen answers {"credentials_elsewhere": N}.
 """
 import base64
 import gzip
@@ -138,6 +140,9 @@ def hostile_server(port):
     stall_manifest = json.dumps(stall_manifest).encode()
     repos["stall"] = (stall_manifest, {**stall_blobs, sha(big): big})
 
+    seen = {"credentials_elsewhere": 0, "elsewhere": 0}
+    repos["redirect-away"] = repos["good"]
+
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -149,8 +154,25 @@ def hostile_server(port):
 
         def do_GET(self, head=False):
             path = urllib.parse.urlparse(self.path).path
+            if path == "/seen":
+                return self.reply(200, json.dumps(seen).encode(), head=head)
             if path == "/v2/":
                 return self.reply(200, b"{}", head=head)
+            if path.startswith("/v2/redirect-away/"):
+                if self.headers.get("Host", "").startswith("localhost"):
+                    seen["elsewhere"] += 1
+                    if self.headers.get("Authorization"):
+                        seen["credentials_elsewhere"] += 1
+                elif not self.headers.get("Authorization"):
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="lab"')
+                    self.send_header("Content-Length", "0")
+                    return self.end_headers()
+                elif "/blobs/" in path:
+                    self.send_response(307)
+                    self.send_header("Location", f"http://localhost:{port}{path}")
+                    self.send_header("Content-Length", "0")
+                    return self.end_headers()
             parts = path.split("/")
             if len(parts) < 5 or parts[1] != "v2":
                 return self.reply(404, b"{}", head=head)

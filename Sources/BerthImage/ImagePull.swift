@@ -132,22 +132,34 @@ extension ImageStore {
                     }
                 }
                 group.addTask {
-                    // Layers apply in order, each as soon as it and those below it are in.
+                    // Layers apply in order, each as soon as it and those below it are in; the next layer
+                    // inflates on another core while this one's files are written.
                     var ready = Set<Int>(), applied = 0, expanded = 0
+                    var ahead: (index: Int, task: Task<InflatedLayer, any Error>)?
+                    func inflate(_ index: Int, _ budget: Int) -> Task<InflatedLayer, any Error> {
+                        let limit = min(options.maxLayerBytes, budget)
+                        return Task { try await ImageStore.blocking { try inflateLayer(manifest, index, limit: limit) } }
+                    }
                     for await i in finished {
                         ready.insert(i)
                         while ready.contains(applied) {
                             if let staging {
-                                let index = applied, budget = options.maxImageBytes - expanded
-                                let limit = min(options.maxLayerBytes, budget)
-                                let done = try await ImageStore.blocking { try applyLayer(manifest, index, staging: staging, limit: limit) }
-                                expanded += done.bytes
-                                tracker.timed { $0.gunzipSeconds += done.gunzip; $0.writeSeconds += done.write }
+                                let index = applied
+                                let current = ahead?.index == index ? ahead!.task : inflate(index, options.maxImageBytes - expanded)
+                                let layer = try await current.value
+                                expanded += layer.tar.count
+                                guard expanded <= options.maxImageBytes else {
+                                    throw PullError("\(name): its layers decompress to more than \(options.maxImageBytes) bytes")
+                                }
+                                ahead = ready.contains(index + 1) ? (index + 1, inflate(index + 1, options.maxImageBytes - expanded)) : nil
+                                let write = try await ImageStore.blocking { try writeLayer(manifest, index, layer, staging: staging) }
+                                tracker.timed { $0.gunzipSeconds += layer.seconds; $0.writeSeconds += write }
                             }
                             applied += 1
                             tracker.layerDone()
                         }
                     }
+                    ahead?.task.cancel()
                     if applied < manifest.layers.count { try Task.checkCancellation() }
                 }
                 try await group.waitForAll()

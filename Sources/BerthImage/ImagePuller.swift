@@ -25,12 +25,15 @@ public final class ImagePuller: Sendable {
     public let store: ImageStore
     public let client: RegistryClient
     private let log: @Sendable (String) -> Void
+    private let finished: @Sendable () -> Void
     private let jobs = Mutex<[String: Job]>([:])
 
-    public init(store: ImageStore, options: RegistryOptions, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(store: ImageStore, options: RegistryOptions, log: @escaping @Sendable (String) -> Void = { _ in },
+                finished: @escaping @Sendable () -> Void = {}) {
         self.store = store
         client = RegistryClient(options: options)
         self.log = log
+        self.finished = finished
     }
 
     static var now: Double { Date().timeIntervalSince1970 }
@@ -85,6 +88,7 @@ public final class ImagePuller: Sendable {
             jobs[key]?.result = result
             return jobs[key]?.startedAt ?? now
         }
+        finished()
         switch result {
         case .success(let r) where now - started >= 3:
             log("pulled \(key) (\(r.imageID), \(r.size) bytes) in \(String(format: "%.1f", now - started)) s")

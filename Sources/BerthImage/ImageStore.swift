@@ -142,17 +142,27 @@ public struct ImageStore: Sendable {
         return staging
     }
 
-    /// Applies layer `i` from its stored blob; returns the bytes it decompressed to and the seconds spent
-    /// decompressing and writing.
-    @discardableResult
-    func applyLayer(_ manifest: ImageManifest, _ i: Int, staging: String, limit: Int? = nil) throws -> (bytes: Int, gunzip: Double, write: Double) {
+    /// Applies layer `i` from its stored blob.
+    func applyLayer(_ manifest: ImageManifest, _ i: Int, staging: String) throws {
+        try writeLayer(manifest, i, try inflateLayer(manifest, i, limit: maxLayerBytes), staging: staging)
+    }
+
+    /// Layer `i` as a tar, decompressed from its stored blob (at most `limit` bytes).
+    func inflateLayer(_ manifest: ImageManifest, _ i: Int, limit: Int) throws -> InflatedLayer {
         let layer = manifest.layers[i]
         let start = ContinuousClock.now
         guard let data = Files.read(blobPath(layer.digest), limit: Int.max) else { throw RuntimeError("layer \(layer.digest) is not in the store") }
-        let tar = layer.gzip ? try Tar.gunzip(data, limit: min(limit ?? maxLayerBytes, maxLayerBytes), what: "layer \(layer.digest)") : data
-        let inflated = ContinuousClock.now
-        try LayerApplier(rootfs: staging + "/rootfs").apply(try Tar.entries(tar, what: "layer \(layer.digest)"), layer: layer.digest)
-        return (tar.count, (inflated - start).seconds, (ContinuousClock.now - inflated).seconds)
+        let tar = layer.gzip ? try Tar.gunzip(data, limit: limit, what: "layer \(layer.digest)") : data
+        return InflatedLayer(tar: tar, seconds: (ContinuousClock.now - start).seconds)
+    }
+
+    /// Writes a layer's entries into the staging tree; returns the seconds it took.
+    @discardableResult
+    func writeLayer(_ manifest: ImageManifest, _ i: Int, _ layer: InflatedLayer, staging: String) throws -> Double {
+        let start = ContinuousClock.now
+        let digest = manifest.layers[i].digest
+        try LayerApplier(rootfs: staging + "/rootfs").apply(try Tar.entries(layer.tar, what: "layer \(digest)"), layer: digest)
+        return (ContinuousClock.now - start).seconds
     }
 
     func finishUnpack(_ manifest: ImageManifest, staging: String) throws {
@@ -234,6 +244,12 @@ public struct ImageStore: Sendable {
         guard let data = Files.read(blobPath(digest), limit: 4 << 20) else { return nil }
         return try? ImageManifest(Data(data), digest: digest, maxLayers: Int.max)
     }
+}
+
+/// A layer's tar, and the seconds its decompression took.
+struct InflatedLayer: Sendable {
+    var tar: [UInt8]
+    var seconds: Double
 }
 
 /// An image manifest (OCI or Docker schema 2): its config and layers, checked for form.

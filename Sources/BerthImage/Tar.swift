@@ -1,5 +1,5 @@
 import BerthRuntime
-import CZlib
+import CDeflate
 
 /// One entry of a tar stream (ustar, with PAX and GNU long names).
 struct TarEntry {
@@ -98,35 +98,38 @@ enum Tar {
         return out
     }
 
-    /// Inflates a gzip stream, refusing to produce more than `limit` bytes (a decompression bomb).
+    /// Inflates a gzip stream (one member or several) with libdeflate, refusing to produce more than
+    /// `limit` bytes (a decompression bomb).
     static func gunzip(_ input: [UInt8], limit: Int, what: String) throws -> [UInt8] {
-        var stream = z_stream()
-        guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw RuntimeError("\(what): cannot start gzip decompression")
-        }
-        defer { inflateEnd(&stream) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        var input = input
-        let rc: Int32 = input.withUnsafeMutableBufferPointer { inBuf in
-            stream.next_in = inBuf.baseAddress
-            stream.avail_in = UInt32(inBuf.count)
-            while true {
-                let status = chunk.withUnsafeMutableBufferPointer { outBuf -> Int32 in
-                    stream.next_out = outBuf.baseAddress
-                    stream.avail_out = UInt32(outBuf.count)
-                    return inflate(&stream, Z_NO_FLUSH)
+        guard let d = libdeflate_alloc_decompressor() else { throw RuntimeError("\(what): out of memory") }
+        defer { libdeflate_free_decompressor(d) }
+        // libdeflate inflates into a buffer of known size: the trailer's size (modulo 4 GiB, of the last
+        // member) is the first guess, doubled while it proves too small, never past the limit.
+        let n = input.count
+        let trailer = n >= 4 ? Int(UInt32(input[n - 4]) | UInt32(input[n - 3]) << 8 | UInt32(input[n - 2]) << 16 | UInt32(input[n - 1]) << 24) : 0
+        var capacity = min(limit, max(trailer, 1 << 16))
+        while true {
+            var tooSmall = false
+            let out = try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                count = 0
+                var inOffset = 0, outOffset = 0
+                try input.withUnsafeBytes { source in
+                    repeat {
+                        var used = 0, produced = 0
+                        let r = libdeflate_gzip_decompress_ex(d, source.baseAddress! + inOffset, source.count - inOffset,
+                                                              buffer.baseAddress! + outOffset, capacity - outOffset, &used, &produced)
+                        if r == LIBDEFLATE_INSUFFICIENT_SPACE { tooSmall = true; return }
+                        guard r == LIBDEFLATE_SUCCESS else { throw RuntimeError("\(what): not valid gzip") }
+                        inOffset += used
+                        outOffset += produced
+                    // Another member follows only where one starts (what is after the last one is ignored, as gzip does).
+                    } while source.count - inOffset >= 2 && source[inOffset] == 0x1f && source[inOffset + 1] == 0x8b
                 }
-                let produced = chunk.count - Int(stream.avail_out)
-                out += chunk[0..<produced]
-                if out.count > limit { return -100 }
-                if status == Z_STREAM_END { return Z_OK }
-                if status != Z_OK { return status }
-                if stream.avail_in == 0 && produced == 0 { return Z_BUF_ERROR }
+                count = outOffset
             }
+            if !tooSmall { return out }
+            guard capacity < limit else { throw RuntimeError("\(what): decompresses to more than \(limit) bytes") }
+            capacity = capacity > limit / 2 ? limit : capacity * 2
         }
-        if rc == -100 { throw RuntimeError("\(what): decompresses to more than \(limit) bytes") }
-        guard rc == Z_OK else { throw RuntimeError("\(what): not valid gzip (zlib \(rc))") }
-        return out
     }
 }

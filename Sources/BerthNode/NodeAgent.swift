@@ -46,7 +46,8 @@ public actor NodeAgent {
         network = HostNetwork(namespace: config.networkNamespace)
         bundles = ContainerBundle(initBinary: config.initBinary)
         let log = config.log ?? { _ in }
-        puller = config.imageStore.map { ImagePuller(store: ImageStore(root: $0), options: config.registry, log: log) }
+        let pulled = config.onImagePulled ?? {}
+        puller = config.imageStore.map { ImagePuller(store: ImageStore(root: $0), options: config.registry, log: log, finished: pulled) }
         do {
             try Files.makePrivateDirectory(config.stateDir)
             try Files.makePrivateDirectory(config.runDir)

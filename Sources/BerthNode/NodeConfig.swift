@@ -21,6 +21,8 @@ public struct NodeConfig: Sendable {
     public var imageGCLow = 80.0
     /// Where the agent tells of slow pulls and their failures (the daemon's log).
     public var log: (@Sendable (String) -> Void)?
+    /// Called when a pull ends, so that whoever drives `tick()` can call it now.
+    public var onImagePulled: (@Sendable () -> Void)?
 
     public var bridge = "berth0"
     public var podCIDR = "10.244.0.0/24"

@@ -78,7 +78,11 @@ public actor Daemon {
         try FileManager.default.createDirectory(atPath: storeDir, withIntermediateDirectories: true)
         let store = try EmbeddedStore(directory: storeDir)
         plane = try await ControlPlane(store: store, clock: { Date().timeIntervalSince1970 })
-        agent = try NodeAgent(config: config.node)
+        // A finished pull wakes the loop, so its containers start at once rather than at the next idle tick.
+        var node = config.node
+        let wake = loopWake
+        node.onImagePulled = { Task { await wake.signal() } }
+        agent = try NodeAgent(config: node)
         writer = try StatusWriter(repositoryPath: config.source.mirrorPath, access: config.source.access, config: config.status)
         (syncRequests, syncContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }

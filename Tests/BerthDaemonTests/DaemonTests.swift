@@ -196,11 +196,11 @@ extension DaemonTests {
                 h.stop(SIGKILL)
                 try await Task.sleep(for: .seconds(1.5))
                 try h.start()
-                var final: [[String: Any]] = []
                 try await h.waitFor("the rollout completed by the new daemon", timeout: 60) {
-                    final = try h.pods("web")
-                    return try h.rolledOut("web", replicas: 3).map { $0 != original } ?? false
+                    try h.rolledOut("web", replicas: 3).map { $0 != original } ?? false
                 }
+                // Listed after the rollout is seen complete: a list taken before it may still show an old pod going.
+                let final = try h.pods("web")
                 #expect(final.count == 3)
                 #expect(Set(final.map(h.name)).count == 3)
                 #expect(final.allSatisfy { h.restarts($0) == 0 })

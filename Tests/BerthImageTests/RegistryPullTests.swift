@@ -120,6 +120,24 @@ import Testing
                 let before = client.requests.load(ordering: .relaxed)
                 _ = try await store.pull(ref, client: client)
                 #expect(client.requests.load(ordering: .relaxed) - before == 1)
+                if case .token = auth {
+                    // An expired token is not sent: the check is challenged and a new token fetched (3 requests).
+                    let short = try TestRegistry(dir: dir + "/registry-short", auth: auth, tokenExpiry: 6)
+                    defer { short.stop() }
+                    try short.push(dir + "/layout:v1", to: "private/app:v1")
+                    let shortRef = try ImageReference(parsing: "\(short.host)/private/app:v1")
+                    let c = try Self.client(short)
+                    _ = try await store.pull(shortRef, client: c)
+                    let n = c.requests.load(ordering: .relaxed)
+                    _ = try await store.pull(shortRef, client: c)
+                    #expect(c.requests.load(ordering: .relaxed) - n == 1, "within its 6 s (kept 1 s): the cached token")
+                    try await Task.sleep(nanoseconds: 1_300_000_000)
+                    let m = c.requests.load(ordering: .relaxed)
+                    _ = try await store.pull(shortRef, client: c)
+                    #expect(c.requests.load(ordering: .relaxed) - m == 3, "expired: challenge, token, check")
+                    try store.remove(shortRef.description)
+                    await c.shutdown()
+                }
                 try store.remove(r.name)
                 await client.shutdown()
             }
@@ -209,6 +227,19 @@ import Testing
                 #expect(!blobs.contains { $0.contains(".") }, "\(repo) left \(blobs)")
             }
             #expect(!FileManager.default.fileExists(atPath: dir + "/escaped.txt") && !FileManager.default.fileExists(atPath: "/tmp/escaped.txt"))
+            // Credentials asked for by the registry are not sent on to the host a blob is redirected to.
+            var withCredentials = o
+            withCredentials.registries.configs["127.0.0.1:\(port)"] = {
+                var c = RegistriesConfig.HostConfig()
+                c.credential = RegistryCredential(username: "lab", password: "lab-password")
+                return c
+            }()
+            let careful = RegistryClient(options: withCredentials)
+            let away = try await store.pull(try ImageReference(parsing: "127.0.0.1:\(port)/redirect-away:1"), client: careful)
+            #expect(store.rootfs(of: away.name) != nil)
+            let seen = try TestCommand.output("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/seen"])
+            #expect(seen.contains("\"credentials_elsewhere\": 0") && !seen.contains("\"elsewhere\": 0"), "\(seen)")
+            await careful.shutdown()
             // The same server's good image still pulls: one bad image disturbs nothing else.
             let good = try await store.pull(try ImageReference(parsing: "127.0.0.1:\(port)/good:1"), client: client)
             #expect(store.rootfs(of: good.name).map { FileManager.default.fileExists(atPath: $0 + "/hello.txt") } == true)

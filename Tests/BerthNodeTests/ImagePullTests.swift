@@ -78,13 +78,16 @@ extension NodeAgentTests {
                 guard case .waiting(_, let refused?) = await Self.state(agent, "refused") else { Issue.record("not waiting"); return }
                 #expect(refused.contains("401 unauthorized"), "\(refused)")
                 #expect(!refused.contains("not-the-password"))
-                // Back-off: ImagePullBackOff between attempts, the attempts 1 s then 2 s apart (this node's 1 s doubling).
+                // Back-off, on a pod of its own made now: ImagePullBackOff between attempts, the attempts 1 s then
+                // 2 s apart (this node's 1 s doubling).
+                pods.append(Self.imagePod("backoff", "\(host)/app/absent:1", secrets: ["regcred"]))
+                await agent.update(pods: pods, view: view)
                 var attempts: [Date] = []
                 var sawBackOff = false
                 var last = ""
                 let deadline = Date().addingTimeInterval(12)
                 while attempts.count < 3 && Date() < deadline {
-                    let reason = await Self.state(agent, "missing")?.reason ?? ""
+                    let reason = await Self.state(agent, "backoff")?.reason ?? ""
                     if reason == "ImagePullBackOff" { sawBackOff = true }
                     if reason == "ErrImagePull" && last != "ErrImagePull" { attempts.append(Date()) }
                     last = reason
