@@ -18,8 +18,11 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 BERTH = sys.argv[1]
 
 
-def sh(*args, **kw):
-    r = subprocess.run(args, capture_output=True, text=True, **kw)
+def sh(*args, stderr_to_stdout=False, **kw):
+    if stderr_to_stdout:
+        r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    else:
+        r = subprocess.run(args, capture_output=True, text=True, **kw)
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({r.returncode}): {r.stderr.strip()}")
     return r.stdout
@@ -101,9 +104,11 @@ def main():
             state = f"{work}/berth-{i}"
             drop_caches()
             t = time.monotonic()
-            out = sh(BERTH, "image", "pull", "--timings", "--state-dir", state, "--registries", work + "/registries.yaml", ref)
+            out = sh("/usr/bin/time", "-f", "rss %M", BERTH, "image", "pull", "--timings", "--state-dir", state, "--registries", work + "/registries.yaml", ref,
+                     stderr_to_stdout=True)
             berth.append(time.monotonic() - t)
-            breakdown.append(out.strip().split("\n")[-1])
+            lines = out.strip().split("\n")
+            breakdown.append(lines[-2] + f", peak RSS {int(lines[-1].split()[1]) / 1024:.0f} MiB")
             if i < RUNS - 1:
                 shutil.rmtree(state)
         # The warm check of an unchanged tag, in process (the CLI's own start-up is not part of a pull).
