@@ -31,11 +31,10 @@ public enum DockerConfigJSON {
             guard let entry = value as? [String: Any] else { throw YAMLConfigError("auths entry for \(key) is not an object") }
             var credential: RegistryCredential?
             if let auth = entry["auth"] as? String, !auth.isEmpty {
-                guard let decoded = Data(base64Encoded: auth).flatMap({ String(data: $0, encoding: .utf8) }),
-                      let colon = decoded.firstIndex(of: ":") else {
+                guard let decoded = DockerConfigJSON.credential(auth: auth) else {
                     throw YAMLConfigError("auths entry for \(key): \"auth\" is not base64 of user:password")
                 }
-                credential = RegistryCredential(username: String(decoded[..<colon]), password: String(decoded[decoded.index(after: colon)...]))
+                credential = decoded
             } else if let user = entry["username"] as? String, let password = entry["password"] as? String {
                 credential = RegistryCredential(username: user, password: password)
             } else if let token = entry["identitytoken"] as? String {
@@ -45,6 +44,12 @@ public enum DockerConfigJSON {
             out[registryHost(key)] = credential
         }
         return out
+    }
+
+    /// An `auth` value: base64 of `user:password`.
+    public static func credential(auth: String) -> RegistryCredential? {
+        guard let text = Data(base64Encoded: auth).flatMap({ String(data: $0, encoding: .utf8) }), let colon = text.firstIndex(of: ":") else { return nil }
+        return RegistryCredential(username: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
     }
 
     /// `https://index.docker.io/v1/` → `docker.io`; `http://host:5000/path` → `host:5000`.

@@ -59,11 +59,8 @@ public struct RegistriesConfig: Sendable, Equatable {
                 c.object("auth") { a in
                     a.ignore("identitytoken")
                     if let auth = a.string("auth", redact: true) {
-                        if let text = Data(base64Encoded: auth).flatMap({ String(data: $0, encoding: .utf8) }), let colon = text.firstIndex(of: ":") {
-                            host.credential = RegistryCredential(username: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
-                        } else {
-                            a.error("auth", "must be base64 of user:password")
-                        }
+                        host.credential = DockerConfigJSON.credential(auth: auth)
+                        if host.credential == nil { a.error("auth", "must be base64 of user:password") }
                     } else if let user = a.string("username", required: true), let password = a.string("password", required: true, redact: true) {
                         host.credential = RegistryCredential(username: user, password: password)
                     }
