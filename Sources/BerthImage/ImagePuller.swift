@@ -31,6 +31,7 @@ public final class ImagePuller: Sendable {
     public init(store: ImageStore, options: RegistryOptions, log: @escaping @Sendable (String) -> Void = { _ in },
                 finished: @escaping @Sendable () -> Void = {}) {
         self.store = store
+        store.removeLeftovers()
         client = RegistryClient(options: options)
         self.log = log
         self.finished = finished

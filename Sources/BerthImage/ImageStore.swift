@@ -240,6 +240,19 @@ public struct ImageStore: Sendable {
         return removed
     }
 
+    /// Removes what interrupted pulls left (partial blobs, staging trees) older than `age` seconds: a crash
+    /// in the middle of a pull leaves them, nothing else refers to them.
+    public func removeLeftovers(olderThan age: Double = 3600) {
+        let now = Date().timeIntervalSince1970
+        for dir in [root + "/blobs/sha256", root + "/unpacked"] {
+            for name in Files.list(dir) where name.contains(".partial-") || name.contains(".tmp-") {
+                var st = stat()
+                guard lstat(dir + "/" + name, &st) == 0, now - Double(st.st_mtim.tv_sec) > age else { continue }
+                try? FileManager.default.removeItem(atPath: dir + "/" + name)
+            }
+        }
+    }
+
     func manifest(_ digest: String) -> ImageManifest? {
         guard let data = Files.read(blobPath(digest), limit: 4 << 20) else { return nil }
         return try? ImageManifest(Data(data), digest: digest, maxLayers: Int.max)
