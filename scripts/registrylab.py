@@ -9,6 +9,7 @@
   registrylab.py hostile PORT
       A registry that misbehaves, one way per repository: wrong-digest, huge-manifest, gzip-bomb, dotdot,
       redirect-loop, stall, and good (a well-formed one-layer image, to show the rest of the server works);
+      slow sends its 1 MiB layer at about 160 KiB/s (a pull of over 6 s, for progress reports);
       redirect-away asks for Basic credentials, then sends blobs to localhost (another host name), where it
       counts the requests that still carry them: GET /seen answers {"credentials_elsewhere": N}.
 """
@@ -104,6 +105,10 @@ def image(layer, gzipped=True):
     return manifest, {sha(config): config, sha(blob): blob}
 
 
+def random_bytes(n):
+    return __import__("os").urandom(n)
+
+
 def gzip_bomb(size):
     """A gzip stream of `size` zero bytes inside a tar entry, made without holding them in memory."""
     c = __import__("zlib").compressobj(9, 8, 31)
@@ -139,6 +144,8 @@ def hostile_server(port):
     stall_manifest["layers"][0].update(digest=sha(big), size=len(big))
     stall_manifest = json.dumps(stall_manifest).encode()
     repos["stall"] = (stall_manifest, {**stall_blobs, sha(big): big})
+    slow_layer = tar_of([("slow.bin", random_bytes(1 << 20))])
+    repos["slow"] = image(slow_layer)
 
     seen = {"credentials_elsewhere": 0, "elsewhere": 0}
     repos["redirect-away"] = repos["good"]
@@ -203,6 +210,18 @@ def hostile_server(port):
             blob = blobs.get(ref)
             if blob is None:
                 return self.reply(404, json.dumps({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry"}]}).encode(), head=head)
+            if repo == "slow" and kind == "blobs" and len(blob) > 1 << 19 and not head:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(blob)))
+                self.end_headers()
+                try:
+                    for i in range(0, len(blob), 1 << 16):
+                        self.wfile.write(blob[i:i + (1 << 16)])
+                        self.wfile.flush()
+                        time.sleep(0.4)
+                except OSError:
+                    pass
+                return
             if repo == "stall" and len(blob) == 1 << 20:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(blob)))

@@ -4,6 +4,7 @@ import BerthRuntime
 import BerthTestSupport
 import BerthYAML
 import Foundation
+import Synchronization
 import Testing
 
 /// Pulls from Debian's docker-registry on a loopback port, through the library the node uses.
@@ -252,6 +253,38 @@ import Testing
             let good = try await store.pull(try ImageReference(parsing: "127.0.0.1:\(port)/good:1"), client: client)
             #expect(store.rootfs(of: good.name).map { FileManager.default.fileExists(atPath: $0 + "/hello.txt") } == true)
             await client.shutdown()
+        }
+    }
+
+    /// A pull of several seconds reports its progress, and the node's log hears of it (every 5 s) and of its end.
+    @Test func longPullsReportProgress() async throws {
+        try await Self.with { dir, store in
+            let port = TestServers.freePort()
+            let server = try TestRegistry.hostile(port: port)
+            defer { server.stop() }
+            var o = RegistryOptions()
+            o.registries = try RegistriesConfig.decode(Array("mirrors:\n  \"127.0.0.1:\(port)\":\n    endpoint: [\"http://127.0.0.1:\(port)\"]\n".utf8), path: "r.yaml")
+            let lines = Mutex<[String]>([])
+            let puller = ImagePuller(store: store, options: o, log: { line in lines.withLock { $0.append(line) } })
+            let ref = try ImageReference(parsing: "127.0.0.1:\(port)/slow:1")
+            let since = Date().timeIntervalSince1970
+            var seen: [PullProgress] = []
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                let status = puller.request(ref, credentials: [:], since: since)
+                if case .pulling(_, let p?) = status, seen.last != p { seen.append(p) }
+                if case .ready = status { break }
+                if case .failed(let why) = status { Issue.record("\(why)"); break }
+                try await Task.sleep(nanoseconds: 100_000_000)
+            }
+            #expect(store.rootfs(of: ref.description) != nil)
+            #expect(seen.count > 5)
+            #expect(zip(seen, seen.dropFirst()).allSatisfy { $0.bytes <= $1.bytes })
+            #expect(seen.contains { $0.bytes > 0 && $0.bytes < $0.total })
+            let log = lines.withLock { $0 }
+            #expect(log.contains { $0.hasPrefix("pulling \(ref): ") && $0.contains(" MiB, 0 of 1 layers") }, "\(log)")
+            #expect(log.contains { $0.hasPrefix("pulled \(ref) (127.0.0.1:\(port)/slow@sha256:") }, "\(log)")
+            await puller.shutdown()
         }
     }
 
