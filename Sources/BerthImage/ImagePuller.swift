@@ -41,7 +41,7 @@ public final class ImagePuller: Sendable {
 
     /// The pull of `ref` that finished at or after `since` (the moment the caller first asked), or the
     /// one under way; starts one when there is neither.
-    public func request(_ ref: ImageReference, credentials: [String: RegistryCredential], since: Double) -> Status {
+    public func request(_ ref: ImageReference, credentials: @autoclosure () -> [String: RegistryCredential], since: Double) -> Status {
         let key = ref.description
         let now = ImagePuller.now
         let (status, start) = jobs.withLock { jobs -> (Status, Bool) in
@@ -59,7 +59,10 @@ public final class ImagePuller: Sendable {
             jobs[key] = Job(startedAt: now, loggedAt: now)
             return (.pulling(since: now, progress: nil), true)
         }
-        if start { Task { await self.run(ref, credentials: credentials, key: key) } }
+        if start {
+            let credentials = credentials()
+            Task { await self.run(ref, credentials: credentials, key: key) }
+        }
         return status
     }
 

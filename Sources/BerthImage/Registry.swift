@@ -216,7 +216,7 @@ public final class RegistryClient: Sendable {
         switch scheme {
         case "basic":
             guard let c = target.credential else { throw denied }
-            let value = "Basic " + Data("\(c.username):\(c.password)".utf8).base64EncodedString()
+            let value = RegistryClient.basic(c)
             store(value, for: target, seconds: 3600)
             return value
         case "bearer":
@@ -234,7 +234,7 @@ public final class RegistryClient: Sendable {
             var request = HTTPClientRequest(url: tokenURL)
             request.headers.add(name: "User-Agent", value: "berth")
             if let c = target.credential {
-                request.headers.add(name: "Authorization", value: "Basic " + Data("\(c.username):\(c.password)".utf8).base64EncodedString())
+                request.headers.add(name: "Authorization", value: RegistryClient.basic(c))
             }
             let response: HTTPClientResponse
             do {
@@ -256,6 +256,10 @@ public final class RegistryClient: Sendable {
         default:
             throw denied
         }
+    }
+
+    static func basic(_ c: RegistryCredential) -> String {
+        "Basic " + Data("\(c.username):\(c.password)".utf8).base64EncodedString()
     }
 
     private func store(_ value: String, for target: Target, seconds: Double) {

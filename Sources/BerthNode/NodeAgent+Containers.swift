@@ -105,6 +105,7 @@ extension NodeAgent {
         let hostImage = c.image == "host"
         var defaults = ImageDefaults()
         var imageName = c.image
+        var imageRoot: String?
         if !hostImage {
             guard let store = config.imageStore, let puller else { return wait("ErrImageNeverPull", "this node has no image store") }
             let ref: ImageReference
@@ -151,7 +152,8 @@ extension NodeAgent {
                 r.imageID = ImageRefs.record(root: store, name: imageName)?.imageID
                 puller.store.touch(imageName)
             }
-            guard let d = ImageRefs.defaults(root: store, name: imageName) else {
+            imageRoot = ImageRefs.rootfs(root: store, name: imageName)
+            guard imageRoot != nil, let d = ImageRefs.defaults(root: store, name: imageName) else {
                 return wait("ErrImageNeverPull", "image \(c.image) is not in the node's image store")
             }
             defaults = d
@@ -201,7 +203,6 @@ extension NodeAgent {
                 mounts.append(("/etc/" + f, etc + "/" + f, f != "hosts"))
             }
             let bundle = podsDir + "/" + p.uid + "/" + c.name
-            let imageRoot = hostImage ? nil : config.imageStore.flatMap { ImageRefs.rootfs(root: $0, name: imageName) }
             let runAs = try defaults.user.flatMap { try ImageRefs.user($0, rootfs: imageRoot) }
             let spec = try bundles.container(c, .init(args: argv, env: variables, workingDir: c.workingDir ?? defaults.workingDir, mounts: mounts,
                                                       sandboxPid: sandboxPid, cgroupsPath: "berth/pod-\(p.uid)/\(c.name)-\(r.attempt + 1)", hostImage: hostImage,

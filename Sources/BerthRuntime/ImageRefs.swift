@@ -72,24 +72,25 @@ public enum ImageRefs {
 
     public static func list(root: String) -> [ImageRecord] {
         Files.list(root + "/refs").filter { !$0.hasPrefix(".") }.sorted().compactMap { n in
-            let path = "\(root)/refs/\(n)"
-            guard let text = Files.readText(path, limit: 4096) else { return nil }
-            let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
-            var st = stat()
-            let usedAt = stat(path, &st) == 0 ? Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9 : 0
-            return ImageRecord(name: name(ofFile: n), digest: String(parts.first ?? ""), size: Int(parts.count > 1 ? parts[1] : "0") ?? 0,
-                               repoDigest: parts.count > 2 ? String(parts[2]) : nil, usedAt: usedAt)
+            read("\(root)/refs/\(n)", name: name(ofFile: n))
         }
     }
 
     /// The stored image a name (as a pod or bundle writes it) refers to.
     public static func record(root: String, name: String) -> ImageRecord? {
-        let file = "\(root)/refs/\(fileName(normalized(name)))"
-        guard let text = Files.readText(file, limit: 4096) else { return nil }
+        let stored = normalized(name)
+        return read("\(root)/refs/\(fileName(stored))", name: stored)
+    }
+
+    /// One ref file: "sha256:<manifest> <size> [sha256:<repo digest>]", last used at its mtime.
+    static func read(_ path: String, name: String) -> ImageRecord? {
+        guard let text = Files.readText(path, limit: 4096) else { return nil }
         let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
         guard let digest = parts.first else { return nil }
-        return ImageRecord(name: normalized(name), digest: String(digest), size: Int(parts.count > 1 ? parts[1] : "0") ?? 0,
-                           repoDigest: parts.count > 2 ? String(parts[2]) : nil)
+        var st = stat()
+        let usedAt = stat(path, &st) == 0 ? Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9 : 0
+        return ImageRecord(name: name, digest: String(digest), size: Int(parts.count > 1 ? parts[1] : "0") ?? 0,
+                           repoDigest: parts.count > 2 ? String(parts[2]) : nil, usedAt: usedAt)
     }
 
     /// The unpacked root filesystem of a named image (read-only by convention: containers write to an overlay).

@@ -26,6 +26,13 @@ import Testing
         return RegistryClient(options: o)
     }
 
+    /// Options for the lab registry on `port`, plain HTTP.
+    static func plainHTTP(_ port: Int) throws -> RegistryOptions {
+        var o = RegistryOptions()
+        o.registries = try RegistriesConfig.decode(Array("mirrors:\n  \"127.0.0.1:\(port)\":\n    endpoint: [\"http://127.0.0.1:\(port)\"]\n".utf8), path: "r.yaml")
+        return o
+    }
+
     static func motd(_ store: ImageStore, _ name: String) -> String? {
         store.rootfs(of: name).flatMap { try? String(contentsOfFile: $0 + "/etc/motd", encoding: .utf8) }
     }
@@ -202,8 +209,7 @@ import Testing
             let port = TestServers.freePort()
             let server = try TestRegistry.hostile(port: port)
             defer { server.stop() }
-            var o = RegistryOptions()
-            o.registries = try RegistriesConfig.decode(Array("mirrors:\n  \"127.0.0.1:\(port)\":\n    endpoint: [\"http://127.0.0.1:\(port)\"]\n".utf8), path: "r.yaml")
+            var o = try Self.plainHTTP(port)
             o.maxLayerBytes = 16 << 20
             o.stallTimeout = 2
             let client = RegistryClient(options: o)
@@ -262,8 +268,7 @@ import Testing
             let port = TestServers.freePort()
             let server = try TestRegistry.hostile(port: port)
             defer { server.stop() }
-            var o = RegistryOptions()
-            o.registries = try RegistriesConfig.decode(Array("mirrors:\n  \"127.0.0.1:\(port)\":\n    endpoint: [\"http://127.0.0.1:\(port)\"]\n".utf8), path: "r.yaml")
+            let o = try Self.plainHTTP(port)
             let lines = Mutex<[String]>([])
             let puller = ImagePuller(store: store, options: o, log: { line in lines.withLock { $0.append(line) } })
             let ref = try ImageReference(parsing: "127.0.0.1:\(port)/slow:1")

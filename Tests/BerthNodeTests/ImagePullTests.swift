@@ -45,10 +45,11 @@ extension NodeAgentTests {
             let host = registry.host
             try registry.push(dir + "/layout:v1", to: "app/web:1")
             try registry.push(dir + "/layout:v1", to: "app/web:latest")
+            let registries = try RegistriesConfig.decode(Array(registry.registriesYAML(credentials: false).utf8), path: "registries.yaml")
             try await NodeHarness.with(configure: { c in
                 c.imageStore = c.stateDir + "/images"
                 // The node knows the registry is plain HTTP, but has no password: pods bring theirs.
-                c.registry.registries = try! RegistriesConfig.decode(Array(registry.registriesYAML(credentials: false).utf8), path: "registries.yaml")
+                c.registry.registries = registries
             }) { h, agent in
                 let good = Self.pullSecret("regcred", host: host, user: "puller", password: "pa55word")
                 let bad = Self.pullSecret("badcred", host: host, user: "puller", password: "not-the-password")
