@@ -69,12 +69,14 @@ let package = Package(
         .target(name: "BerthGit", dependencies: ["CGit2"]),
         .target(name: "BerthSource", dependencies: ["BerthGit", "BerthYAML", "BerthModel"]),
         .target(name: "BerthStatus", dependencies: ["BerthGit", "BerthModel"]),
+        // The records the control plane and the nodes share through the store, and their keys.
+        .target(name: "BerthCluster", dependencies: ["BerthModel"]),
         .target(name: "BerthStore", dependencies: ["BerthModel"]),
         .target(name: "BerthScheduler", dependencies: ["BerthModel"]),
-        .target(name: "BerthController", dependencies: ["BerthModel", "BerthScheduler", "BerthStore"]),
+        .target(name: "BerthController", dependencies: ["BerthCluster", "BerthModel", "BerthScheduler", "BerthStore"]),
         // The daemon: source → control plane → node agent → status branch, and the HTTP API over them.
         .target(name: "BerthServer", dependencies: [
-            "BerthModel", "BerthGit", "BerthSource", "BerthStatus", "BerthStore", "BerthController", "BerthNode",
+            "BerthModel", "BerthCluster", "BerthGit", "BerthSource", "BerthStatus", "BerthStore", "BerthController", "BerthNode",
             "BerthImage", "BerthLinux",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -95,6 +97,7 @@ let package = Package(
                 "BerthGit",
                 "BerthSource",
                 "BerthStatus",
+                "BerthCluster",
                 "BerthStore",
                 "BerthScheduler",
                 "BerthController",
@@ -119,7 +122,7 @@ let package = Package(
         .testTarget(name: "BerthSourceTests", dependencies: ["BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),
         .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel"]),
-        .testTarget(name: "BerthControllerTests", dependencies: ["BerthController", "BerthModel", "BerthStore"]),
+        .testTarget(name: "BerthControllerTests", dependencies: ["BerthController", "BerthCluster", "BerthModel", "BerthStore"]),
         .testTarget(name: "BerthServerTests", dependencies: [
             "BerthServer", "BerthSource", .product(name: "Crypto", package: "swift-crypto"), .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),

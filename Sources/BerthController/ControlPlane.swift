@@ -1,56 +1,8 @@
+import BerthCluster
 import BerthModel
 import BerthScheduler
 import BerthStore
 import Foundation
-
-/// A node as registered in the store (`nodes/<name>`) by its agent.
-public struct NodeRecord: Codable, Sendable, Hashable {
-    public var name: String
-    public var labels: [String: String]
-    public var allocatable: Allocatable
-    public var ready: Bool
-    public var unschedulable = false
-    public var taints: [Taint] = []
-
-    public struct Allocatable: Codable, Sendable, Hashable {
-        public var cpuMilli: Int64
-        public var memory: Int64
-        public var pods: Int64
-        public var extended: [String: Int64] = [:]
-        public init(cpuMilli: Int64, memory: Int64, pods: Int64, extended: [String: Int64] = [:]) {
-            self.cpuMilli = cpuMilli
-            self.memory = memory
-            self.pods = pods
-            self.extended = extended
-        }
-    }
-
-    public init(name: String, labels: [String: String] = [:], taints: [Taint] = [], allocatable: Allocatable, ready: Bool = true) {
-        self.name = name
-        self.labels = labels
-        self.taints = taints
-        self.allocatable = allocatable
-        self.ready = ready
-    }
-
-    var spec: NodeSpec {
-        NodeSpec(name: name, labels: labels, taints: taints, allocatable: ResourceAmounts(cpuMilli: allocatable.cpuMilli, memory: allocatable.memory,
-                                                                           pods: allocatable.pods, extended: allocatable.extended),
-                 ready: ready, unschedulable: unschedulable)
-    }
-}
-
-/// A Service's ready backends (`endpoints/<namespace>/<name>`).
-public struct EndpointsRecord: Codable, Sendable, Hashable {
-    public struct Address: Codable, Sendable, Hashable {
-        public var pod: String
-        public var ip: String
-        public var node: String
-    }
-    public var namespace: String
-    public var name: String
-    public var addresses: [Address]
-}
 
 public struct ControlPlaneError: Error, Sendable, CustomStringConvertible {
     public var message: String
@@ -63,85 +15,50 @@ public struct ControlPlaneError: Error, Sendable, CustomStringConvertible {
 public actor ControlPlane {
     public static let allowPruneAllAnnotation = "berth.dev/allow-prune-all"
 
-    let store: EmbeddedStore
+    let store: any Store
     let clock: @Sendable () -> Double
-    private let coder = JSONEncoder()
-    private let decoder = JSONDecoder()
-    private var pods: [String: StoredRecord<PodRecord>] = [:]
-    private var podsByOwner: [ObjectKey: Set<String>] = [:]
-    private var revisions: [String: RevisionRecord] = [:]
-    private var statuses: [ObjectKey: DeploymentStatus] = [:]
-    private var nodes: [String: NodeRecord] = [:]
-    private var endpoints: [ObjectKey: EndpointsRecord] = [:]
-    private var desired: [ObjectKey: KubeObject] = [:]
-    private var inventory: Set<ObjectKey> = []
-    private var dirty: Set<ObjectKey> = []
-    private var nameCounter = 0
-    private var backoff: [String: (until: Double, delay: Double)] = [:]
+    let coder = JSONEncoder()
+    let decoder = JSONDecoder()
+    var pods: [ClusterKey: PodRecord] = [:]
+    var podsByOwner: [ObjectKey: Set<ClusterKey>] = [:]
+    var revisions: [ClusterKey: RevisionRecord] = [:]
+    var statuses: [ObjectKey: DeploymentStatus] = [:]
+    var nodes: [String: NodeRecord] = [:]
+    var endpoints: [ObjectKey: EndpointsRecord] = [:]
+    var desired: [ObjectKey: KubeObject] = [:]
+    var inventory: Set<ObjectKey> = []
+    var dirty: Set<ObjectKey> = []
+    var backoff: [ClusterKey: (until: Double, delay: Double)] = [:]
     /// When a Deployment must be looked at again without any change: its progress deadline, or a ready pod
     /// reaching minReadySeconds.
-    private var wakeAt: [ObjectKey: Double] = [:]
-    private var endpointsDirty = true
-    private var jobStatuses: [ObjectKey: JobStatus] = [:]
-    private var daemonSetStatuses: [ObjectKey: DaemonSetStatus] = [:]
-    private var autoscalers: [ObjectKey: AutoscalerStatus] = [:]
+    var wakeAt: [ObjectKey: Double] = [:]
+    var endpointsDirty = true
+    var jobStatuses: [ObjectKey: JobStatus] = [:]
+    var daemonSetStatuses: [ObjectKey: DaemonSetStatus] = [:]
+    var autoscalers: [ObjectKey: AutoscalerStatus] = [:]
     /// Replicas an autoscaler chose, by Deployment; a Deployment no HPA targets runs its own `replicas`.
-    private var scale: [ObjectKey: Int] = [:]
+    var scale: [ObjectKey: Int] = [:]
     /// Jobs started by CronJobs: their spec, their CronJob and the time they stand for.
-    private var cronJobRuns: [ObjectKey: (spec: JobSpec, cron: ObjectKey, scheduledTime: Double)] = [:]
-    private var lastSchedule: [ObjectKey: Double] = [:]
+    var cronJobRuns: [ObjectKey: (spec: JobSpec, cron: ObjectKey, scheduledTime: Double)] = [:]
+    var lastSchedule: [ObjectKey: Double] = [:]
     /// The scheduler's view of the nodes and what runs on them, kept between passes (kube-scheduler's
     /// cache) and rebuilt when a node changes.
-    private var schedulerCache: Scheduler?
-    private var waitingPods: Set<String> = []
-    private var firstSeen: [ObjectKey: Double] = [:]
+    var schedulerCache: Scheduler?
+    var waitingPods: Set<ClusterKey> = []
+    var firstSeen: [ObjectKey: Double] = [:]
+    /// The revision of every key as last read or written: the compare of the next write to it.
+    var known: [ClusterKey: Int64] = [:]
+    /// Writes of this pass, sent as one transaction by `flush`.
+    var staged: [ClusterKey: StoreWrite.Operation] = [:]
+    var stagedOrder: [ClusterKey] = []
+    /// The leadership key every write is conditional on, when several control planes share the store.
+    var fence: StoreFence?
 
-    struct StoredRecord<T: Sendable>: Sendable {
-        var value: T
-        var modRevision: Int64
-    }
-
-    public init(store: EmbeddedStore, clock: @escaping @Sendable () -> Double) async throws {
+    public init(store: any Store, clock: @escaping @Sendable () -> Double) async throws {
         self.store = store
         self.clock = clock
         coder.outputFormatting = [.sortedKeys]
-        nameCounter = Int(await store.revision)
-        for v in await store.list(prefix: "pods/").values {
-            let p = try decoder.decode(PodRecord.self, from: Data(v.value))
-            pods[p.key] = StoredRecord(value: p, modRevision: v.modRevision)
-            podsByOwner[owner(of: p), default: []].insert(p.key)
-            if p.waitingReason != nil { waitingPods.insert(p.key) }
-        }
-        for v in await store.list(prefix: "revisions/").values {
-            let r = try decoder.decode(RevisionRecord.self, from: Data(v.value))
-            revisions[r.key] = r
-        }
-        for v in await store.list(prefix: "nodes/").values {
-            let n = try decoder.decode(NodeRecord.self, from: Data(v.value))
-            nodes[n.name] = n
-        }
-        for v in await store.list(prefix: "cronjobs/").values {
-            let parts = v.key.split(separator: "/")
-            guard parts.count == 3 else { continue }
-            cronStates[ObjectKey(kind: .cronJob, namespace: String(parts[1]), name: String(parts[2]))] =
-                try decoder.decode(CronState.self, from: Data(v.value))
-        }
-        for v in await store.list(prefix: "status/").values {
-            let parts = v.key.split(separator: "/")
-            guard parts.count == 4 else { continue }
-            let ns = String(parts[1]), name = String(parts[3])
-            switch parts[2] {
-            case "Deployment": statuses[ObjectKey(kind: .deployment, namespace: ns, name: name)] = try decoder.decode(DeploymentStatus.self, from: Data(v.value))
-            case "Job": jobStatuses[ObjectKey(kind: .job, namespace: ns, name: name)] = try decoder.decode(JobStatus.self, from: Data(v.value))
-            case "DaemonSet": daemonSetStatuses[ObjectKey(kind: .daemonSet, namespace: ns, name: name)] = try decoder.decode(DaemonSetStatus.self, from: Data(v.value))
-            case "HorizontalPodAutoscaler":
-                autoscalers[ObjectKey(kind: .horizontalPodAutoscaler, namespace: ns, name: name)] = try decoder.decode(AutoscalerStatus.self, from: Data(v.value))
-            default: break
-            }
-        }
-        if let v = await store.get("inventory") {
-            inventory = Set(try decoder.decode([InventoryEntry].self, from: Data(v.value)).map(\.key))
-        }
+        try await load()
     }
 
     struct InventoryEntry: Codable {
@@ -161,18 +78,6 @@ public actor ControlPlane {
     /// and syncs what changed. Returns the keys pruned.
     @discardableResult
     public func apply(_ state: DesiredState, allowEmpty: Bool = false) async throws -> [ObjectKey] {
-        await store.beginBatch()
-        do {
-            let pruned = try await applyBatched(state, allowEmpty: allowEmpty)
-            try await store.endBatch()
-            return pruned
-        } catch {
-            try? await store.endBatch()
-            throw error
-        }
-    }
-
-    private func applyBatched(_ state: DesiredState, allowEmpty: Bool) async throws -> [ObjectKey] {
         let keys = Set(state.objects.keys)
         let optedIn = allowEmpty || state.objects.values.contains {
             $0.object.metadata.annotations[ControlPlane.allowPruneAllAnnotation] == "true"
@@ -191,7 +96,7 @@ public actor ControlPlane {
         if keys != inventory {
             inventory = keys
             let entries = keys.sorted().map { InventoryEntry(kind: $0.kind.rawValue, namespace: $0.namespace, name: $0.name) }
-            try await store.put("inventory", Array(try coder.encode(entries)))
+            try stage(ClusterKey.inventory, entries)
         }
         dirty.formUnion(changed)
         if changed.contains(where: { $0.kind == .service }) || !gone.isEmpty { endpointsDirty = true }
@@ -201,10 +106,10 @@ public actor ControlPlane {
                 waitingPods.remove(key)
                 continue
             }
-            let reason = missingConfiguration(record.value.spec, namespace: record.value.namespace)
-            guard reason != record.value.waitingReason else { continue }
-            record.value.waitingReason = reason
-            record.modRevision = try await store.put(key, Array(try coder.encode(record.value)))
+            let reason = missingConfiguration(record.spec, namespace: record.namespace)
+            guard reason != record.waitingReason else { continue }
+            record.waitingReason = reason
+            try stage(key, record)
             pods[key] = record
             if reason == nil { waitingPods.remove(key) }
         }
@@ -220,22 +125,22 @@ public actor ControlPlane {
             cronStates[key] = nil
             firstSeen[key] = nil
             lastSchedule[key] = nil
-            try await store.delete("cronjobs/\(key.namespace)/\(key.name)")
+            stageDelete(.cronJobState(namespace: key.namespace, name: key.name))
         }
         for kind in ["Deployment", "Job", "DaemonSet", "HorizontalPodAutoscaler"] where kind == key.kind.rawValue {
-            try await store.delete("status/\(key.namespace)/\(kind)/\(key.name)")
+            stageDelete(.workloadStatus(kind: kind, namespace: key.namespace, name: key.name))
         }
         jobStatuses[key] = nil
         daemonSetStatuses[key] = nil
         autoscalers[key] = nil
         for podKey in podsByOwner[key] ?? [] { try await deletePod(podKey) }
         for r in revisions.values where r.namespace == key.namespace && r.deployment == key.name && key.kind == .deployment {
-            try await store.delete(r.key)
+            stageDelete(r.key)
             revisions[r.key] = nil
         }
         statuses[key] = nil
         if key.kind == .service {
-            try await store.delete("endpoints/\(key.namespace)/\(key.name)")
+            stageDelete(.endpoints(namespace: key.namespace, name: key.name))
             endpoints[key] = nil
         }
     }
@@ -245,17 +150,6 @@ public actor ControlPlane {
     /// Syncs every Deployment that changed, whose pods changed, or that waits on time (a rollout in
     /// progress), then schedules and updates endpoints.
     public func reconcile() async throws {
-        await store.beginBatch()
-        do {
-            try await reconcileBatched()
-            try await store.endBatch()
-        } catch {
-            try? await store.endBatch()
-            throw error
-        }
-    }
-
-    private func reconcileBatched() async throws {
         let now = clock()
         try await autoscale(now: now)
         try await runCronJobs(now: now)
@@ -265,13 +159,12 @@ public actor ControlPlane {
         }
         let work = dirty
         dirty.removeAll()
-        var writes: [(key: String, expected: Int64?, value: [UInt8])] = []
         func create(_ created: [PodRecord], for key: ObjectKey) throws {
             for var p in created {
                 p.waitingReason = missingConfiguration(p.spec, namespace: p.namespace)
                 if p.waitingReason != nil { waitingPods.insert(p.key) }
-                writes.append((p.key, nil, Array(try coder.encode(p))))
-                pods[p.key] = StoredRecord(value: p, modRevision: 0)
+                try stage(p.key, p)
+                pods[p.key] = p
                 podsByOwner[key, default: []].insert(p.key)
             }
             if !created.isEmpty { endpointsDirty = true }
@@ -285,25 +178,25 @@ public actor ControlPlane {
                 return KubeObject.job(j)
             }) {
             case .job(let j)?:
-                let owned = (podsByOwner[key] ?? []).compactMap { pods[$0]?.value }
+                let owned = (podsByOwner[key] ?? []).compactMap { pods[$0] }
                 let plan = JobSync.sync(namespace: key.namespace, name: key.name, spec: j.spec, pods: owned, previous: jobStatuses[key],
                                         now: now, nameSuffix: nextSuffix)
-                for name in plan.deletes { try await deletePod("pods/\(key.namespace)/\(name)") }
+                for name in plan.deletes { try await deletePod(.pod(namespace: key.namespace, name: name)) }
                 try create(plan.creates, for: key)
                 if jobStatuses[key] != plan.status {
-                    try await store.put("status/\(key.namespace)/Job/\(key.name)", Array(try coder.encode(plan.status)))
+                    try stage(.workloadStatus(kind: "Job", namespace: key.namespace, name: key.name), plan.status)
                     jobStatuses[key] = plan.status
                 }
                 wakeAt[key] = plan.wakeAt
                 continue
             case .daemonSet(let ds)?:
-                let owned = (podsByOwner[key] ?? []).compactMap { pods[$0]?.value }
+                let owned = (podsByOwner[key] ?? []).compactMap { pods[$0] }
                 let plan = DaemonSetSync.sync(ds, nodes: nodes.values.sorted { $0.name < $1.name }, pods: owned, now: now,
                                               nameSuffix: nextSuffix)
-                for name in plan.deletes { try await deletePod("pods/\(key.namespace)/\(name)") }
+                for name in plan.deletes { try await deletePod(.pod(namespace: key.namespace, name: name)) }
                 try create(plan.creates, for: key)
                 if daemonSetStatuses[key] != plan.status {
-                    try await store.put("status/\(key.namespace)/DaemonSet/\(key.name)", Array(try coder.encode(plan.status)))
+                    try stage(.workloadStatus(kind: "DaemonSet", namespace: key.namespace, name: key.name), plan.status)
                     daemonSetStatuses[key] = plan.status
                 }
                 continue
@@ -313,7 +206,7 @@ public actor ControlPlane {
             case .pod(let bare)?:
                 // A bare Pod runs as written, under its own name, and is not replaced when it ends; a changed
                 // manifest replaces it once the old one has stopped (a pod's spec cannot change in place).
-                let owned = (podsByOwner[key] ?? []).compactMap { pods[$0]?.value }
+                let owned = (podsByOwner[key] ?? []).compactMap { pods[$0] }
                 for p in owned where !p.terminating && (p.spec != bare.spec || p.labels != bare.metadata.labels) {
                     try await deletePod(p.key)
                 }
@@ -325,34 +218,30 @@ public actor ControlPlane {
                 continue
             }
         }
-        if !writes.isEmpty {
-            for (w, r) in zip(writes, try await store.compareAndSwapBatch(writes)) {
-                if case .swapped(let revision) = r { pods[w.key]?.modRevision = revision }
-            }
-        }
-        try await schedule(now: now)
-        try await updateEndpoints()
+        try schedule(now: now)
+        try updateEndpoints()
+        try await flush()
     }
 
     private func syncDeployment(_ d: Deployment, key: ObjectKey, now: Double, create: ([PodRecord], ObjectKey) throws -> Void) async throws {
         do {
-            let owned = (podsByOwner[key] ?? []).compactMap { pods[$0]?.value }
+            let owned = (podsByOwner[key] ?? []).compactMap { pods[$0] }
             let revs = revisions.values.filter { $0.namespace == key.namespace && $0.deployment == key.name }
             let nodeStates = nodes
             let plan = DeploymentSync.sync(d, pods: owned, revisions: revs, previous: statuses[key],
                                            nodeReady: { nodeStates[$0]?.ready ?? false }, now: now, nameSuffix: nextSuffix)
-            for name in plan.deletes { try await deletePod("pods/\(key.namespace)/\(name)") }
+            for name in plan.deletes { try await deletePod(.pod(namespace: key.namespace, name: name)) }
             try create(plan.creates, key)
             for r in plan.revisionWrites {
-                try await store.put(r.key, Array(try coder.encode(r)))
+                try stage(r.key, r)
                 revisions[r.key] = r
             }
             for k in plan.revisionDeletes {
-                try await store.delete(k)
+                stageDelete(k)
                 revisions[k] = nil
             }
             if statuses[key] != plan.status {
-                try await store.put("status/\(key.namespace)/Deployment/\(key.name)", Array(try coder.encode(plan.status)))
+                try stage(.workloadStatus(kind: "Deployment", namespace: key.namespace, name: key.name), plan.status)
                 statuses[key] = plan.status
             }
             if !plan.deletes.isEmpty { endpointsDirty = true }
@@ -390,7 +279,7 @@ public actor ControlPlane {
             let target = ObjectKey(kind: .deployment, namespace: key.namespace, name: h.scaleTarget.name)
             guard case .deployment(let d)? = desired[target] else { continue }
             targeted.insert(target)
-            let ready = (podsByOwner[target] ?? []).compactMap { pods[$0]?.value }.filter { $0.ready && !$0.terminating }
+            let ready = (podsByOwner[target] ?? []).compactMap { pods[$0] }.filter { $0.ready && !$0.terminating }
             let usage = ready.compactMap(\.cpuUsageMilli).reduce(0, +)
             let requests = ready.filter { $0.cpuUsageMilli != nil }.map { ResourceAmounts(requestsOf: $0.spec).cpuMilli }.reduce(0, +)
             let current = scale[target] ?? d.replicas
@@ -398,7 +287,7 @@ public actor ControlPlane {
             let old = autoscalers[key]
             autoscalers[key] = status
             if old?.desiredReplicas != status.desiredReplicas || old?.currentCPUUtilizationPercentage != status.currentCPUUtilizationPercentage {
-                try await store.put("status/\(key.namespace)/HorizontalPodAutoscaler/\(key.name)", Array(try coder.encode(status)))
+                try stage(.workloadStatus(kind: "HorizontalPodAutoscaler", namespace: key.namespace, name: key.name), status)
             }
             if scale[target] != status.desiredReplicas {
                 scale[target] = status.desiredReplicas
@@ -419,7 +308,7 @@ public actor ControlPlane {
         var runs: [String: Double]
     }
 
-    private var cronStates: [ObjectKey: CronState] = [:]
+    var cronStates: [ObjectKey: CronState] = [:]
 
     /// CronJobs start Jobs at their times; the Jobs then run like any other.
     private func runCronJobs(now: Double) async throws {
@@ -448,7 +337,7 @@ public actor ControlPlane {
             for (job, run) in cronJobRuns where run.cron == key { remembered[job.name] = run.scheduledTime }
             let state = CronState(firstSeen: firstSeen[key]!, lastScheduleTime: lastSchedule[key], runs: remembered)
             if cronStates[key] != state {
-                try await store.put("cronjobs/\(key.namespace)/\(key.name)", Array(try coder.encode(state)))
+                try stage(.cronJobState(namespace: key.namespace, name: key.name), state)
                 cronStates[key] = state
             }
         }
@@ -458,31 +347,31 @@ public actor ControlPlane {
         for podKey in podsByOwner[key] ?? [] { try await deletePod(podKey) }
         cronJobRuns[key] = nil
         jobStatuses[key] = nil
-        try await store.delete("status/\(key.namespace)/Job/\(key.name)")
+        stageDelete(.workloadStatus(kind: "Job", namespace: key.namespace, name: key.name))
     }
 
-    private func deletePod(_ key: String) async throws {
+    private func deletePod(_ key: ClusterKey) async throws {
         guard var record = pods[key] else { return }
-        if record.value.nodeName == nil {
+        if record.nodeName == nil {
             // Never started anywhere: gone at once.
-            try await store.delete(key)
+            stageDelete(key)
             waitingPods.remove(key)
             pods[key] = nil
-            podsByOwner[owner(of: record.value)]?.remove(key)
+            podsByOwner[owner(of: record)]?.remove(key)
             return
         }
-        guard !record.value.terminating else { return }
+        guard !record.terminating else { return }
         endpointsDirty = true
-        record.value.terminating = true
-        record.modRevision = try await store.put(key, Array(try coder.encode(record.value)))
+        record.terminating = true
+        try stage(key, record)
         pods[key] = record
     }
 
     // MARK: scheduling
 
     /// Places pending pods; an unschedulable pod records why and waits 1 s, doubling to 10 s, before the next try.
-    private func schedule(now: Double) async throws {
-        let pending = pods.values.filter { $0.value.nodeName == nil && !$0.value.terminating }.map(\.value)
+    private func schedule(now: Double) throws {
+        let pending = pods.values.filter { $0.nodeName == nil && !$0.terminating }
             .filter { (backoff[$0.key]?.until ?? 0) <= now }.sorted { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }
         guard !pending.isEmpty else { return }
         let scheduler: Scheduler
@@ -490,12 +379,12 @@ public actor ControlPlane {
             scheduler = cached
         } else {
             scheduler = Scheduler(nodes: nodes.values.sorted { $0.name < $1.name }.map(\.spec))
-            for p in pods.values where p.value.nodeName != nil {
-                scheduler.assume(request(for: p.value), onNode: p.value.nodeName!)
+            for p in pods.values where p.nodeName != nil {
+                scheduler.assume(request(for: p), onNode: p.nodeName!)
             }
             schedulerCache = scheduler
         }
-        var writes: [(key: String, expected: Int64?, value: [UInt8])] = []
+        // A binding that conflicts (its node changed the pod first) drops the scheduler's cache in flush.
         for var p in pending {
             switch scheduler.schedule(request(for: p)) {
             case .bind(let node):
@@ -508,31 +397,16 @@ public actor ControlPlane {
                 if p.unschedulableReason == reason { continue }
                 p.unschedulableReason = reason
             }
-            writes.append((p.key, pods[p.key]?.modRevision, Array(try coder.encode(p))))
-        }
-        let results = try await store.compareAndSwapBatch(writes)
-        for (w, r) in zip(writes, results) {
-            switch r {
-            case .swapped(let revision):
-                let p = try decoder.decode(PodRecord.self, from: Data(w.value))
-                pods[w.key] = StoredRecord(value: p, modRevision: revision)
-            case .conflict(let current):
-                // Someone else changed the pod (its agent); take theirs and try again next round.
-                if let p = try? decoder.decode(PodRecord.self, from: Data(w.value)), let node = p.nodeName {
-                    scheduler.forget(request(for: p), onNode: node)
-                }
-                if let current { pods[w.key] = StoredRecord(value: try decoder.decode(PodRecord.self, from: Data(current.value)),
-                                                            modRevision: current.modRevision) }
-                backoff[w.key] = nil
-            }
+            try stage(p.key, p)
+            pods[p.key] = p
         }
     }
 
-    /// Pod name suffixes. The counter starts at the store's revision: every name it gave before was
-    /// followed by at least one write, so a restarted control plane cannot hand out a name again.
+    /// Pod name suffixes, random as Kubernetes makes them (no vowels, so no words): a name taken
+    /// already fails its create, which is a compare-and-swap on absence, and the next pass picks another.
     private func nextSuffix() -> String {
-        nameCounter += 1
-        return String(nameCounter, radix: 36)
+        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
+        return String((0..<5).map { _ in alphabet.randomElement()! })
     }
 
     private func forgetOnNode(_ p: PodRecord) {
@@ -548,12 +422,12 @@ public actor ControlPlane {
     // MARK: endpoints
 
     /// Recomputed only after pods or Services changed; serving pods are grouped by namespace once.
-    private func updateEndpoints() async throws {
+    private func updateEndpoints() throws {
         guard endpointsDirty else { return }
         endpointsDirty = false
         var serving: [String: [PodRecord]] = [:]
-        for p in pods.values where p.value.ready && !p.value.terminating && p.value.podIP != nil {
-            serving[p.value.namespace, default: []].append(p.value)
+        for p in pods.values where p.ready && !p.terminating && p.podIP != nil {
+            serving[p.namespace, default: []].append(p)
         }
         for (key, object) in desired {
             guard case .service(let s) = object, !s.selector.isEmpty else { continue }
@@ -561,7 +435,7 @@ public actor ControlPlane {
             let addresses = (serving[key.namespace] ?? []).filter { selector.matches($0.labels) }.map { EndpointsRecord.Address(pod: $0.name, ip: $0.podIP!, node: $0.nodeName ?? "") }.sorted { $0.pod < $1.pod }
             let record = EndpointsRecord(namespace: key.namespace, name: key.name, addresses: addresses)
             if endpoints[key] != record {
-                try await store.put("endpoints/\(key.namespace)/\(key.name)", Array(try coder.encode(record)))
+                try stage(record.key, record)
                 endpoints[key] = record
             }
         }
@@ -570,12 +444,13 @@ public actor ControlPlane {
     // MARK: reports from nodes
 
     public func registerNode(_ node: NodeRecord) async throws {
-        try await store.put("nodes/\(node.name)", Array(try coder.encode(node)))
+        try stage(node.key, node)
+        try await flush()
         let lostOrChanged = nodes[node.name] != node
         nodes[node.name] = node
         if lostOrChanged { schedulerCache = nil }
         if lostOrChanged {
-            for p in pods.values where p.value.nodeName == node.name { dirty.insert(owner(of: p.value)) }
+            for p in pods.values where p.nodeName == node.name { dirty.insert(owner(of: p)) }
             for (key, object) in desired { if case .daemonSet = object { dirty.insert(key) } }
         }
     }
@@ -583,18 +458,14 @@ public actor ControlPlane {
     /// A node agent's report on a pod: phase, readiness, IP, restarts. A terminating pod that stopped is removed.
     public func reportPod(namespace: String, name: String, phase: PodRecord.Phase, ready: Bool, podIP: String?, restarts: Int = 0,
                           cpuUsageMilli: Int64? = nil) async throws {
-        let key = "pods/\(namespace)/\(name)"
-        guard var record = pods[key] else { return }
-        if record.value.terminating && (phase == .succeeded || phase == .failed) {
-            try await store.delete(key)
-            forgetOnNode(record.value)
-            pods[key] = nil
-            podsByOwner[owner(of: record.value)]?.remove(key)
-            dirty.insert(owner(of: record.value))
+        let key = ClusterKey.pod(namespace: namespace, name: name)
+        guard let record = pods[key] else { return }
+        if record.terminating && (phase == .succeeded || phase == .failed) {
+            try await remove(record)
             return
         }
         let now = clock()
-        var p = record.value
+        var p = record
         if ready && !p.ready { p.readySince = now }
         if !ready { p.readySince = nil }
         p.phase = phase
@@ -602,37 +473,41 @@ public actor ControlPlane {
         p.podIP = podIP
         p.restarts = restarts
         p.cpuUsageMilli = cpuUsageMilli ?? p.cpuUsageMilli
-        guard p != record.value else { return }
-        if p.ready != record.value.ready || p.podIP != record.value.podIP { endpointsDirty = true }
-        record.value = p
-        record.modRevision = try await store.put(key, Array(try coder.encode(p)))
-        pods[key] = record
+        guard p != record else { return }
+        if p.ready != record.ready || p.podIP != record.podIP { endpointsDirty = true }
+        try stage(key, p)
+        pods[key] = p
         dirty.insert(owner(of: p))
+        try await flush()
     }
 
     /// The node agent finished stopping a pod.
     public func podStopped(namespace: String, name: String) async throws {
-        let key = "pods/\(namespace)/\(name)"
-        guard let record = pods[key] else { return }
-        try await store.delete(key)
-        forgetOnNode(record.value)
-        pods[key] = nil
-        podsByOwner[owner(of: record.value)]?.remove(key)
-        dirty.insert(owner(of: record.value))
+        guard let record = pods[.pod(namespace: namespace, name: name)] else { return }
+        try await remove(record)
+    }
+
+    private func remove(_ record: PodRecord) async throws {
+        stageDelete(record.key)
+        forgetOnNode(record)
+        pods[record.key] = nil
+        podsByOwner[owner(of: record)]?.remove(record.key)
+        dirty.insert(owner(of: record))
+        try await flush()
     }
 
     // MARK: reading
 
     public func pods(of owner: ObjectKey) -> [PodRecord] {
-        (podsByOwner[owner] ?? []).compactMap { pods[$0]?.value }.sorted { $0.name < $1.name }
+        (podsByOwner[owner] ?? []).compactMap { pods[$0] }.sorted { $0.name < $1.name }
     }
 
     /// Every pod, by namespace and name.
-    public var allPods: [PodRecord] { pods.values.map(\.value).sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) } }
+    public var allPods: [PodRecord] { pods.values.sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) } }
     public var nodeRecords: [NodeRecord] { nodes.values.sorted { $0.name < $1.name } }
     /// The revision number of a Deployment's template hash, nil once it left the history.
     public func revisionNumber(of deployment: ObjectKey, hash: String) -> Int? {
-        revisions["revisions/\(deployment.namespace)/\(deployment.name)/\(hash)"]?.number
+        revisions[.revision(namespace: deployment.namespace, deployment: deployment.name, hash: hash)]?.number
     }
     public func status(of deployment: ObjectKey) -> DeploymentStatus? { statuses[deployment] }
     public func jobStatus(of job: ObjectKey) -> JobStatus? { jobStatuses[job] }

@@ -1,3 +1,4 @@
+import BerthCluster
 import BerthModel
 
 /// A Job a CronJob started, as the CronJob controller tracks it.

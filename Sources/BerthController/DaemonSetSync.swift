@@ -1,14 +1,6 @@
+import BerthCluster
 import BerthModel
 import BerthScheduler
-
-public struct DaemonSetStatus: Codable, Sendable, Hashable {
-    public var desiredNumberScheduled = 0
-    public var currentNumberScheduled = 0
-    public var updatedNumberScheduled = 0
-    public var numberReady = 0
-    public var numberAvailable = 0
-    public init() {}
-}
 
 public struct DaemonSetPlan: Sendable {
     public var creates: [PodRecord] = []

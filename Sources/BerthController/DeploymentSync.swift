@@ -1,3 +1,4 @@
+import BerthCluster
 import BerthModel
 
 /// What one sync of a Deployment decides: pods to create and delete, revisions to write and forget, and
@@ -7,7 +8,7 @@ public struct DeploymentPlan: Sendable {
     /// Pod names to delete.
     public var deletes: [String] = []
     public var revisionWrites: [RevisionRecord] = []
-    public var revisionDeletes: [String] = []
+    public var revisionDeletes: [ClusterKey] = []
     public var status = DeploymentStatus()
 }
 

@@ -1,29 +1,6 @@
+import BerthCluster
 import BerthModel
 import Foundation
-
-/// One recommendation, kept for the stabilization windows.
-public struct Recommendation: Codable, Sendable, Hashable {
-    public var time: Double
-    public var replicas: Int
-}
-
-public struct AutoscalerStatus: Codable, Sendable, Hashable {
-    public var currentReplicas = 0
-    public var desiredReplicas = 0
-    public var currentCPUUtilizationPercentage: Int?
-    public var lastScaleTime: Double?
-    public var recommendations: [Recommendation] = []
-    /// Scale events (time, replicas before, after) within the longest policy period, for rate limits.
-    public var events: [ScaleEvent] = []
-
-    public struct ScaleEvent: Codable, Sendable, Hashable {
-        public var time: Double
-        public var from: Int
-        public var to: Int
-    }
-
-    public init() {}
-}
 
 /// Kubernetes' HorizontalPodAutoscaler (autoscaling/v2) on CPU utilization:
 /// desired = ceil(current × utilization / target), no change within a 10% tolerance, clamped to

@@ -1,20 +1,5 @@
+import BerthCluster
 import BerthModel
-
-public struct JobStatus: Codable, Sendable, Hashable {
-    public var active = 0
-    public var succeeded = 0
-    public var failed = 0
-    public var startTime: Double?
-    public var completionTime: Double?
-    /// When the last pod failure happened; the next pod waits out the backoff from here.
-    public var lastFailure: Double?
-    public var conditions: [Condition] = []
-
-    public init() {}
-
-    public var isFinished: Bool { conditions.contains { ($0.type == "Complete" || $0.type == "Failed") && $0.status } }
-    public func condition(_ type: String) -> Condition? { conditions.first { $0.type == type } }
-}
 
 public struct JobPlan: Sendable {
     public var creates: [PodRecord] = []

@@ -1,3 +1,4 @@
+import BerthCluster
 import BerthController
 import BerthModel
 import BerthSource

@@ -1,3 +1,4 @@
+import BerthCluster
 import BerthController
 import BerthGit
 import BerthModel

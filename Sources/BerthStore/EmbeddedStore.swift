@@ -37,7 +37,7 @@ public actor EmbeddedStore: Store {
     private var history: [WatchEvent] = []
     /// History holds every event after this revision.
     private var historyStart: Int64 = 0
-    private var watchers: [Int: (prefix: String, continuation: AsyncStream<WatchEvent>.Continuation)] = [:]
+    private var watchers: [Int: (prefix: String, continuation: AsyncThrowingStream<WatchEvent, any Error>.Continuation)] = [:]
     private var nextWatcher = 0
     private let journal: JournalFile
 
@@ -124,43 +124,60 @@ public actor EmbeddedStore: Store {
         try write(key, value, lease: lease)
     }
 
-    public func compareAndSwap(_ key: String, expected: Int64?, value: [UInt8], lease: LeaseID? = nil) throws -> SwapResult {
-        let current = values[key]
-        guard current?.modRevision == expected else { return .conflict(current: current) }
-        return .swapped(revision: try write(key, value, lease: lease))
-    }
-
-    /// Compare-and-swaps many keys with one journal write (and one fsync): each succeeds or conflicts on
-    /// its own, like a batch of etcd transactions. Bindings of a scheduling round go through here.
-    public func compareAndSwapBatch(_ writes: [(key: String, expected: Int64?, value: [UInt8])]) throws -> [SwapResult] {
+    public func txn(_ writes: [StoreWrite], fence: StoreFence? = nil) throws -> [SwapResult] {
+        if let fence, values[fence.key]?.modRevision != fence.modRevision {
+            throw StoreError(code: .fenced, message: "\(fence.key) is no longer at revision \(fence.modRevision): this writer lost its leadership")
+        }
         var results: [SwapResult] = []
         results.reserveCapacity(writes.count)
         var records: [UInt8] = []
-        var staged: [(StoredValue, StoredValue?)] = []
-        var pending: [String: StoredValue] = [:]
-        var revision = currentRevision
+        var staged: [WatchEvent] = []
+        var seen = Set<String>()
+        // As on etcd, the whole transaction is one revision.
+        let revision = currentRevision + 1
         for w in writes {
-            let current = pending[w.key] ?? values[w.key]
+            guard seen.insert(w.key).inserted else {
+                throw StoreError(code: .invalid, message: "\(w.key) appears twice in one transaction")
+            }
+            let current = values[w.key]
             guard current?.modRevision == w.expected else {
                 results.append(.conflict(current: current))
                 continue
             }
-            revision += 1
-            let stored = StoredValue(key: w.key, value: w.value, createRevision: current?.createRevision ?? revision,
-                                     modRevision: revision, version: (current?.version ?? 0) + 1, lease: nil)
-            records += JournalRecord(op: .put, revision: revision, key: w.key, value: w.value,
-                                     createRevision: stored.createRevision, version: stored.version).encoded()
-            pending[w.key] = stored
-            staged.append((stored, current))
+            switch w.operation {
+            case .put(let value, let lease):
+                if let lease, leases[lease.raw] == nil {
+                    throw StoreError(code: .unknownLease, message: "lease \(lease) does not exist or has expired")
+                }
+                let stored = StoredValue(key: w.key, value: value, createRevision: current?.createRevision ?? revision,
+                                         modRevision: revision, version: (current?.version ?? 0) + 1, lease: lease)
+                records += JournalRecord(op: .put, revision: revision, key: w.key, value: value, lease: lease?.raw ?? 0,
+                                         createRevision: stored.createRevision, version: stored.version).encoded()
+                staged.append(.put(stored, previous: current))
+            case .delete:
+                guard let current else {
+                    results.append(.conflict(current: nil))
+                    continue
+                }
+                records += JournalRecord(op: .delete, revision: revision, key: w.key).encoded()
+                staged.append(.delete(key: w.key, revision: revision, previous: current))
+            }
             results.append(.swapped(revision: revision))
         }
         guard !staged.isEmpty else { return results }
         try append(records)
         currentRevision = revision
-        for (stored, previous) in staged {
-            values[stored.key] = stored
-            if let old = previous?.lease?.raw { leases[old]?.keys.remove(stored.key) }
-            publish(.put(stored, previous: previous))
+        for event in staged {
+            switch event {
+            case .put(let stored, let previous):
+                values[stored.key] = stored
+                if let old = previous?.lease?.raw, old != stored.lease?.raw { leases[old]?.keys.remove(stored.key) }
+                if let l = stored.lease?.raw { leases[l]?.keys.insert(stored.key) }
+            case .delete(let key, _, let previous):
+                values[key] = nil
+                if let l = previous.lease?.raw { leases[l]?.keys.remove(key) }
+            }
+            publish(event)
         }
         try snapshotIfLarge()
         return results
@@ -205,27 +222,7 @@ public actor EmbeddedStore: Store {
     }
 
     private func append(_ bytes: [UInt8]) throws {
-        let sync = options.durability == .machine && batchDepth == 0
-        try journal.append(bytes, sync: sync)
-        if options.durability == .machine && !sync { unsynced = true }
-    }
-
-    private var batchDepth = 0
-    private var unsynced = false
-
-    /// Starts a group of writes that share one fsync, made by `endBatch`: each write is still in the
-    /// journal (safe from a crash of the process) when it returns; a crash of the machine before
-    /// `endBatch` may lose the group's tail, never an earlier write. A reconcile pass is one group.
-    public func beginBatch() {
-        batchDepth += 1
-    }
-
-    public func endBatch() throws {
-        batchDepth = max(0, batchDepth - 1)
-        if batchDepth == 0 && unsynced {
-            unsynced = false
-            try journal.sync()
-        }
+        try journal.append(bytes, sync: options.durability == .machine)
     }
 
     /// Called after memory holds the change just logged, never between the two.
@@ -286,11 +283,11 @@ public actor EmbeddedStore: Store {
 
     // MARK: watch
 
-    public func watch(prefix: String, after revision: Int64) throws -> AsyncStream<WatchEvent> {
+    public func watch(prefix: String, after revision: Int64) throws -> AsyncThrowingStream<WatchEvent, any Error> {
         if revision < historyStart {
             throw StoreError(code: .compacted, message: "revision \(revision) is compacted; the oldest watchable is \(historyStart)")
         }
-        let (stream, continuation) = AsyncStream<WatchEvent>.makeStream(bufferingPolicy: .unbounded)
+        let (stream, continuation) = AsyncThrowingStream<WatchEvent, any Error>.makeStream(bufferingPolicy: .unbounded)
         for e in history where e.revision > revision && e.key.hasPrefix(prefix) { continuation.yield(e) }
         let id = nextWatcher
         nextWatcher += 1

@@ -55,9 +55,48 @@ public enum SwapResult: Sendable, Hashable {
     case conflict(current: StoredValue?)
 }
 
+/// One write of a transaction, applied only if the key's modRevision is still `expected` (nil: only if
+/// the key does not exist): no write overwrites a change its writer has not seen.
+public struct StoreWrite: Sendable, Hashable {
+    public enum Operation: Sendable, Hashable {
+        case put([UInt8], lease: LeaseID?)
+        case delete
+    }
+
+    public var key: String
+    public var expected: Int64?
+    public var operation: Operation
+
+    public init(key: String, expected: Int64?, operation: Operation) {
+        self.key = key
+        self.expected = expected
+        self.operation = operation
+    }
+
+    public static func put(_ key: String, _ value: [UInt8], expected: Int64?, lease: LeaseID? = nil) -> StoreWrite {
+        StoreWrite(key: key, expected: expected, operation: .put(value, lease: lease))
+    }
+
+    public static func delete(_ key: String, expected: Int64) -> StoreWrite {
+        StoreWrite(key: key, expected: expected, operation: .delete)
+    }
+}
+
+/// A condition on a whole transaction: `key` must still be at `modRevision`. A leader writes under the
+/// fence of its leadership key, so that one that lost it (paused, partitioned) cannot write any more.
+public struct StoreFence: Sendable, Hashable {
+    public var key: String
+    public var modRevision: Int64
+
+    public init(key: String, modRevision: Int64) {
+        self.key = key
+        self.modRevision = modRevision
+    }
+}
+
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
-        case compacted, unknownLease, corrupt, io
+        case compacted, unknownLease, corrupt, io, fenced, unavailable, invalid
     }
     public var code: Code
     public var message: String
@@ -78,17 +117,33 @@ public protocol Store: Sendable {
     func get(_ key: String) async throws -> StoredValue?
     /// Every key with the prefix, in key order, and the store revision they were read at.
     func list(prefix: String) async throws -> (values: [StoredValue], revision: Int64)
+    /// Writes whatever the key holds: only for keys that one writer owns, such as a lease's.
     @discardableResult
     func put(_ key: String, _ value: [UInt8], lease: LeaseID?) async throws -> Int64
-    /// Writes only if the key's modRevision is `expected` (nil: only if the key does not exist).
-    func compareAndSwap(_ key: String, expected: Int64?, value: [UInt8], lease: LeaseID?) async throws -> SwapResult
+    /// Applies each write whose compare holds, atomically and durably (one fsync on the embedded store,
+    /// one Txn on etcd); each write succeeds or conflicts on its own. With a fence that fails nothing is
+    /// written and the call throws `fenced`. A key appears at most once in a transaction.
+    func txn(_ writes: [StoreWrite], fence: StoreFence?) async throws -> [SwapResult]
     /// Deletes the key (only at `expected` modRevision if given); returns the deleted value.
     @discardableResult
     func delete(_ key: String, expected: Int64?) async throws -> StoredValue?
-    /// Changes under the prefix after `revision`, then as they happen. Throws `compacted` if that history is gone.
-    func watch(prefix: String, after revision: Int64) async throws -> AsyncStream<WatchEvent>
+    /// Changes under the prefix after `revision`, then as they happen, in revision order. Throws
+    /// `compacted` (at once or from the stream) when that history is gone: the watcher lists again.
+    func watch(prefix: String, after revision: Int64) async throws -> AsyncThrowingStream<WatchEvent, any Error>
     func grantLease(ttl: Double) async throws -> LeaseID
     func keepAlive(_ lease: LeaseID) async throws
     func revokeLease(_ lease: LeaseID) async throws
     var revision: Int64 { get async }
+}
+
+extension Store {
+    /// One compare-and-swap.
+    public func compareAndSwap(_ key: String, expected: Int64?, value: [UInt8], lease: LeaseID? = nil) async throws -> SwapResult {
+        try await txn([.put(key, value, expected: expected, lease: lease)], fence: nil)[0]
+    }
+
+    @discardableResult
+    public func put(_ key: String, _ value: [UInt8]) async throws -> Int64 {
+        try await put(key, value, lease: nil)
+    }
 }

@@ -1,3 +1,4 @@
+import BerthCluster
 import ArgumentParser
 import BerthController
 import BerthModel

@@ -1,3 +1,4 @@
+import BerthCluster
 import ArgumentParser
 import BerthModel
 import BerthScheduler
@@ -56,11 +57,12 @@ extension BenchCommand {
                 nodeSpecs.append(NodeSpec(name: "node-\(i)", labels: labels,
                                           allocatable: ResourceAmounts(cpuMilli: 32_000, memory: 128 << 30, ephemeralStorage: 1 << 40, pods: 110)))
             }
-            var writes: [(key: String, expected: Int64?, value: [UInt8])] = []
+            var writes: [StoreWrite] = []
             for i in 0..<pods {
-                writes.append(("pods/default/pod-\(i)", nil, Self.encode(template: Self.templates[i % 3].name, node: "")))
+                writes.append(.put(ClusterKey.pod(namespace: "default", name: "pod-\(i)").path,
+                                   Self.encode(template: Self.templates[i % 3].name, node: ""), expected: nil))
                 if writes.count == 4096 || i == pods - 1 {
-                    _ = try await store.compareAndSwapBatch(writes)
+                    _ = try await store.txn(writes)
                     writes.removeAll(keepingCapacity: true)
                 }
             }
@@ -69,14 +71,14 @@ extension BenchCommand {
             let clock = ContinuousClock()
             let start = clock.now
             let scheduler = Scheduler(nodes: nodeSpecs)
-            let (pending, _) = await store.list(prefix: "pods/")
+            let (pending, _) = await store.list(prefix: ClusterKey.pods.path)
             var latencies: [Duration] = []
             latencies.reserveCapacity(pending.count)
             var placed: [(pod: String, template: Template, node: String)] = []
             placed.reserveCapacity(pods)
             var unschedulable = 0
             var batchStarts: [ContinuousClock.Instant] = []
-            var bindings: [(key: String, expected: Int64?, value: [UInt8])] = []
+            var bindings: [StoreWrite] = []
             var bound: [(Int, String)] = []
             for (n, value) in pending.enumerated() {
                 let text = String(decoding: value.value, as: UTF8.self)
@@ -88,7 +90,7 @@ extension BenchCommand {
                                          nodeSelector: t.selector, equivalenceKey: t.name)
                 switch scheduler.schedule(request) {
                 case .bind(let node):
-                    bindings.append((value.key, value.modRevision, Self.encode(template: t.name, node: node)))
+                    bindings.append(.put(value.key, Self.encode(template: t.name, node: node), expected: value.modRevision))
                     batchStarts.append(podStart)
                     bound.append((n, node))
                     placed.append((value.key, t, node))
@@ -97,7 +99,7 @@ extension BenchCommand {
                     latencies.append(clock.now - podStart)
                 }
                 if bindings.count == batch || n == pending.count - 1 {
-                    let results = try await store.compareAndSwapBatch(bindings)
+                    let results = try await store.txn(bindings)
                     let done = clock.now
                     for (i, r) in results.enumerated() {
                         guard case .swapped = r else { throw ValidationError("binding \(bindings[i].key) conflicted") }

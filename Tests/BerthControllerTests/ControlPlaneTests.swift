@@ -1,3 +1,4 @@
+import BerthCluster
 @testable import BerthController
 import BerthModel
 import BerthStore
@@ -305,7 +306,7 @@ func runAll(_ cp: ControlPlane) async throws {
             #expect(after.count == 4 && Set(after.map(\.name)).count == 4)
             #expect(before.isSubset(of: Set(after.map(\.name))))
             // Every pod the cache holds is in the store.
-            for p in after { #expect(await store.get(p.key) != nil) }
+            for p in after { #expect(await store.get(p.key.path) != nil) }
         }
     }
 }

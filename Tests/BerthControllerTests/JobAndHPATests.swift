@@ -1,3 +1,4 @@
+import BerthCluster
 @testable import BerthController
 import BerthModel
 import Testing

@@ -63,7 +63,7 @@ func dump(_ store: EmbeddedStore) async -> [String] {
             try await store.put("nodes/n2", bytes("ignored"))
             try await store.put("pods/p3", bytes("d"))
             var seen: [String] = []
-            for await e in stream {
+            for try await e in stream {
                 switch e {
                 case .put(let v, _): seen.append("put \(v.key)@\(v.modRevision)")
                 case .delete(let k, let r, _): seen.append("delete \(k)@\(r)")
@@ -204,14 +204,16 @@ func dump(_ store: EmbeddedStore) async -> [String] {
                 let store = try EmbeddedStore(directory: dir)
                 try await store.put("pods/a", bytes("pending"))
                 try await store.put("pods/b", bytes("pending"))
-                let results = try await store.compareAndSwapBatch([
-                    ("pods/a", 1, bytes("bound n1")),
-                    ("pods/b", 1, bytes("stale")),
-                    ("pods/c", nil, bytes("new")),
-                    ("pods/a", 3, bytes("bound again")),
+                let results = try await store.txn([
+                    .put("pods/a", bytes("bound n1"), expected: 1),
+                    .put("pods/b", bytes("stale"), expected: 1),
+                    .put("pods/c", bytes("new"), expected: nil),
                 ])
+                // One transaction is one revision, as on etcd.
                 #expect(results.map { if case .swapped(let r) = $0 { "ok \(r)" } else { "conflict" } }
-                        == ["ok 3", "conflict", "ok 4", "ok 5"])
+                        == ["ok 3", "conflict", "ok 3"])
+                #expect(try await store.txn([.put("pods/a", bytes("bound again"), expected: 3), .delete("pods/c", expected: 3)])
+                        == [.swapped(revision: 4), .swapped(revision: 4)])
                 expected = await dump(store)
             }
             let reopened = try EmbeddedStore(directory: dir)

@@ -1,7 +1,6 @@
 import BerthModel
 
-/// A pod as the control plane keeps it (store key `pods/<namespace>/<name>`); node agents fill in the
-/// status half.
+/// A pod as the control plane keeps it; node agents fill in the status half.
 public struct PodRecord: Codable, Sendable, Hashable {
     public typealias Phase = PodPhase
 
@@ -42,7 +41,7 @@ public struct PodRecord: Codable, Sendable, Hashable {
         self.createdAt = createdAt
     }
 
-    public var key: String { "pods/\(namespace)/\(name)" }
+    public var key: ClusterKey { .pod(namespace: namespace, name: name) }
     public var isActive: Bool { !terminating && phase != .failed && phase != .succeeded }
 
     /// Ready for at least `minReadySeconds`.
@@ -60,29 +59,13 @@ public struct RevisionRecord: Codable, Sendable, Hashable {
     public var number: Int
     public var template: PodTemplateSpec
 
-    public var key: String { "revisions/\(namespace)/\(deployment)/\(hash)" }
-}
+    public init(namespace: String, deployment: String, hash: String, number: Int, template: PodTemplateSpec) {
+        self.namespace = namespace
+        self.deployment = deployment
+        self.hash = hash
+        self.number = number
+        self.template = template
+    }
 
-public struct Condition: Codable, Sendable, Hashable {
-    public var type: String
-    public var status: Bool
-    public var reason: String
-    public var message: String
-}
-
-public struct DeploymentStatus: Codable, Sendable, Hashable {
-    public var replicas = 0
-    public var updatedReplicas = 0
-    public var readyReplicas = 0
-    public var availableReplicas = 0
-    public var unavailableReplicas = 0
-    public var revision = 0
-    public var revisionHash = ""
-    public var conditions: [Condition] = []
-    /// When the rollout last moved; ProgressDeadlineExceeded counts from here.
-    public var lastProgress: Double = 0
-
-    public init() {}
-
-    public func condition(_ type: String) -> Condition? { conditions.first { $0.type == type } }
+    public var key: ClusterKey { .revision(namespace: namespace, deployment: deployment, hash: hash) }
 }

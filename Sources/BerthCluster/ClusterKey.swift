@@ -1,0 +1,58 @@
+/// Where a record lives in the cluster store: one constructor per kind of record, so that no caller
+/// spells a key by hand and the embedded store and etcd see the same layout.
+public struct ClusterKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let path: String
+
+    private init(_ path: String) { self.path = path }
+
+    public var description: String { path }
+    public static func < (a: ClusterKey, b: ClusterKey) -> Bool { a.path < b.path }
+
+    /// The prefix under which every record of one kind lives, for list and watch.
+    public struct Prefix: Hashable, Sendable, CustomStringConvertible {
+        public let path: String
+        fileprivate init(_ path: String) { self.path = path }
+        public var description: String { path }
+    }
+
+    public static func pod(namespace: String, name: String) -> ClusterKey { ClusterKey("pods/\(namespace)/\(name)") }
+    public static let pods = Prefix("pods/")
+
+    public static func node(_ name: String) -> ClusterKey { ClusterKey("nodes/\(name)") }
+    public static let nodes = Prefix("nodes/")
+
+    public static func endpoints(namespace: String, name: String) -> ClusterKey { ClusterKey("endpoints/\(namespace)/\(name)") }
+    public static let allEndpoints = Prefix("endpoints/")
+
+    public static func revision(namespace: String, deployment: String, hash: String) -> ClusterKey {
+        ClusterKey("revisions/\(namespace)/\(deployment)/\(hash)")
+    }
+    public static let revisions = Prefix("revisions/")
+
+    /// A workload's status as its controller computed it: `kind` is Deployment, Job, DaemonSet or
+    /// HorizontalPodAutoscaler.
+    public static func workloadStatus(kind: String, namespace: String, name: String) -> ClusterKey {
+        ClusterKey("status/\(namespace)/\(kind)/\(name)")
+    }
+    public static let workloadStatuses = Prefix("status/")
+
+    /// What the CronJob controller remembers of one CronJob across restarts.
+    public static func cronJobState(namespace: String, name: String) -> ClusterKey { ClusterKey("cronjobs/\(namespace)/\(name)") }
+    public static let cronJobStates = Prefix("cronjobs/")
+
+    /// The objects berth created from Git, for pruning what leaves it.
+    public static let inventory = ClusterKey("inventory")
+
+    /// The parts of a key after its prefix (`status/ns/Kind/name` → `[ns, Kind, name]`), nil for a key
+    /// of another kind.
+    public func components(under prefix: Prefix) -> [String]? {
+        guard path.hasPrefix(prefix.path) else { return nil }
+        return path.dropFirst(prefix.path.count).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    /// The key of a path read back from the store, if it is one of ours.
+    public init?(stored path: String) {
+        guard !path.isEmpty else { return nil }
+        self.path = path
+    }
+}

@@ -1,0 +1,127 @@
+import BerthCluster
+import BerthModel
+import BerthStore
+import Foundation
+
+/// The control plane's reads and writes. It reads everything once (and again after a conflict it cannot
+/// resolve alone), keeps the revision it last saw of every key, and writes a pass's changes as one
+/// transaction in which every write is a compare-and-swap on that revision.
+extension ControlPlane {
+    /// Lists the store into the caches, replacing what they held.
+    func load() async throws {
+        pods = [:]
+        podsByOwner = [:]
+        waitingPods = []
+        revisions = [:]
+        nodes = [:]
+        cronStates = [:]
+        statuses = [:]
+        jobStatuses = [:]
+        daemonSetStatuses = [:]
+        autoscalers = [:]
+        endpoints = [:]
+        inventory = []
+        known = [:]
+        schedulerCache = nil
+        for v in try await list(ClusterKey.pods) {
+            let p = try decoder.decode(PodRecord.self, from: Data(v.value))
+            pods[p.key] = p
+            podsByOwner[owner(of: p), default: []].insert(p.key)
+            if p.waitingReason != nil { waitingPods.insert(p.key) }
+        }
+        for v in try await list(ClusterKey.revisions) {
+            let r = try decoder.decode(RevisionRecord.self, from: Data(v.value))
+            revisions[r.key] = r
+        }
+        for v in try await list(ClusterKey.nodes) {
+            let n = try decoder.decode(NodeRecord.self, from: Data(v.value))
+            nodes[n.name] = n
+        }
+        for v in try await list(ClusterKey.cronJobStates) {
+            guard let parts = ClusterKey(stored: v.key)?.components(under: ClusterKey.cronJobStates), parts.count == 2 else { continue }
+            cronStates[ObjectKey(kind: .cronJob, namespace: parts[0], name: parts[1])] = try decoder.decode(CronState.self, from: Data(v.value))
+        }
+        for v in try await list(ClusterKey.allEndpoints) {
+            let e = try decoder.decode(EndpointsRecord.self, from: Data(v.value))
+            endpoints[ObjectKey(kind: .service, namespace: e.namespace, name: e.name)] = e
+        }
+        for v in try await list(ClusterKey.workloadStatuses) {
+            guard let parts = ClusterKey(stored: v.key)?.components(under: ClusterKey.workloadStatuses), parts.count == 3 else { continue }
+            let ns = parts[0], name = parts[2]
+            let bytes = Data(v.value)
+            switch parts[1] {
+            case "Deployment": statuses[ObjectKey(kind: .deployment, namespace: ns, name: name)] = try decoder.decode(DeploymentStatus.self, from: bytes)
+            case "Job": jobStatuses[ObjectKey(kind: .job, namespace: ns, name: name)] = try decoder.decode(JobStatus.self, from: bytes)
+            case "DaemonSet": daemonSetStatuses[ObjectKey(kind: .daemonSet, namespace: ns, name: name)] = try decoder.decode(DaemonSetStatus.self, from: bytes)
+            case "HorizontalPodAutoscaler":
+                autoscalers[ObjectKey(kind: .horizontalPodAutoscaler, namespace: ns, name: name)] = try decoder.decode(AutoscalerStatus.self, from: bytes)
+            default: break
+            }
+        }
+        if let v = try await store.get(ClusterKey.inventory.path) {
+            known[ClusterKey.inventory] = v.modRevision
+            inventory = Set(try decoder.decode([InventoryEntry].self, from: Data(v.value)).map(\.key))
+        }
+        endpointsDirty = true
+        dirty.formUnion(desired.keys)
+    }
+
+    private func list(_ prefix: ClusterKey.Prefix) async throws -> [StoredValue] {
+        let values = try await store.list(prefix: prefix.path).values
+        for v in values { if let key = ClusterKey(stored: v.key) { known[key] = v.modRevision } }
+        return values
+    }
+
+    /// Writes `value` at the next flush, over the revision of the key last seen.
+    func stage<T: Encodable>(_ key: ClusterKey, _ value: T) throws {
+        if staged[key] == nil { stagedOrder.append(key) }
+        staged[key] = .put(Array(try coder.encode(value)), lease: nil)
+    }
+
+    /// Deletes the key at the next flush; a key created in this pass is just not written.
+    func stageDelete(_ key: ClusterKey) {
+        guard known[key] != nil else {
+            if staged.removeValue(forKey: key) != nil { stagedOrder.removeAll { $0 == key } }
+            return
+        }
+        if staged[key] == nil { stagedOrder.append(key) }
+        staged[key] = .delete
+    }
+
+    /// Sends the staged writes as one transaction. A pod that someone else changed first (its node) is
+    /// taken as they wrote it and its owner synced again; any other conflict means another writer touched
+    /// what only the control plane writes, so the caches are read again from the store.
+    func flush() async throws {
+        guard !stagedOrder.isEmpty else { return }
+        let writes = stagedOrder.map { StoreWrite(key: $0.path, expected: known[$0], operation: staged[$0]!) }
+        stagedOrder = []
+        staged = [:]
+        let results = try await store.txn(writes, fence: fence)
+        var reload = false
+        for (w, r) in zip(writes, results) {
+            guard let key = ClusterKey(stored: w.key) else { continue }
+            switch r {
+            case .swapped(let revision):
+                if case .delete = w.operation { known[key] = nil } else { known[key] = revision }
+            case .conflict(let current):
+                known[key] = current?.modRevision
+                guard key.components(under: ClusterKey.pods) != nil else {
+                    reload = true
+                    continue
+                }
+                schedulerCache = nil
+                if let old = pods[key] { dirty.insert(owner(of: old)) }
+                if let current {
+                    let p = try decoder.decode(PodRecord.self, from: Data(current.value))
+                    pods[key] = p
+                    dirty.insert(owner(of: p))
+                } else if let old = pods.removeValue(forKey: key) {
+                    podsByOwner[owner(of: old)]?.remove(key)
+                    waitingPods.remove(key)
+                }
+                endpointsDirty = true
+            }
+        }
+        if reload { try await load() }
+    }
+}
