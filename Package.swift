@@ -26,6 +26,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -71,7 +75,14 @@ let package = Package(
         .target(name: "BerthStatus", dependencies: ["BerthGit", "BerthModel"]),
         // The records the control plane and the nodes share through the store, and their keys.
         .target(name: "BerthCluster", dependencies: ["BerthModel"]),
-        .target(name: "BerthStore", dependencies: ["BerthModel"]),
+        // The embedded journal, and etcd through its gRPC API (EtcdAPI is generated: scripts/generate-etcd-api).
+        .target(name: "BerthStore", dependencies: [
+            "BerthModel",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .target(name: "BerthScheduler", dependencies: ["BerthModel"]),
         .target(name: "BerthController", dependencies: ["BerthCluster", "BerthModel", "BerthScheduler", "BerthStore"]),
         // The daemon: source → control plane → node agent → status branch, and the HTTP API over them.
@@ -120,7 +131,7 @@ let package = Package(
         .target(name: "BerthTestSupport", dependencies: ["CBerthLinux"], path: "Tests/Support"),
         .testTarget(name: "BerthGitTests", dependencies: ["BerthGit", "BerthTestSupport"]),
         .testTarget(name: "BerthSourceTests", dependencies: ["BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
-        .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),
+        .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", "BerthTestSupport"]),
         .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel"]),
         .testTarget(name: "BerthControllerTests", dependencies: ["BerthController", "BerthCluster", "BerthModel", "BerthStore"]),
         .testTarget(name: "BerthServerTests", dependencies: [

@@ -253,11 +253,12 @@ public actor EmbeddedStore: Store {
         nextLease += 1
         leases[id] = Lease(ttl: ttl, deadline: options.clock() + ttl, keys: [])
         try snapshotIfLarge()
+        expireInTime()
         return LeaseID(id)
     }
 
     public func keepAlive(_ lease: LeaseID) throws {
-        guard var l = leases[lease.raw] else {
+        guard var l = leases[lease.raw], l.deadline > options.clock() else {
             throw StoreError(code: .unknownLease, message: "lease \(lease) does not exist or has expired")
         }
         l.deadline = options.clock() + l.ttl
@@ -273,12 +274,44 @@ public actor EmbeddedStore: Store {
     }
 
     /// Ends the leases whose deadline passed, deleting their keys; returns the leases ended.
+    private var expiry: Task<Void, Never>?
+
+    /// Ends leases within 100 ms of their deadline while any exist, as etcd's lessor does.
+    private func expireInTime() {
+        guard expiry == nil else { return }
+        expiry = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                guard let self, await self.expireDue() else { return }
+            }
+        }
+    }
+
+    /// Expires what is due; false (and the timer stops) once no lease is left.
+    private func expireDue() -> Bool {
+        do {
+            try expireLeases()
+        } catch {
+            // The journal refused the deletions: the next round tries again, and writes report the error.
+        }
+        if leases.isEmpty { expiry = nil }
+        return !leases.isEmpty
+    }
+
     @discardableResult
     public func expireLeases() throws -> [LeaseID] {
         let now = options.clock()
         let expired = leases.filter { $0.value.deadline <= now }.keys.sorted()
         for id in expired { try revokeLease(LeaseID(id)) }
         return expired.map(LeaseID.init)
+    }
+
+    /// Forgets the history up to `revision`: a watch from before it answers `compacted`, as on etcd.
+    public func compact(to revision: Int64) {
+        let cut = min(revision, currentRevision + 1) - 1
+        guard cut > historyStart else { return }
+        historyStart = cut
+        history.removeAll { $0.revision <= cut }
     }
 
     // MARK: watch

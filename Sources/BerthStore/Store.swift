@@ -133,7 +133,9 @@ public protocol Store: Sendable {
     func grantLease(ttl: Double) async throws -> LeaseID
     func keepAlive(_ lease: LeaseID) async throws
     func revokeLease(_ lease: LeaseID) async throws
-    var revision: Int64 { get async }
+    /// Drops the history before `revision`; watches from earlier answer `compacted`.
+    func compact(to revision: Int64) async throws
+    var revision: Int64 { get async throws }
 }
 
 extension Store {

@@ -23,7 +23,7 @@ import Glibc
 
     @Test func mountTargetsThroughLinksStayInsideTheRoot() throws {
         try BusyboxBundle.with { b in
-            let host = try hostDirectory(b)
+            _ = try hostDirectory(b)
             try FileManager.default.createDirectory(atPath: b.dir + "/rootfs/data", withIntermediateDirectories: false)
             // A link climbing out of the root resolves inside it, as the container will see it.
             try FileManager.default.createSymbolicLink(atPath: b.dir + "/rootfs/climb", withDestinationPath: "../../../../../../../../data")

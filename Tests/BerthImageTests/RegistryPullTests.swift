@@ -236,7 +236,7 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: dir + "/escaped.txt") && !FileManager.default.fileExists(atPath: "/tmp/escaped.txt"))
             // What a crash mid-pull would leave goes when the node starts again (here: made to look old).
             try FileManager.default.createDirectory(atPath: store.root + "/unpacked/sha256x.partial-1/rootfs", withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: store.root + "/blobs/sha256/abc.partial-2", contents: Data([1]))
+            _ = FileManager.default.createFile(atPath: store.root + "/blobs/sha256/abc.partial-2", contents: Data([1]))
             store.removeLeftovers(olderThan: 3600)
             #expect(FileManager.default.fileExists(atPath: store.root + "/blobs/sha256/abc.partial-2"), "a recent one may be a pull under way")
             store.removeLeftovers(olderThan: -1)

@@ -48,9 +48,11 @@ public final class ServerProcess: @unchecked Sendable {
     public let port: Int
 
     static let serverNames: Set<String> = ["git-daemon", "git", "git-upload-pack", "git-receive-pack", "sshd", "lighttpd",
-                                           "git-http-backend", "sh"]
+                                           "git-http-backend", "sh", "etcd"]
 
-    init(_ executable: String, _ args: [String], port: Int, env: [String: String] = [:]) throws {
+    /// Starts the server and waits until it listens on `port` (with `waitForPort` false, the caller waits:
+    /// members of a cluster listen only once enough of them run).
+    init(_ executable: String, _ args: [String], port: Int, env: [String: String] = [:], waitForPort: Bool = true) throws {
         Orphans.adopt()
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -62,7 +64,7 @@ public final class ServerProcess: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         self.port = port
         try process.run()
-        guard TestServers.waitForPort(port) else {
+        guard !waitForPort || TestServers.waitForPort(port) else {
             stop()
             throw TestFailure("\(executable) did not start listening on port \(port)")
         }
@@ -70,6 +72,8 @@ public final class ServerProcess: @unchecked Sendable {
 
     /// SIGTERM, then SIGKILL if it is still there after 0.5 s. Liveness is asked of the kernel: Foundation's
     /// `isRunning` was seen to report a daemon gone while it still served.
+    public var pid: pid_t { process.processIdentifier }
+
     public func stop() {
         let pid = process.processIdentifier
         guard pid > 0, !stopped else { return }

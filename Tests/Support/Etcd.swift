@@ -1,0 +1,98 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Debian's etcd-server for the tests: one or three members on loopback ports, each with its data under
+/// `dir`, which a test can kill, pause and start again. Timings are short (50 ms heartbeats, 500 ms
+/// elections) so that a lost leader is replaced within a second.
+public final class TestEtcd: @unchecked Sendable {
+    public struct Member {
+        public var name: String
+        public var clientPort: Int
+        public var peerPort: Int
+        public var endpoint: String { "127.0.0.1:\(clientPort)" }
+    }
+
+    public let dir: String
+    public let members: [Member]
+    private var processes: [ServerProcess?]
+    private let token = "berth-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+
+    /// `etcd://` followed by every member's client address.
+    public var url: String { "etcd://" + members.map(\.endpoint).joined(separator: ",") }
+    public var endpoints: String { members.map { "http://" + $0.endpoint }.joined(separator: ",") }
+
+    public init(dir: String, members count: Int = 1) throws {
+        self.dir = dir
+        members = (0..<count).map { Member(name: "m\($0)", clientPort: TestServers.freePort(), peerPort: TestServers.freePort()) }
+        processes = Array(repeating: nil, count: count)
+        for i in 0..<count { try launch(i, state: "new") }
+        for m in members where !TestServers.waitForPort(m.clientPort, timeout: 30) {
+            stop()
+            throw TestFailure("etcd member \(m.name) did not listen on \(m.clientPort)")
+        }
+        try waitHealthy()
+    }
+
+    private func launch(_ i: Int, state: String) throws {
+        let m = members[i]
+        let cluster = members.map { "\($0.name)=http://127.0.0.1:\($0.peerPort)" }.joined(separator: ",")
+        processes[i] = try ServerProcess("/usr/bin/etcd", [
+            "--name", m.name, "--data-dir", dir + "/" + m.name,
+            "--listen-client-urls", "http://" + m.endpoint, "--advertise-client-urls", "http://" + m.endpoint,
+            "--listen-peer-urls", "http://127.0.0.1:\(m.peerPort)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(m.peerPort)",
+            "--initial-cluster", cluster, "--initial-cluster-token", token, "--initial-cluster-state", state,
+            "--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap", "--log-level", "error",
+        ], port: m.clientPort, waitForPort: false)
+    }
+
+    /// Waits until every running member answers a linearizable read (the cluster has a leader).
+    public func waitHealthy(timeout: Double = 30) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        let running = members.indices.filter { processes[$0] != nil }.map { "http://" + members[$0].endpoint }.joined(separator: ",")
+        while Date() < deadline {
+            if (try? TestCommand.output("/usr/bin/etcdctl", ["--endpoints", running, "--command-timeout", "2s", "endpoint", "health"])) != nil { return }
+            usleep(100_000)
+        }
+        throw TestFailure("etcd at \(running) is not healthy after \(timeout) s")
+    }
+
+    /// The index of the member that leads now.
+    public func leader() throws -> Int {
+        for (i, m) in members.enumerated() where processes[i] != nil {
+            let json = try TestCommand.output("/usr/bin/etcdctl", ["--endpoints", "http://" + m.endpoint, "endpoint", "status", "-w", "json"])
+            guard let list = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]],
+                  let status = list.first?["Status"] as? [String: Any], let header = status["header"] as? [String: Any],
+                  let member = header["member_id"] as? NSNumber, let leader = status["leader"] as? NSNumber else { continue }
+            if member == leader { return i }
+        }
+        throw TestFailure("no etcd member says it leads")
+    }
+
+    /// SIGKILL, as a crash of the machine the member runs on.
+    public func kill(_ i: Int) {
+        guard let p = processes[i] else { return }
+        Glibc.kill(p.pid, SIGKILL)
+        p.stop()
+        processes[i] = nil
+    }
+
+    /// Starts a killed member again on its data.
+    public func restart(_ i: Int) throws {
+        try launch(i, state: "existing")
+        guard TestServers.waitForPort(members[i].clientPort, timeout: 30) else { throw TestFailure("etcd member \(i) did not come back") }
+    }
+
+    public func pause(_ i: Int) { if let p = processes[i] { Glibc.kill(p.pid, SIGSTOP) } }
+    public func resume(_ i: Int) { if let p = processes[i] { Glibc.kill(p.pid, SIGCONT) } }
+
+    public func stop() {
+        for i in processes.indices {
+            if let p = processes[i] { Glibc.kill(p.pid, SIGCONT); p.stop() }
+            processes[i] = nil
+        }
+    }
+
+    deinit { stop() }
+}
