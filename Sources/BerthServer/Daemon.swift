@@ -16,6 +16,7 @@ import Prometheus
 public actor Daemon {
     public let config: DaemonConfig
     let source: GitSource
+    let store: any Store
     let plane: ControlPlane
     let agent: NodeAgent
     let writer: StatusWriter
@@ -75,9 +76,14 @@ public actor Daemon {
         self.config = config
         self.logger = logger
         source = try GitSource(config: config.source)
-        let storeDir = config.source.stateDirectory + "/store"
-        try FileManager.default.createDirectory(atPath: storeDir, withIntermediateDirectories: true)
-        let store = try EmbeddedStore(directory: storeDir)
+        switch config.store {
+        case .embedded:
+            let storeDir = config.source.stateDirectory + "/store"
+            try FileManager.default.createDirectory(atPath: storeDir, withIntermediateDirectories: true)
+            store = try EmbeddedStore(directory: storeDir)
+        case .etcd(let options):
+            store = try EtcdStore(options: options)
+        }
         plane = try await ControlPlane(store: store, clock: { Date().timeIntervalSince1970 })
         // A finished pull wakes the loop, so its containers start at once rather than at the next idle tick.
         var node = config.node
@@ -126,6 +132,20 @@ public actor Daemon {
         }
         await agent.closeRegistries()
         _ = try? await writer.flush()
+        if let etcd = store as? EtcdStore { await etcd.close() }
+    }
+
+    /// On etcd, compacts the history berth wrote once a minute, keeping `EtcdOptions.keepHistory` of it.
+    func runCompaction() async {
+        guard let etcd = store as? EtcdStore else { return }
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(60))
+            do {
+                if let revision = try await etcd.compactOldHistory() { logger.debug("etcd: compacted history up to revision \(revision)") }
+            } catch {
+                logger.warning("etcd: compaction failed (retried in a minute): \(error)")
+            }
+        }
     }
 
     // MARK: sync

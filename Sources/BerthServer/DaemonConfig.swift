@@ -1,12 +1,21 @@
 import BerthNode
 import BerthSource
 import BerthStatus
+import BerthStore
+
+/// The cluster store the daemon's control plane uses.
+public enum StoreChoice: Sendable {
+    /// A journal under the state directory: one machine.
+    case embedded
+    case etcd(EtcdOptions)
+}
 
 /// Everything `berth run` is told; DESIGN §8 gives the defaults.
 public struct DaemonConfig: Sendable {
     public var source: SourceConfig
     public var node: NodeConfig
     public var status = StatusConfig()
+    public var store = StoreChoice.embedded
     /// Poll interval after a good sync (±10% jitter); webhooks and the post-receive hook sync at once.
     public var interval: Duration = .seconds(15)
     public var listenHost = "127.0.0.1"

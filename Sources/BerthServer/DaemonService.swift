@@ -14,6 +14,7 @@ struct DaemonService: Service {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await daemon.runSource() }
                 group.addTask { await daemon.runLoop() }
+                group.addTask { await daemon.runCompaction() }
                 await group.waitForAll()
             }
         }

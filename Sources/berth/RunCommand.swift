@@ -68,6 +68,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Images") var registry: RegistryFlags
 
+    @OptionGroup(title: "Cluster store") var storeFlags: StoreFlags
+
     @Option(help: "Image garbage collection starts when the image store's disk is fuller than this percentage…")
     var imageGcHigh = 85.0
 
@@ -131,6 +133,7 @@ struct RunCommand: AsyncParsableCommand {
         }
 
         var config = DaemonConfig(source: sourceConfig, node: node, token: try token())
+        config.store = try storeFlags.choice()
         config.interval = RunCommand.duration(interval)!
         (config.listenHost, config.listenPort) = RunCommand.hostPort(listen)!
         config.status.branch = statusBranch

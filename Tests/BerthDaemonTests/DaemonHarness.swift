@@ -6,6 +6,12 @@ import Testing
 /// server, with pods on a network namespace made for it.
 @Suite(.serialized, .enabled(if: getuid() == 0, "the daemon runs pods: needs root")) struct DaemonTests {}
 
+/// The cluster store a test daemon uses: its embedded store, or three etcd members on loopback ports.
+enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
+    case embedded, etcd
+    var testDescription: String { rawValue }
+}
+
 /// `berth run` in a scratch directory, following a repository served by `git daemon`, its pod network in
 /// a network namespace of its own (no route out). Everything goes at the end, whatever happened.
 final class DaemonHarness: @unchecked Sendable {
@@ -17,6 +23,7 @@ final class DaemonHarness: @unchecked Sendable {
     let apiPort = TestServers.freePort()
     let gitPort = TestServers.freePort()
     var gitServer: ServerProcess?
+    var etcd: TestEtcd?
     var daemon: Process?
     var interval = "1s"
     /// More flags for `berth run` (registries, say).
@@ -43,13 +50,18 @@ final class DaemonHarness: @unchecked Sendable {
     var api: String { "http://127.0.0.1:\(apiPort)" }
     var stateDir: String { dir + "/state" }
 
-    static func with(_ body: (DaemonHarness) async throws -> Void) async throws {
+    static func with(store: StoreBackend = .embedded, _ body: (DaemonHarness) async throws -> Void) async throws {
         Orphans.adopt()
         try await GitWorkspace.with { ws in
             let h = try DaemonHarness(ws: ws)
             var failure: (any Error)?
             do {
                 h.gitServer = try ws.gitDaemon(port: h.gitPort)
+                if store == .etcd {
+                    let etcd = try TestEtcd(dir: h.dir + "/etcd", members: 3)
+                    h.etcd = etcd
+                    h.extraArgs += ["--store", etcd.url]
+                }
                 try await body(h)
             } catch { failure = error }
             h.tearDown()
@@ -110,6 +122,7 @@ final class DaemonHarness: @unchecked Sendable {
         }
         Orphans.reap(named: ["berth-shim"], waiting: true, matching: runDir)
         gitServer?.stop()
+        etcd?.stop()
         _ = try? DaemonHarness.run(["/usr/sbin/ip", "netns", "del", netns])
     }
 

@@ -96,8 +96,8 @@ enum Manifests {
 
 extension DaemonTests {
     @Suite struct GitOpsFlow {
-        @Test func pushUpdateRevertPruneAndRejectThroughAGitServer() async throws {
-            try await DaemonHarness.with { h in
+        @Test(arguments: StoreBackend.allCases) func pushUpdateRevertPruneAndRejectThroughAGitServer(_ store: StoreBackend) async throws {
+            try await DaemonHarness.with(store: store) { h in
                 let first = try h.ws.commit(["web.yaml": Manifests.web(), "worker.yaml": Manifests.worker], in: h.work, message: "web and worker")
                 try h.start()
 
@@ -176,8 +176,8 @@ extension DaemonTests {
     }
 
     @Suite struct Crashes {
-        @Test func killedMidRolloutTheNextDaemonFinishesItWithoutDuplicatesOrRestarts() async throws {
-            try await DaemonHarness.with { h in
+        @Test(arguments: StoreBackend.allCases) func killedMidRolloutTheNextDaemonFinishesItWithoutDuplicatesOrRestarts(_ store: StoreBackend) async throws {
+            try await DaemonHarness.with(store: store) { h in
                 try h.ws.commit(["web.yaml": Manifests.web(replicas: 3, readinessDelay: 2)], in: h.work, message: "web")
                 try h.start()
                 var original = ""
@@ -211,8 +211,8 @@ extension DaemonTests {
             }
         }
 
-        @Test func anUnreachableRemoteLeavesWorkloadsAloneAndIsReportedUntilItRecovers() async throws {
-            try await DaemonHarness.with { h in
+        @Test(arguments: StoreBackend.allCases) func anUnreachableRemoteLeavesWorkloadsAloneAndIsReportedUntilItRecovers(_ store: StoreBackend) async throws {
+            try await DaemonHarness.with(store: store) { h in
                 try h.ws.commit(["web.yaml": Manifests.web()], in: h.work, message: "web")
                 try h.start()
                 try await h.waitFor("web ready") { try h.rolledOut("web", replicas: 2) != nil }
@@ -245,8 +245,8 @@ extension DaemonTests {
     }
 
     @Suite struct Triggers {
-        @Test func postReceiveHookAndSignedWebhooksSyncAtOnceUnsignedOnesDoNot() async throws {
-            try await DaemonHarness.with { h in
+        @Test(arguments: StoreBackend.allCases) func postReceiveHookAndSignedWebhooksSyncAtOnceUnsignedOnesDoNot(_ store: StoreBackend) async throws {
+            try await DaemonHarness.with(store: store) { h in
                 h.interval = "1h"
                 try h.ws.commit(["web.yaml": Manifests.web(replicas: 1)], in: h.work, message: "web")
                 try h.start()

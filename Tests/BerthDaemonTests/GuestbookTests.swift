@@ -103,8 +103,8 @@ enum Guestbook {
 
 extension DaemonTests {
     @Suite struct Registries {
-        @Test func guestbookManifestsNamingRegistryImagesRunUnchanged() async throws {
-            try await DaemonHarness.with { h in
+        @Test(arguments: StoreBackend.allCases) func guestbookManifestsNamingRegistryImagesRunUnchanged(_ store: StoreBackend) async throws {
+            try await DaemonHarness.with(store: store) { h in
                 // Stand-ins: a "redis" that answers PING, a "frontend" whose page asks it through its Service.
                 let redis = ["/bin/sh", "-c", "while true; do echo +PONG | nc -l -p 6379; done"]
                 try TestImages.make(h.dir + "/images", tag: "redis", cmd: redis)
