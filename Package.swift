@@ -69,7 +69,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "BerthModel"),
-        .target(name: "BerthNode", dependencies: ["BerthRuntime", "BerthImage", "BerthYAML", "BerthLinux", "BerthModel", "CBerthLinux"]),
+        .target(name: "BerthNode", dependencies: ["BerthRuntime", "BerthImage", "BerthYAML", "BerthLinux", "BerthModel", "BerthCluster", "BerthStore", "CBerthLinux"]),
         .target(name: "BerthGit", dependencies: ["CGit2"]),
         .target(name: "BerthSource", dependencies: ["BerthGit", "BerthYAML", "BerthModel"]),
         .target(name: "BerthStatus", dependencies: ["BerthGit", "BerthModel"]),

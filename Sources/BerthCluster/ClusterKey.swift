@@ -18,6 +18,10 @@ public struct ClusterKey: Hashable, Comparable, Sendable, CustomStringConvertibl
     public static func pod(namespace: String, name: String) -> ClusterKey { ClusterKey("pods/\(namespace)/\(name)") }
     public static let pods = Prefix("pods/")
 
+    /// A pod's status as its node reports it.
+    public static func podStatus(namespace: String, name: String) -> ClusterKey { ClusterKey("podstatus/\(namespace)/\(name)") }
+    public static let podStatuses = Prefix("podstatus/")
+
     public static func node(_ name: String) -> ClusterKey { ClusterKey("nodes/\(name)") }
     public static let nodes = Prefix("nodes/")
 

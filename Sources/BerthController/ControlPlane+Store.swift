@@ -23,29 +23,42 @@ extension ControlPlane {
         inventory = []
         known = [:]
         schedulerCache = nil
-        for v in try await list(ClusterKey.pods) {
+        for v in try await list(ClusterKey.pods).values {
             let p = try decoder.decode(PodRecord.self, from: Data(v.value))
             pods[p.key] = p
             podsByOwner[owner(of: p), default: []].insert(p.key)
             if p.waitingReason != nil { waitingPods.insert(p.key) }
         }
-        for v in try await list(ClusterKey.revisions) {
+        for v in try await list(ClusterKey.revisions).values {
             let r = try decoder.decode(RevisionRecord.self, from: Data(v.value))
             revisions[r.key] = r
         }
-        for v in try await list(ClusterKey.nodes) {
+        let (nodeValues, nodesAt) = try await list(ClusterKey.nodes)
+        for v in nodeValues {
             let n = try decoder.decode(NodeRecord.self, from: Data(v.value))
             nodes[n.name] = n
         }
-        for v in try await list(ClusterKey.cronJobStates) {
+        followed[ClusterKey.nodes] = nodesAt
+        let (statusValues, statusesAt) = try await list(ClusterKey.podStatuses)
+        for v in statusValues {
+            let s = try decoder.decode(PodStatusRecord.self, from: Data(v.value))
+            if pods[s.podKey] == nil {
+                // Its pod was removed while the control plane was away.
+                stageDelete(s.key)
+            } else {
+                statusReported(s)
+            }
+        }
+        followed[ClusterKey.podStatuses] = statusesAt
+        for v in try await list(ClusterKey.cronJobStates).values {
             guard let parts = ClusterKey(stored: v.key)?.components(under: ClusterKey.cronJobStates), parts.count == 2 else { continue }
             cronStates[ObjectKey(kind: .cronJob, namespace: parts[0], name: parts[1])] = try decoder.decode(CronState.self, from: Data(v.value))
         }
-        for v in try await list(ClusterKey.allEndpoints) {
+        for v in try await list(ClusterKey.allEndpoints).values {
             let e = try decoder.decode(EndpointsRecord.self, from: Data(v.value))
             endpoints[ObjectKey(kind: .service, namespace: e.namespace, name: e.name)] = e
         }
-        for v in try await list(ClusterKey.workloadStatuses) {
+        for v in try await list(ClusterKey.workloadStatuses).values {
             guard let parts = ClusterKey(stored: v.key)?.components(under: ClusterKey.workloadStatuses), parts.count == 3 else { continue }
             let ns = parts[0], name = parts[2]
             let bytes = Data(v.value)
@@ -66,10 +79,10 @@ extension ControlPlane {
         dirty.formUnion(desired.keys)
     }
 
-    private func list(_ prefix: ClusterKey.Prefix) async throws -> [StoredValue] {
-        let values = try await store.list(prefix: prefix.path).values
+    private func list(_ prefix: ClusterKey.Prefix) async throws -> (values: [StoredValue], revision: Int64) {
+        let (values, revision) = try await store.list(prefix: prefix.path)
         for v in values { if let key = ClusterKey(stored: v.key) { known[key] = v.modRevision } }
-        return values
+        return (values, revision)
     }
 
     /// Writes `value` at the next flush, over the revision of the key last seen.
@@ -105,6 +118,8 @@ extension ControlPlane {
                 if case .delete = w.operation { known[key] = nil } else { known[key] = revision }
             case .conflict(let current):
                 known[key] = current?.modRevision
+                // The node wrote its status again meanwhile: the watch brings it, and the next pass decides.
+                if key.components(under: ClusterKey.podStatuses) != nil { continue }
                 guard key.components(under: ClusterKey.pods) != nil else {
                     reload = true
                     continue

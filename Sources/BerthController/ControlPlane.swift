@@ -53,6 +53,12 @@ public actor ControlPlane {
     var stagedOrder: [ClusterKey] = []
     /// The leadership key every write is conditional on, when several control planes share the store.
     var fence: StoreFence?
+    /// The revision each followed prefix was read or watched up to.
+    var followed: [ClusterKey.Prefix: Int64] = [:]
+    /// The newest revision of a node's report taken in, and who waits for one (`caughtUp`).
+    var seen: Int64 = 0
+    var seenWaiters: [(revision: Int64, continuation: CheckedContinuation<Void, Never>)] = []
+    var following: Task<Void, Never>?
 
     public init(store: any Store, clock: @escaping @Sendable () -> Double) async throws {
         self.store = store
@@ -441,59 +447,46 @@ public actor ControlPlane {
         }
     }
 
-    // MARK: reports from nodes
+    // MARK: what nodes report
 
-    public func registerNode(_ node: NodeRecord) async throws {
-        try stage(node.key, node)
-        try await flush()
-        let lostOrChanged = nodes[node.name] != node
-        nodes[node.name] = node
-        if lostOrChanged { schedulerCache = nil }
-        if lostOrChanged {
-            for p in pods.values where p.nodeName == node.name { dirty.insert(owner(of: p)) }
-            for (key, object) in desired { if case .daemonSet = object { dirty.insert(key) } }
-        }
+    /// A node's record changed (registered, resized, lost): placements and DaemonSets are looked at again.
+    func nodeChanged(_ name: String, to node: NodeRecord?) {
+        guard nodes[name] != node else { return }
+        nodes[name] = node
+        schedulerCache = nil
+        for p in pods.values where p.nodeName == name { dirty.insert(owner(of: p)) }
+        for (key, object) in desired { if case .daemonSet = object { dirty.insert(key) } }
     }
 
-    /// A node agent's report on a pod: phase, readiness, IP, restarts. A terminating pod that stopped is removed.
-    public func reportPod(namespace: String, name: String, phase: PodRecord.Phase, ready: Bool, podIP: String?, restarts: Int = 0,
-                          cpuUsageMilli: Int64? = nil) async throws {
-        let key = ClusterKey.pod(namespace: namespace, name: name)
-        guard let record = pods[key] else { return }
-        if record.terminating && (phase == .succeeded || phase == .failed) {
-            try await remove(record)
+    /// A node's report on one of its pods: phase, readiness, IP, restarts, CPU. A terminating pod that
+    /// stopped is removed at the next flush.
+    func statusReported(_ s: PodStatusRecord) {
+        guard var p = pods[s.podKey], p.nodeName == s.node else { return }
+        if p.terminating && (s.stopped || s.phase == .succeeded || s.phase == .failed) {
+            remove(p)
             return
         }
-        let now = clock()
-        var p = record
-        if ready && !p.ready { p.readySince = now }
-        if !ready { p.readySince = nil }
-        p.phase = phase
-        p.ready = ready
-        p.podIP = podIP
-        p.restarts = restarts
-        p.cpuUsageMilli = cpuUsageMilli ?? p.cpuUsageMilli
-        guard p != record else { return }
-        if p.ready != record.ready || p.podIP != record.podIP { endpointsDirty = true }
-        try stage(key, p)
-        pods[key] = p
+        let before = p
+        p.phase = s.phase
+        p.ready = s.ready
+        p.readySince = s.readySince
+        p.podIP = s.podIP
+        p.restarts = s.restarts
+        p.cpuUsageMilli = s.cpuUsageMilli ?? p.cpuUsageMilli
+        guard p != before else { return }
+        if p.ready != before.ready || p.podIP != before.podIP { endpointsDirty = true }
+        pods[p.key] = p
         dirty.insert(owner(of: p))
-        try await flush()
     }
 
-    /// The node agent finished stopping a pod.
-    public func podStopped(namespace: String, name: String) async throws {
-        guard let record = pods[.pod(namespace: namespace, name: name)] else { return }
-        try await remove(record)
-    }
-
-    private func remove(_ record: PodRecord) async throws {
+    /// The pod and its node's status go from the store; its owner looks again.
+    func remove(_ record: PodRecord) {
         stageDelete(record.key)
+        stageDelete(.podStatus(namespace: record.namespace, name: record.name))
         forgetOnNode(record)
         pods[record.key] = nil
         podsByOwner[owner(of: record)]?.remove(record.key)
         dirty.insert(owner(of: record))
-        try await flush()
     }
 
     // MARK: reading

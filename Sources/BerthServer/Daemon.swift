@@ -18,6 +18,7 @@ public actor Daemon {
     let source: GitSource
     let store: any Store
     let plane: ControlPlane
+    let reporter: NodeReporter
     let agent: NodeAgent
     let writer: StatusWriter
     let logger: Logger
@@ -40,7 +41,6 @@ public actor Daemon {
     // Between the control plane and the agent.
     var records: [PodRecord] = []
     var agentStatuses: [String: PodStatus] = [:]
-    var reported: [String: PodReport] = [:]
     var wanted: [Pod] = []
     var viewedState: DesiredState?
     var usage: [String: PodUsage] = [:]
@@ -56,14 +56,6 @@ public actor Daemon {
     /// Source commits applied whose rollouts have not ended yet, with the note written so far.
     var rollouts: [ObjectID: RolloutWatch] = [:]
     var writerCounted = (commits: 0, retries: 0)
-
-    struct PodReport: Equatable {
-        var phase: PodPhase
-        var ready: Bool
-        var podIP: String?
-        var restarts: Int
-        var cpuMilli: Int64?
-    }
 
     struct RolloutWatch {
         var deployments: [ObjectKey]
@@ -85,6 +77,7 @@ public actor Daemon {
             store = try EtcdStore(options: options)
         }
         plane = try await ControlPlane(store: store, clock: { Date().timeIntervalSince1970 })
+        reporter = NodeReporter(store: store, clock: { Date().timeIntervalSince1970 })
         // A finished pull wakes the loop, so its containers start at once rather than at the next idle tick.
         var node = config.node
         let wake = loopWake
@@ -132,6 +125,7 @@ public actor Daemon {
         }
         await agent.closeRegistries()
         _ = try? await writer.flush()
+        await plane.stopFollowing()
         if let etcd = store as? EtcdStore { await etcd.close() }
     }
 
@@ -292,35 +286,29 @@ public actor Daemon {
                                 allocatable: .init(cpuMilli: s.allocatable.cpuMilli, memory: s.allocatable.memory,
                                                    pods: s.allocatable.pods, extended: s.allocatable.extended),
                                 ready: ready)
-        if record != nodeRecord {
-            try await plane.registerNode(record)
-            if nodeRecord == nil { logger.info("node \(s.name) registered: \(s.allocatable.cpuMilli)m CPU, \(s.allocatable.memory >> 20) MiB allocatable") }
-            nodeRecord = record
+        if try await reporter.register(record), nodeRecord == nil {
+            logger.info("node \(s.name) registered: \(s.allocatable.cpuMilli)m CPU, \(s.allocatable.memory >> 20) MiB allocatable")
         }
+        nodeRecord = record
         lastNodeReport = now
     }
 
-    /// The agent's view of each pod of this node goes to the control plane; a pod the control plane
-    /// deletes is gone once the agent no longer has it.
+    /// The agent's view of each pod of this node goes to the store, where the control plane's watch takes
+    /// it; a terminating pod the agent no longer has is reported stopped.
     func reportPods(_ statuses: [String: PodStatus]) async throws {
+        var reports: [PodStatusRecord] = []
         for r in records where r.nodeName == nodeName {
             let key = r.namespace + "/" + r.name
-            if r.terminating {
-                if statuses[key] == nil {
-                    try await plane.podStopped(namespace: r.namespace, name: r.name)
-                    reported[key] = nil
-                }
+            if r.terminating && statuses[key] == nil {
+                reports.append(PodStatusRecord(namespace: r.namespace, name: r.name, node: nodeName, phase: .succeeded, ready: false, stopped: true))
                 continue
             }
             guard let s = statuses[key] else { continue }
-            let report = PodReport(phase: s.phase, ready: s.ready, podIP: s.podIP, restarts: s.restarts, cpuMilli: usage[key]?.pod.cpuMilli)
-            guard reported[key] != report else { continue }
-            try await plane.reportPod(namespace: r.namespace, name: r.name, phase: s.phase, ready: s.ready, podIP: s.podIP,
-                                      restarts: s.restarts, cpuUsageMilli: report.cpuMilli)
-            reported[key] = report
+            reports.append(PodStatusRecord(namespace: r.namespace, name: r.name, node: nodeName, phase: s.phase, ready: s.ready,
+                                           podIP: s.podIP, restarts: s.restarts, cpuUsageMilli: usage[key]?.pod.cpuMilli))
         }
-        let live = Set(records.map { $0.namespace + "/" + $0.name })
-        reported = reported.filter { live.contains($0.key) }
+        try await reporter.report(reports)
+        await reporter.retain(Set(records.map { ClusterKey.podStatus(namespace: $0.namespace, name: $0.name) }))
     }
 
     var rolloutInProgress: Bool {

@@ -2,6 +2,7 @@ import BerthCluster
 import ArgumentParser
 import BerthController
 import BerthModel
+import BerthNode
 import BerthStore
 import Foundation
 
@@ -31,9 +32,13 @@ extension BenchCommand {
                 return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
             }
             let cp = try await ControlPlane(store: store, clock: clock)
+            await cp.startFollowing()
+            // The nodes' agents, through the store as the real ones.
+            let reporter = NodeReporter(store: store, clock: clock)
             for i in 0..<nodes {
-                try await cp.registerNode(NodeRecord(name: "node-\(i)", allocatable: .init(cpuMilli: 64_000, memory: 256 << 30, pods: 250)))
+                try await reporter.register(NodeRecord(name: "node-\(i)", allocatable: .init(cpuMilli: 64_000, memory: 256 << 30, pods: 250)))
             }
+            await cp.caughtUp(to: await store.revision)
             func deployment(_ i: Int, image: String) -> KubeObject {
                 var d = Deployment()
                 d.metadata.name = "app-\(i)"
@@ -55,12 +60,15 @@ extension BenchCommand {
             try await cp.apply(state)
             // The node agents report every pod running and ready; the rollouts complete.
             func runAll() async throws {
+                var reports: [PodStatusRecord] = []
                 for i in 0..<deployments {
                     let key = ObjectKey(kind: .deployment, namespace: "default", name: "app-\(i)")
                     for p in await cp.pods(of: key) where !p.terminating && !p.ready && p.nodeName != nil {
-                        try await cp.reportPod(namespace: p.namespace, name: p.name, phase: .running, ready: true, podIP: "10.244.1.1")
+                        reports.append(PodStatusRecord(namespace: p.namespace, name: p.name, node: p.nodeName!, phase: .running, ready: true,
+                                                       podIP: "10.244.1.1"))
                     }
                 }
+                if let revision = try await reporter.report(reports) { await cp.caughtUp(to: revision) }
                 try await cp.reconcile()
             }
             try await runAll()

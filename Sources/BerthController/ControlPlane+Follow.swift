@@ -1,0 +1,76 @@
+import BerthCluster
+import BerthStore
+import Foundation
+
+/// How the nodes' news reaches the control plane: a watch on the node records and one on the pod status
+/// records, from the revisions `load` listed them at. A compacted history means list again.
+extension ControlPlane {
+    static let followedPrefixes = [ClusterKey.nodes, ClusterKey.podStatuses]
+
+    /// Follows the nodes' records in a task of its own until `stopFollowing`.
+    public func startFollowing() {
+        guard following == nil else { return }
+        following = Task { await self.follow() }
+    }
+
+    public func stopFollowing() {
+        following?.cancel()
+        following = nil
+    }
+
+    func follow() async {
+        while !Task.isCancelled {
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for prefix in Self.followedPrefixes {
+                        let stream = try await store.watch(prefix: prefix.path, after: followed[prefix] ?? 0)
+                        group.addTask {
+                            for try await event in stream { await self.ingest(event, under: prefix) }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            } catch let e as StoreError where e.code == .compacted {
+                // Too far behind: read everything again and follow from there.
+                do { try await load() } catch { try? await Task.sleep(for: .seconds(1)) }
+            } catch {
+                // The store is unreachable (etcd lost quorum): the watches start again from where they were.
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    func ingest(_ event: WatchEvent, under prefix: ClusterKey.Prefix) {
+        followed[prefix] = max(followed[prefix] ?? 0, event.revision)
+        defer { noteSeen(event.revision) }
+        guard let key = ClusterKey(stored: event.key) else { return }
+        switch event {
+        case .put(let value, _):
+            known[key] = value.modRevision
+            // A record that does not decode is not a node's: it is left alone.
+            if prefix == ClusterKey.nodes, let n = try? decoder.decode(NodeRecord.self, from: Data(value.value)) {
+                nodeChanged(n.name, to: n)
+            } else if prefix == ClusterKey.podStatuses, let s = try? decoder.decode(PodStatusRecord.self, from: Data(value.value)) {
+                statusReported(s)
+            }
+        case .delete:
+            known[key] = nil
+            if prefix == ClusterKey.nodes, let name = key.components(under: ClusterKey.nodes)?.first {
+                nodeChanged(name, to: nil)
+            }
+        }
+    }
+
+    private func noteSeen(_ revision: Int64) {
+        seen = max(seen, revision)
+        let ready = seenWaiters.filter { $0.revision <= seen }
+        seenWaiters.removeAll { $0.revision <= seen }
+        for w in ready { w.continuation.resume() }
+    }
+
+    /// Returns once the reports written at `revision` or before have been taken in.
+    public func caughtUp(to revision: Int64) async {
+        guard seen < revision else { return }
+        await withCheckedContinuation { seenWaiters.append((revision, $0)) }
+    }
+}
