@@ -125,7 +125,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
-        .testTarget(name: "BerthNodeTests", dependencies: ["BerthNode", "BerthRuntime", "BerthLinux", "BerthModel", "BerthTestSupport"]),
+        .testTarget(name: "BerthNodeTests", dependencies: ["BerthNode", "BerthCluster", "BerthRuntime", "BerthLinux", "BerthModel", "BerthTestSupport"]),
         .testTarget(name: "BerthYAMLTests", dependencies: ["BerthYAML", "BerthModel"]),
         .testTarget(name: "BerthCLITests", dependencies: ["BerthYAML", "BerthStore", "BerthLinux", "BerthTestSupport"]),
         .target(name: "BerthTestSupport", dependencies: ["CBerthLinux"], path: "Tests/Support"),

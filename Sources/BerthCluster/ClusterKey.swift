@@ -44,6 +44,10 @@ public struct ClusterKey: Hashable, Comparable, Sendable, CustomStringConvertibl
     public static func cronJobState(namespace: String, name: String) -> ClusterKey { ClusterKey("cronjobs/\(namespace)/\(name)") }
     public static let cronJobStates = Prefix("cronjobs/")
 
+    /// A ConfigMap, Secret, claim or Service (with its allocation) that nodes read: `kind` is the object's kind.
+    public static func config(kind: String, namespace: String, name: String) -> ClusterKey { ClusterKey("config/\(namespace)/\(kind)/\(name)") }
+    public static let configs = Prefix("config/")
+
     /// The objects berth created from Git, for pruning what leaves it.
     public static let inventory = ClusterKey("inventory")
 

@@ -20,6 +20,7 @@ extension ControlPlane {
         daemonSetStatuses = [:]
         autoscalers = [:]
         endpoints = [:]
+        configs = [:]
         inventory = []
         known = [:]
         schedulerCache = nil
@@ -70,6 +71,10 @@ extension ControlPlane {
                 autoscalers[ObjectKey(kind: .horizontalPodAutoscaler, namespace: ns, name: name)] = try decoder.decode(AutoscalerStatus.self, from: bytes)
             default: break
             }
+        }
+        for v in try await list(ClusterKey.configs).values {
+            let r = try decoder.decode(ConfigRecord.self, from: Data(v.value))
+            configs[r.key] = r
         }
         if let v = try await store.get(ClusterKey.inventory.path) {
             known[ClusterKey.inventory] = v.modRevision

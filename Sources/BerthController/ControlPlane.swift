@@ -59,8 +59,16 @@ public actor ControlPlane {
     var seen: Int64 = 0
     var seenWaiters: [(revision: Int64, continuation: CheckedContinuation<Void, Never>)] = []
     var following: Task<Void, Never>?
+    /// The service network ClusterIPs come from.
+    let serviceCIDR: CIDR
+    /// What nodes read of the applied commit: ConfigMaps, Secrets, claims, Services with their addresses.
+    var configs: [ClusterKey: ConfigRecord] = [:]
 
-    public init(store: any Store, clock: @escaping @Sendable () -> Double) async throws {
+    public init(store: any Store, clock: @escaping @Sendable () -> Double, serviceCIDR: String = "10.96.0.0/16") async throws {
+        guard let range = CIDR(serviceCIDR) else {
+            throw ControlPlaneError(message: "service CIDR \(serviceCIDR) is not an IPv4 network such as 10.96.0.0/16")
+        }
+        self.serviceCIDR = range
         self.store = store
         self.clock = clock
         coder.outputFormatting = [.sortedKeys]
@@ -99,6 +107,7 @@ public actor ControlPlane {
             changed.append(key)
         }
         desired = state.objects.mapValues(\.object)
+        try syncConfigs()
         if keys != inventory {
             inventory = keys
             let entries = keys.sorted().map { InventoryEntry(kind: $0.kind.rawValue, namespace: $0.namespace, name: $0.name) }
@@ -149,6 +158,33 @@ public actor ControlPlane {
             stageDelete(.endpoints(namespace: key.namespace, name: key.name))
             endpoints[key] = nil
         }
+    }
+
+    /// Writes what nodes need of the commit, allocating addresses for new Services.
+    private func syncConfigs() throws {
+        var wanted: [ClusterKey: ConfigRecord] = [:]
+        var services: [Service] = []
+        for object in desired.values {
+            let record: ConfigRecord
+            switch object {
+            case .configMap(let c): record = .configMap(c)
+            case .secret(let s): record = .secret(s)
+            case .persistentVolumeClaim(let c): record = .claim(c)
+            case .service(let s):
+                services.append(s)
+                continue
+            default: continue
+            }
+            wanted[record.key] = record
+        }
+        var previous: [String: ServiceRecord] = [:]
+        for case .service(let r) in configs.values { previous[r.namespace + "/" + r.name] = r }
+        for r in ServiceAllocator.allocate(services, previous: previous, range: serviceCIDR).values {
+            wanted[ConfigRecord.service(r).key] = .service(r)
+        }
+        for (key, record) in wanted where configs[key] != record { try stage(key, record) }
+        for key in configs.keys where wanted[key] == nil { stageDelete(key) }
+        configs = wanted
     }
 
     // MARK: reconciling
@@ -508,5 +544,10 @@ public actor ControlPlane {
     public func autoscalerStatus(of hpa: ObjectKey) -> AutoscalerStatus? { autoscalers[hpa] }
     public var cronJobRunKeys: [ObjectKey] { cronJobRuns.keys.sorted() }
     public func endpoints(of service: ObjectKey) -> EndpointsRecord? { endpoints[service] }
+    /// A Service's address and node ports, or why it has none.
+    public func service(_ key: ObjectKey) -> ServiceRecord? {
+        guard case .service(let r)? = configs[.config(kind: "Service", namespace: key.namespace, name: key.name)] else { return nil }
+        return r
+    }
     public var inventoryKeys: Set<ObjectKey> { inventory }
 }

@@ -1,3 +1,4 @@
+import BerthCluster
 import BerthImage
 import BerthLinux
 import BerthModel
@@ -174,7 +175,7 @@ extension NodeAgent {
                 return wait("CreateContainerConfigError", "container has runAsNonRoot and image will run as root \(subject)")
             }
         }
-        let env = PodEnvironment(pod: p.pod, podIP: ip, nodeName: config.nodeName, view: view, clusterIPs: proxy.clusterIPs())
+        let env = PodEnvironment(pod: p.pod, podIP: ip, nodeName: config.nodeName, view: view)
         let id = "\(p.uid)-\(c.name)-\(r.attempt + 1)"
         do {
             let variables = try env.variables(for: c, image: ImageEnv(env: defaults.env))
@@ -311,10 +312,9 @@ extension NodeAgent {
         let ns = p.pod.metadata.effectiveNamespace
         var hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         if let ip = p.ip { hosts += "\(ip)\t\(p.pod.metadata.name)\n" }
-        let ips = proxy.clusterIPs()
-        for s in view.services.sorted(by: { $0.metadata.name < $1.metadata.name }) where s.metadata.effectiveNamespace == ns {
-            guard let ip = ips[ns + "/" + s.metadata.name] else { continue }
-            let n = s.metadata.name
+        for r in view.services.sorted(by: { $0.name < $1.name }) where r.namespace == ns {
+            guard let ip = r.clusterIP else { continue }
+            let n = r.name
             hosts += "\(ip)\t\(n) \(n).\(ns) \(n).\(ns).svc \(n).\(ns).svc.\(config.clusterDomain)\n"
         }
         // Written in place: containers bind the file itself, and a rename would leave them the old one.

@@ -1,3 +1,4 @@
+import BerthCluster
 import BerthLinux
 import BerthModel
 import Foundation
@@ -18,9 +19,9 @@ extension NodeAgent {
     /// would change.
     func syncServices() {
         guard networkReady else { return }
-        let before = proxy.clusterIPs()
-        serviceErrors = proxy.allocate(view.services)
-        if proxy.clusterIPs() != before {
+        let ips = view.services.map(\.clusterIP)
+        if ips != lastClusterIPs {
+            lastClusterIPs = ips
             for p in pods.values where p.sandboxID != nil { try? writeEtc(p) }
         }
         var endpoints: [String: [ServiceProxy.Endpoint]] = [:]
@@ -29,7 +30,8 @@ extension NodeAgent {
             guard let ip = p.ip, p.sandboxID != nil else { continue }
             for c in p.pod.spec.containers { for port in c.ports { if let h = port.hostPort { hostPorts.append((h, port.protocol, ip, port.containerPort)) } } }
             guard p.status.ready else { continue }
-            for s in view.services where Self.selects(s, p) {
+            for r in view.services where Self.selects(r.service, p) {
+                let s = r.service
                 var ports: [String: Int] = [:]
                 for sp in s.ports {
                     switch sp.targetPort ?? .int(sp.port) {
@@ -42,7 +44,7 @@ extension NodeAgent {
                 endpoints[ServiceProxy.key(s), default: []].append(.init(ip: ip, ports: ports))
             }
         }
-        let rules = proxy.ruleset(services: view.services, endpoints: endpoints, hostPorts: hostPorts.sorted { $0.0 < $1.0 },
+        let rules = ServiceProxy.ruleset(services: view.services, endpoints: endpoints, hostPorts: hostPorts.sorted { $0.0 < $1.0 },
                                   podCIDR: podCIDR, bridge: config.bridge, masquerade: config.masquerade)
         guard rules != appliedRules else { return }
         do {
@@ -55,7 +57,7 @@ extension NodeAgent {
 
     /// The ready endpoints of a Service ("namespace/name"), as pod IPs.
     public func endpoints(of service: String) -> [String] {
-        guard let s = view.services.first(where: { ServiceProxy.key($0) == service }) else { return [] }
+        guard let s = view.services.first(where: { ServiceProxy.key($0.service) == service })?.service else { return [] }
         return pods.values.filter { $0.terminatingSince == nil && $0.status.ready && Self.selects(s, $0) }.compactMap(\.ip).sorted()
     }
 

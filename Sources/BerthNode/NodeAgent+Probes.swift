@@ -22,7 +22,7 @@ extension NodeAgent {
             p.runs[i].probes[kind]?.nextAt = now + Double(max(probe.periodSeconds, 1))
             var ports: [String: Int] = [:]
             for port in c.ports { if let n = port.name { ports[n] = port.containerPort } }
-            let env = (try? PodEnvironment(pod: p.pod, podIP: ip, nodeName: config.nodeName, view: view, clusterIPs: proxy.clusterIPs())
+            let env = (try? PodEnvironment(pod: p.pod, podIP: ip, nodeName: config.nodeName, view: view)
                 .variables(for: c, image: ImageEnv()))?.map { "\($0.0)=\($0.1)" } ?? []
             let target = ProbeRunner.Target(runtime: runtime, containerID: id, sandboxPid: sandboxPid, podIP: ip, env: env, ports: ports)
             let key = p.key, name = r.name

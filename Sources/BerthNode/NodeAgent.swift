@@ -1,3 +1,4 @@
+import BerthCluster
 import BerthImage
 import BerthLinux
 import BerthModel
@@ -13,7 +14,6 @@ public actor NodeAgent {
     let podCIDR: CIDR
     let serviceCIDR: CIDR
     var addresses: AddressBook
-    var proxy: ServiceProxy
     let bundles: ContainerBundle
     let puller: ImagePuller?
     var imageGCAt = 0.0
@@ -27,6 +27,7 @@ public actor NodeAgent {
     var pods: [String: PodState] = [:]
     var networkReady = false
     var appliedRules: String?
+    var lastClusterIPs: [String?] = []
     var serviceErrors: [String: String] = [:]
     var probeResults: [(pod: String, run: String, kind: String, ok: Bool)] = []
     var probesInFlight = Set<String>()
@@ -54,7 +55,6 @@ public actor NodeAgent {
             try Files.makeDirectories(config.nodeDir + "/pods", mode: 0o700)
             addresses = try AddressBook(dir: config.nodeDir + "/addresses", from: IPv4(pc.first.value + 1), to: pc.last)
         } catch { throw NodeError("cannot prepare \(config.nodeDir): \(error)") }
-        proxy = ServiceProxy(file: config.nodeDir + "/services.json", serviceCIDR: sc)
         // Pods of an earlier run of the agent: adopted as they are.
         for name in Files.list(config.nodeDir + "/pods") where name.hasSuffix(".json") {
             guard let data = Files.read(config.nodeDir + "/pods/" + name, limit: 16 << 20),
@@ -97,10 +97,10 @@ public actor NodeAgent {
     public func statuses() -> [String: PodStatus] { pods.mapValues(\.status) }
 
     /// The address a Service was given, "namespace/name".
-    public func clusterIP(of service: String) -> String? { proxy.clusterIPs()[service] }
+    public func clusterIP(of service: String) -> String? { view.services.first { $0.namespace + "/" + $0.name == service }?.clusterIP }
 
-    /// Why a Service has no address (a clusterIP asked for that is taken or outside the range).
-    public func serviceError(_ service: String) -> String? { serviceErrors[service] }
+    /// Why the Services' rules could not be set (nftables refused them).
+    public var servicesError: String? { serviceErrors["*"] }
 
     // MARK: the loop
 

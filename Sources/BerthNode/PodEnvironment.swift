@@ -1,16 +1,18 @@
-import Foundation
+import BerthCluster
 import BerthModel
+import Foundation
 
 /// What a pod's containers may refer to: the ConfigMaps, Secrets, Services (with their virtual IPs) and
 /// claims of the node's view of the cluster.
 public struct ClusterView: Sendable {
     public var configMaps: [String: ConfigMap] = [:]
     public var secrets: [String: Secret] = [:]
-    public var services: [Service] = []
+    /// Services with the addresses the control plane gave them.
+    public var services: [ServiceRecord] = []
     public var claims: [String: PersistentVolumeClaim] = [:]
     public init() {}
 
-    public init(configMaps: [ConfigMap] = [], secrets: [Secret] = [], services: [Service] = [], claims: [PersistentVolumeClaim] = []) {
+    public init(configMaps: [ConfigMap] = [], secrets: [Secret] = [], services: [ServiceRecord] = [], claims: [PersistentVolumeClaim] = []) {
         for c in configMaps { self.configMaps[Self.key(c.metadata)] = c }
         for s in secrets { self.secrets[Self.key(s.metadata)] = s }
         self.services = services
@@ -27,8 +29,6 @@ struct PodEnvironment {
     let podIP: String
     let nodeName: String
     let view: ClusterView
-    /// ClusterIPs by "namespace/name".
-    let clusterIPs: [String: String]
 
     var namespace: String { pod.metadata.effectiveNamespace }
 
@@ -116,8 +116,9 @@ struct PodEnvironment {
     /// `WEB_SERVICE_HOST`, `WEB_SERVICE_PORT`, `WEB_PORT_80_TCP_ADDR`, … for the namespace's Services.
     func serviceVariables() -> [(String, String)] {
         var out: [(String, String)] = []
-        for s in view.services.sorted(by: { $0.metadata.name < $1.metadata.name }) where s.metadata.effectiveNamespace == namespace {
-            guard let ip = clusterIPs[namespace + "/" + s.metadata.name], let first = s.ports.first else { continue }
+        for r in view.services.sorted(by: { $0.name < $1.name }) where r.namespace == namespace {
+            let s = r.service
+            guard let ip = r.clusterIP, let first = s.ports.first else { continue }
             let n = s.metadata.name.uppercased().replacingOccurrences(of: "-", with: "_")
             out.append(("\(n)_SERVICE_HOST", ip))
             out.append(("\(n)_SERVICE_PORT", String(first.port)))

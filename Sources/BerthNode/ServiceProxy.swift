@@ -1,106 +1,38 @@
+import BerthCluster
 import BerthLinux
 import BerthModel
 import Foundation
 
 /// berth's kube-proxy: a stable virtual IP (and node ports) per Service, and one nftables table
 /// (`inet berth`) that load-balances each ClusterIP:port over the ready endpoints, replaced atomically.
-struct ServiceProxy {
-    struct Allocation: Codable, Equatable {
-        var ip: String
-        /// "80/TCP" → node port
-        var nodePorts: [String: Int] = [:]
-    }
-
+enum ServiceProxy {
     struct Endpoint: Hashable {
         var ip: String
         /// Target ports by service port ("80/TCP").
         var ports: [String: Int]
     }
 
-    let file: String
-    let range: CIDR
-    private(set) var allocations: [String: Allocation] = [:]
-
-    init(file: String, serviceCIDR: CIDR) {
-        self.file = file
-        range = serviceCIDR
-        if let data = Files.read(file, limit: 16 << 20), let a = try? JSONDecoder().decode([String: Allocation].self, from: Data(data)) {
-            allocations = a
-        }
-    }
-
-    static func key(_ s: Service) -> String { s.metadata.effectiveNamespace + "/" + s.metadata.name }
-    static func portKey(_ p: Service.Port) -> String { "\(p.port)/\(p.protocol.rawValue)" }
-
-    /// Gives every Service an address (kept across restarts; the one the manifest asks for when free) and
-    /// forgets those of Services that left. Returns the errors by Service.
-    mutating func allocate(_ services: [Service]) -> [String: String] {
-        var errors: [String: String] = [:]
-        let wanted = Set(services.map(Self.key))
-        let before = allocations
-        allocations = allocations.filter { wanted.contains($0.key) }
-        var used = Set(allocations.values.map(\.ip))
-        var usedPorts = Set(allocations.values.flatMap { $0.nodePorts.values })
-        for s in services.sorted(by: { Self.key($0) < Self.key($1) }) {
-            let k = Self.key(s)
-            if s.clusterIP == "None" { allocations[k] = nil; continue }
-            var a = allocations[k]
-            if let asked = s.clusterIP, a?.ip != asked {
-                guard let ip = IPv4(asked), range.contains(ip), !used.contains(asked) else {
-                    errors[k] = "spec.clusterIP \(asked) is not a free address of \(range)"
-                    continue
-                }
-                if let old = a?.ip { used.remove(old) }
-                a = Allocation(ip: asked)
-                used.insert(asked)
-            }
-            if a == nil {
-                // .1 is left for the API, as Kubernetes does.
-                var v = range.first.value + 1
-                while v <= range.last.value, used.contains(IPv4(v).description) { v += 1 }
-                guard v <= range.last.value else { errors[k] = "no free address left in \(range)"; continue }
-                a = Allocation(ip: IPv4(v).description)
-                used.insert(a!.ip)
-            }
-            var ports: [String: Int] = [:]
-            if s.type == .nodePort {
-                for p in s.ports {
-                    let pk = Self.portKey(p)
-                    if let n = p.nodePort ?? a!.nodePorts[pk] { ports[pk] = n; usedPorts.insert(n); continue }
-                    var n = 30000
-                    while n <= 32767, usedPorts.contains(n) { n += 1 }
-                    ports[pk] = n
-                    usedPorts.insert(n)
-                }
-            }
-            a!.nodePorts = ports
-            allocations[k] = a
-        }
-        if allocations != before, let data = try? JSONEncoder().encode(allocations) {
-            try? Files.write(Array(data), to: file, mode: 0o600)
-        }
-        return errors
-    }
-
-    func clusterIPs() -> [String: String] { allocations.mapValues(\.ip) }
-
     /// The body of table `inet berth`.
-    func ruleset(services: [Service], endpoints: [String: [Endpoint]], hostPorts: [(Int, PortProtocol, String, Int)],
+    static func key(_ s: Service) -> String { s.metadata.effectiveNamespace + "/" + s.metadata.name }
+    static func portKey(_ p: Service.Port) -> String { ServiceRecord.portKey(p) }
+
+    static func ruleset(services: [ServiceRecord], endpoints: [String: [Endpoint]], hostPorts: [(Int, PortProtocol, String, Int)],
                  podCIDR: CIDR, bridge: String, masquerade: Bool) -> String {
         var chains = ""
         var vmap: [String] = []
         var nodePortMap: [String] = []
         var refused: [String] = []
         var n = 0
-        for s in services.sorted(by: { Self.key($0) < Self.key($1) }) {
-            guard let a = allocations[Self.key(s)] else { continue }
+        for r in services.sorted(by: { Self.key($0.service) < Self.key($1.service) }) {
+            guard let vip = r.clusterIP else { continue }
+            let s = r.service
             let eps = (endpoints[Self.key(s)] ?? []).sorted { $0.ip < $1.ip }
             for p in s.ports {
                 let proto = p.protocol.rawValue.lowercased()
                 let pk = Self.portKey(p)
                 let targets = eps.compactMap { e in e.ports[pk].map { "\(e.ip) . \($0)" } }
                 guard !targets.isEmpty else {
-                    refused.append("\(a.ip) . \(proto) . \(p.port)")
+                    refused.append("\(vip) . \(proto) . \(p.port)")
                     continue
                 }
                 let chain = "svc\(n)"
@@ -108,8 +40,8 @@ struct ServiceProxy {
                 let pick = targets.count == 1 ? targets[0]
                     : "numgen random mod \(targets.count) map { " + targets.enumerated().map { "\($0.offset) : \($0.element)" }.joined(separator: ", ") + " }"
                 chains += "  chain \(chain) {\n    meta l4proto \(proto) dnat ip addr . port to \(pick)\n  }\n"
-                vmap.append("\(a.ip) . \(proto) . \(p.port) : goto \(chain)")
-                if let np = a.nodePorts[pk] { nodePortMap.append("\(proto) . \(np) : goto \(chain)") }
+                vmap.append("\(vip) . \(proto) . \(p.port) : goto \(chain)")
+                if let np = r.nodePorts[pk] { nodePortMap.append("\(proto) . \(np) : goto \(chain)") }
             }
         }
         func elements(_ e: [String]) -> String { e.isEmpty ? "" : "    elements = { " + e.joined(separator: ", ") + " }\n" }

@@ -54,7 +54,7 @@ extension Daemon {
             case .deployment: deployments[key] = await plane.status(of: key)
             case .job: jobs[key] = await plane.jobStatus(of: key)
             case .service:
-                ips[key] = await agent.clusterIP(of: key.namespace + "/" + key.name)
+                ips[key] = await plane.service(key)?.clusterIP
                 endpoints[key] = await plane.endpoints(of: key)
             default: break
             }

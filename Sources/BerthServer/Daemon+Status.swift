@@ -50,8 +50,9 @@ extension Daemon {
             case .pod:
                 fields = [StatusField("pods", podList(owner: key))]
             case .service:
-                if let ip = await agent.clusterIP(of: key.namespace + "/" + key.name) { fields.append(StatusField("clusterIP", .string(ip))) }
-                if let e = await agent.serviceError(key.namespace + "/" + key.name) { fields.append(StatusField("error", .string(e))) }
+                let service = await plane.service(key)
+                if let ip = service?.clusterIP { fields.append(StatusField("clusterIP", .string(ip))) }
+                if let e = service?.error { fields.append(StatusField("error", .string(e))) }
                 let ips = (await plane.endpoints(of: key))?.addresses.map(\.ip).sorted() ?? []
                 fields.append(StatusField("endpoints", .list(ips.map { .string($0) })))
             case .horizontalPodAutoscaler:

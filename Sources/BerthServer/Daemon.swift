@@ -19,6 +19,7 @@ public actor Daemon {
     let store: any Store
     let plane: ControlPlane
     let reporter: NodeReporter
+    let feed: NodeFeed
     let agent: NodeAgent
     let writer: StatusWriter
     let logger: Logger
@@ -41,8 +42,8 @@ public actor Daemon {
     // Between the control plane and the agent.
     var records: [PodRecord] = []
     var agentStatuses: [String: PodStatus] = [:]
-    var wanted: [Pod] = []
-    var viewedState: DesiredState?
+    /// The version of the node's input the agent last got.
+    var fedVersion = -1
     var usage: [String: PodUsage] = [:]
     var lastUsage = 0.0
     var nodeRecord: NodeRecord?
@@ -78,6 +79,8 @@ public actor Daemon {
         }
         plane = try await ControlPlane(store: store, clock: { Date().timeIntervalSince1970 })
         reporter = NodeReporter(store: store, clock: { Date().timeIntervalSince1970 })
+        let feedWake = loopWake
+        feed = NodeFeed(store: store, nodeName: config.node.nodeName, changed: { Task { await feedWake.signal() } })
         // A finished pull wakes the loop, so its containers start at once rather than at the next idle tick.
         var node = config.node
         let wake = loopWake
@@ -126,6 +129,7 @@ public actor Daemon {
         await agent.closeRegistries()
         _ = try? await writer.flush()
         await plane.stopFollowing()
+        await feed.stop()
         if let etcd = store as? EtcdStore { await etcd.close() }
     }
 
@@ -266,13 +270,13 @@ public actor Daemon {
             records = newRecords
             lastChange = now
         }
-        let newWanted = records.filter { $0.nodeName == nodeName && !$0.terminating }.map(Daemon.pod(from:))
-        // Until a commit is applied the agent keeps what it runs: after a restart with the remote down,
-        // the desired state (ConfigMaps, Secrets, Services) is not known yet.
-        if appliedCommit != nil && (newWanted != wanted || viewedState != desired) {
-            wanted = newWanted
-            viewedState = desired
-            await agent.update(pods: wanted, view: Daemon.view(of: desired))
+
+        // The agent's input is what the store binds to this node; until the feed has read it once, the
+        // agent keeps what it runs (pods adopted after a restart).
+        let version = await feed.version
+        if version != fedVersion, let input = await feed.desired() {
+            fedVersion = version
+            await agent.update(pods: input.pods, view: input.view)
         }
         await publishStatus(now)
         updatePodMetrics()
@@ -297,7 +301,8 @@ public actor Daemon {
     /// it; a terminating pod the agent no longer has is reported stopped.
     func reportPods(_ statuses: [String: PodStatus]) async throws {
         var reports: [PodStatusRecord] = []
-        for r in records where r.nodeName == nodeName {
+        let bound = await feed.boundPods()
+        for r in bound {
             let key = r.namespace + "/" + r.name
             if r.terminating && statuses[key] == nil {
                 reports.append(PodStatusRecord(namespace: r.namespace, name: r.name, node: nodeName, phase: .succeeded, ready: false, stopped: true))
@@ -308,7 +313,7 @@ public actor Daemon {
                                            podIP: s.podIP, restarts: s.restarts, cpuUsageMilli: usage[key]?.pod.cpuMilli))
         }
         try await reporter.report(reports)
-        await reporter.retain(Set(records.map { ClusterKey.podStatus(namespace: $0.namespace, name: $0.name) }))
+        await reporter.retain(Set(bound.map { ClusterKey.podStatus(namespace: $0.namespace, name: $0.name) }))
     }
 
     var rolloutInProgress: Bool {
@@ -322,31 +327,6 @@ public actor Daemon {
         metrics.restarts.record(records.reduce(0) { $0 + $1.restarts })
     }
 
-    // MARK: conversions
-
-    /// The pod a record asks the node to run.
-    static func pod(from r: PodRecord) -> Pod {
-        var p = Pod()
-        p.metadata = ObjectMeta(name: r.name, namespace: r.namespace, labels: r.labels)
-        p.spec = r.spec
-        return p
-    }
-
-    /// What pods may refer to: ConfigMaps, Secrets, Services, claims of the applied commit.
-    static func view(of d: DesiredState) -> ClusterView {
-        var configMaps: [ConfigMap] = [], secrets: [Secret] = [], services: [Service] = [], claims: [PersistentVolumeClaim] = []
-        for o in d.objects.values {
-            switch o.object {
-            case .configMap(let c): configMaps.append(c)
-            case .secret(let s): secrets.append(s)
-            case .service(let s): services.append(s)
-            case .persistentVolumeClaim(let c): claims.append(c)
-            default: break
-            }
-        }
-        services.sort { ($0.metadata.effectiveNamespace, $0.metadata.name) < ($1.metadata.effectiveNamespace, $1.metadata.name) }
-        return ClusterView(configMaps: configMaps, secrets: secrets, services: services, claims: claims)
-    }
 }
 
 extension Duration {

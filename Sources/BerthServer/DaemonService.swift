@@ -10,6 +10,7 @@ struct DaemonService: Service {
     func run() async throws {
         // The node registers before the first commit is applied, so that its pods are placed at once.
         await daemon.plane.startFollowing()
+        await daemon.feed.start()
         await daemon.step()
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in

@@ -1,3 +1,4 @@
+import BerthCluster
 import ArgumentParser
 import BerthLinux
 import BerthModel
@@ -61,7 +62,7 @@ extension BenchCommand {
             port.targetPort = .int(8080)
             svc.ports = [port]
             let start = Date()
-            await agent.update(pods: list, view: ClusterView(services: [svc]))
+            await agent.update(pods: list, view: ClusterView(services: [ServiceRecord(service: svc, clusterIP: "10.96.0.10")]))
             let loop = Task { await agent.run(interval: 0.05) }
             var running = 0
             while Date().timeIntervalSince(start) < 120 {

@@ -1,0 +1,132 @@
+import BerthCluster
+import BerthModel
+import BerthStore
+import Foundation
+
+/// A node's input, as kubelet's is: a list, then a watch, of the pods bound to this node and of what
+/// they need (ConfigMaps, Secrets, claims, Services with their addresses), all from the store. A
+/// compacted history lists again. Nothing else tells a node what to run.
+public actor NodeFeed {
+    let store: any Store
+    public let nodeName: String
+    private let decoder = JSONDecoder()
+    private var bound: [ClusterKey: PodRecord] = [:]
+    private var configs: [ClusterKey: ConfigRecord] = [:]
+    private var followed: [ClusterKey.Prefix: Int64] = [:]
+    private var listed = false
+    /// Bumped by every change of what the node should run.
+    public private(set) var version = 0
+    private var following: Task<Void, Never>?
+    private let changed: @Sendable () -> Void
+
+    /// `changed` is called after each change (to wake the agent's loop).
+    public init(store: any Store, nodeName: String, changed: @escaping @Sendable () -> Void = {}) {
+        self.store = store
+        self.nodeName = nodeName
+        self.changed = changed
+    }
+
+    public func start() {
+        guard following == nil else { return }
+        following = Task { await self.follow() }
+    }
+
+    public func stop() {
+        following?.cancel()
+        following = nil
+    }
+
+    /// The pods bound here that should run, and what they refer to; nil until the first list is read.
+    public func desired() -> (pods: [Pod], view: ClusterView)? {
+        guard listed else { return nil }
+        let pods = bound.values.filter { !$0.terminating }.sorted { $0.key < $1.key }.map(Self.pod(from:))
+        var view = ClusterView()
+        for record in configs.values {
+            switch record {
+            case .configMap(let c): view.configMaps[ClusterView.key(c.metadata)] = c
+            case .secret(let s): view.secrets[ClusterView.key(s.metadata)] = s
+            case .claim(let c): view.claims[ClusterView.key(c.metadata)] = c
+            case .service(let s): view.services.append(s)
+            }
+        }
+        view.services.sort { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
+        return (pods, view)
+    }
+
+    /// Every pod bound here, those being stopped too (their node reports when they are gone).
+    public func boundPods() -> [PodRecord] { bound.values.sorted { $0.key < $1.key } }
+
+    static func pod(from r: PodRecord) -> Pod {
+        var p = Pod()
+        p.metadata = ObjectMeta(name: r.name, namespace: r.namespace, labels: r.labels)
+        p.spec = r.spec
+        return p
+    }
+
+    // MARK: following
+
+    private func follow() async {
+        while !Task.isCancelled {
+            do {
+                if !listed { try await list() }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for prefix in [ClusterKey.pods, ClusterKey.configs] {
+                        let stream = try await store.watch(prefix: prefix.path, after: followed[prefix] ?? 0)
+                        group.addTask {
+                            for try await event in stream { await self.ingest(event, under: prefix) }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            } catch let e as StoreError where e.code == .compacted {
+                listed = false
+            } catch {
+                // The store is unreachable: pods keep running as they are; the watch resumes where it was.
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func list() async throws {
+        let (pods, podsAt) = try await store.list(prefix: ClusterKey.pods.path)
+        let (records, configsAt) = try await store.list(prefix: ClusterKey.configs.path)
+        bound = [:]
+        for v in pods {
+            // A record that does not decode is not the control plane's: it is left alone.
+            if let p = try? decoder.decode(PodRecord.self, from: Data(v.value)), p.nodeName == nodeName { bound[p.key] = p }
+        }
+        configs = [:]
+        for v in records {
+            if let r = try? decoder.decode(ConfigRecord.self, from: Data(v.value)) { configs[r.key] = r }
+        }
+        followed = [ClusterKey.pods: podsAt, ClusterKey.configs: configsAt]
+        listed = true
+        version += 1
+        changed()
+    }
+
+    private func ingest(_ event: WatchEvent, under prefix: ClusterKey.Prefix) {
+        followed[prefix] = max(followed[prefix] ?? 0, event.revision)
+        guard let key = ClusterKey(stored: event.key) else { return }
+        var moved = false
+        switch event {
+        case .put(let value, _) where prefix == ClusterKey.pods:
+            let p = try? decoder.decode(PodRecord.self, from: Data(value.value))
+            let mine = p?.nodeName == nodeName ? p : nil
+            moved = bound[key] != mine
+            bound[key] = mine
+        case .put(let value, _):
+            let r = try? decoder.decode(ConfigRecord.self, from: Data(value.value))
+            moved = configs[key] != r
+            configs[key] = r
+        case .delete where prefix == ClusterKey.pods:
+            moved = bound.removeValue(forKey: key) != nil
+        case .delete:
+            moved = configs.removeValue(forKey: key) != nil
+        }
+        if moved {
+            version += 1
+            changed()
+        }
+    }
+}
