@@ -48,6 +48,10 @@ public struct ClusterKey: Hashable, Comparable, Sendable, CustomStringConvertibl
     public static func config(kind: String, namespace: String, name: String) -> ClusterKey { ClusterKey("config/\(namespace)/\(kind)/\(name)") }
     public static let configs = Prefix("config/")
 
+    /// Who runs the source, controllers and status writer, when several servers share the store; the
+    /// key lives on its holder's lease.
+    public static let leader = ClusterKey("leader")
+
     /// The objects berth created from Git, for pruning what leaves it.
     public static let inventory = ClusterKey("inventory")
 

@@ -86,6 +86,15 @@ public actor ControlPlane {
         ObjectKey(kind: ObjectKind(rawValue: p.ownerKind) ?? .deployment, namespace: p.namespace, name: p.ownerName)
     }
 
+    /// Starts leading: reads the store afresh (another leader may have changed it) and writes from now on
+    /// under `fence` (nil: the only control plane, as on the embedded store).
+    public func lead(under fence: StoreFence?) async throws {
+        self.fence = fence
+        staged = [:]
+        stagedOrder = []
+        try await load()
+    }
+
     // MARK: desired state from Git
 
     /// Applies a commit's desired state: refuses to prune everything unless asked, prunes what left Git,

@@ -40,6 +40,7 @@ struct SyncInfo: Sendable {
     var statusError: String?
     var statusCommits: Int
     var rolloutsInProgress: Int
+    var leading: Bool
 }
 
 extension Daemon {
@@ -70,12 +71,13 @@ extension Daemon {
                  appliedCommit: appliedCommit, lastCommit: lastCommit, result: lastResult, findings: findings,
                  sourceError: sourceError, applyError: applyError, consecutiveFailures: await source.consecutiveFailures,
                  syncs: syncCount, statusBranch: config.status.branch, statusError: (await writer.lastError)?.message,
-                 statusCommits: await writer.commitsMade, rolloutsInProgress: rollouts.count)
+                 statusCommits: await writer.commitsMade, rolloutsInProgress: rollouts.count, leading: leading)
     }
 
     /// Ready once a commit was read (applied or rejected) and the node registered.
     var isReady: (Bool, String) {
         if nodeRecord == nil { return (false, "the node has not registered yet") }
+        if !leading { return (false, "standing by: another berth instance leads") }
         if lastResult == nil { return (false, sourceError.map { "no commit read yet: \($0)" } ?? "no commit read yet") }
         return (true, "ok")
     }

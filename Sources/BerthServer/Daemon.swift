@@ -28,6 +28,11 @@ public actor Daemon {
     let syncContinuation: AsyncStream<Void>.Continuation
     let loopWake = WakeSignal()
 
+    /// This instance runs the source, the controllers and the status writer (always, on the embedded store;
+    /// on etcd, while it holds the leader key).
+    var leading = false
+    var leaderSince: ContinuousClock.Instant?
+
     // What came from Git.
     var desired = DesiredState()
     var appliedCommit: CommitInfo?
@@ -133,6 +138,58 @@ public actor Daemon {
         if let etcd = store as? EtcdStore { await etcd.close() }
     }
 
+    /// On etcd, campaigns for the leader key and leads while it holds it; on the embedded store, leads at once.
+    func runLeadership() async {
+        guard case .etcd = config.store else {
+            await takeOver(fence: nil)
+            return
+        }
+        let identity = "\(nodeName) (\(ProcessInfo.processInfo.hostName), pid \(getpid()))"
+        let election = LeaderElection(store: store, key: ClusterKey.leader.path, identity: identity, ttl: config.leaderLeaseSeconds)
+        while !Task.isCancelled {
+            do {
+                let fence = try await election.campaign()
+                await takeOver(fence: fence)
+                try await election.keepLeading()
+                standBy("the leader lease could not be renewed")
+            } catch is CancellationError {
+                break
+            } catch {
+                if leading { standBy("\(error)") }
+                logger.warning("leader election: \(error); trying again in 1 s")
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        await election.resign()
+    }
+
+    func takeOver(fence: StoreFence?) async {
+        do {
+            try await plane.lead(under: fence)
+        } catch {
+            logger.error("control plane: cannot read the store to take over: \(error)")
+            return
+        }
+        leading = true
+        leaderSince = .now
+        metrics.leader.record(1)
+        if fence != nil {
+            logger.info("leading: running the source, the controllers and the status writer")
+            requestSync()
+        }
+        await loopWake.signal()
+    }
+
+    func standBy(_ why: String) {
+        guard leading else { return }
+        leading = false
+        appliedCommit = nil
+        lastResult = nil
+        rollouts = [:]
+        metrics.leader.record(0)
+        logger.warning("no longer leading (\(why)): standing by")
+    }
+
     /// On etcd, compacts the history berth wrote once a minute, keeping `EtcdOptions.keepHistory` of it.
     func runCompaction() async {
         guard let etcd = store as? EtcdStore else { return }
@@ -153,6 +210,13 @@ public actor Daemon {
         let now = Daemon.now
         let fetch = await source.lastRemoteDuration
         switch outcome {
+        case _ where !leading:
+            // A standby fetches (so that it is current when it takes over) but applies nothing.
+            break
+        case .unchanged(let snapshot) where appliedCommit == nil && lastResult == nil:
+            // Just took over: the commit in force is applied here too.
+            sourceError = nil
+            await apply(snapshot, now: now)
         case .unchanged(let snapshot):
             metrics.syncs[.unchanged]?.increment()
             metrics.fetchDuration.recordNanoseconds(fetch.nanoseconds)
@@ -257,10 +321,18 @@ public actor Daemon {
         do {
             if nodeRecord == nil || now - lastNodeReport >= 10 { try await reportNode(now) }
             try await reportPods(statuses)
+        } catch {
+            logger.error("node \(nodeName): cannot report to the store: \(error)")
+        }
+        do {
+            guard leading else { throw StandingBy() }
             let schedulingStart = ContinuousClock.now
             let pending = records.contains { $0.nodeName == nil && $0.unschedulableReason == nil }
             try await plane.reconcile()
             if pending { metrics.schedulingLatency.recordNanoseconds((ContinuousClock.now - schedulingStart).nanoseconds) }
+        } catch is StandingBy {
+        } catch let e as StoreError where e.code == .fenced {
+            logger.warning("control plane: \(e.message); standing by")
         } catch {
             logger.error("control plane: \(error)")
         }
@@ -278,7 +350,7 @@ public actor Daemon {
             fedVersion = version
             await agent.update(pods: input.pods, view: input.view)
         }
-        await publishStatus(now)
+        if leading { await publishStatus(now) }
         updatePodMetrics()
     }
 
@@ -328,6 +400,9 @@ public actor Daemon {
     }
 
 }
+
+/// The step's controller half is skipped while another instance leads.
+struct StandingBy: Error {}
 
 extension Duration {
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }

@@ -16,6 +16,8 @@ public struct DaemonConfig: Sendable {
     public var node: NodeConfig
     public var status = StatusConfig()
     public var store = StoreChoice.embedded
+    /// On etcd: the leader's lease; a dead leader is replaced within about this long.
+    public var leaderLeaseSeconds = 4.0
     /// Poll interval after a good sync (±10% jitter); webhooks and the post-receive hook sync at once.
     public var interval: Duration = .seconds(15)
     public var listenHost = "127.0.0.1"

@@ -15,6 +15,7 @@ final class DaemonMetrics: Sendable {
     let pushRetries: CoreMetrics.Counter
     let restarts: CoreMetrics.Gauge
     let phases: [PodPhase: CoreMetrics.Gauge]
+    let leader: CoreMetrics.Gauge
 
     enum ClusterSyncResult: String, CaseIterable { case applied, rejected, unchanged, failed }
 
@@ -30,6 +31,7 @@ final class DaemonMetrics: Sendable {
         statusCommits = CoreMetrics.Counter(label: "berth_status_commits_total", factory: f)
         pushRetries = CoreMetrics.Counter(label: "berth_status_push_retries_total", factory: f)
         restarts = CoreMetrics.Gauge(label: "berth_container_restarts", factory: f)
+        leader = CoreMetrics.Gauge(label: "berth_leader", factory: f)
         phases = Dictionary(uniqueKeysWithValues: [PodPhase.pending, .running, .succeeded, .failed].map {
             ($0, CoreMetrics.Gauge(label: "berth_pods", dimensions: [("phase", $0.rawValue)], factory: f))
         })

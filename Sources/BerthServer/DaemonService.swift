@@ -14,6 +14,7 @@ struct DaemonService: Service {
         await daemon.step()
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
+                group.addTask { await daemon.runLeadership() }
                 group.addTask { await daemon.runSource() }
                 group.addTask { await daemon.runLoop() }
                 group.addTask { await daemon.runCompaction() }

@@ -193,7 +193,7 @@ enum KubeJSON {
         var o: Object = ["source": ["repository": s.repository, "ref": s.ref, "path": s.path],
                          "syncs": s.syncs, "consecutiveFailures": s.consecutiveFailures,
                          "statusBranch": s.statusBranch, "statusCommits": s.statusCommits,
-                         "rolloutsInProgress": s.rolloutsInProgress,
+                         "rolloutsInProgress": s.rolloutsInProgress, "leading": s.leading,
                          "findings": s.findings.map { f -> Object in
                              ["path": f.path, "line": f.line, "column": f.column, "severity": f.severity.rawValue,
                               "message": f.message, "field": f.field, "text": f.formatted]

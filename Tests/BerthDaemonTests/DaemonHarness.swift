@@ -21,11 +21,12 @@ final class DaemonHarness: @unchecked Sendable {
     let bare: String
     let work: String
     let apiPort = TestServers.freePort()
-    let gitPort = TestServers.freePort()
+    let gitPort: Int
     var gitServer: ServerProcess?
     var etcd: TestEtcd?
     var daemon: Process?
     var interval = "1s"
+    var nodeName = "e2e"
     /// More flags for `berth run` (registries, say).
     var extraArgs: [String] = []
 
@@ -41,6 +42,24 @@ final class DaemonHarness: @unchecked Sendable {
         dir = ws.root
         netns = "berth-e2e-\(getpid() % 1000)\(UInt32.random(in: 0..<1000))"
         (bare, work) = try ws.makeRepository("repo")
+        gitPort = TestServers.freePort()
+        _ = try? DaemonHarness.run(["/usr/sbin/ip", "netns", "del", netns])
+        try DaemonHarness.run(["/usr/sbin/ip", "netns", "add", netns])
+        try DaemonHarness.run(["/usr/sbin/ip", "-n", netns, "link", "set", "lo", "up"])
+    }
+
+    /// A second daemon on the same repository, Git server and etcd, with its own state, network
+    /// namespace, API port and node name; torn down by the caller.
+    init(peerOf other: DaemonHarness, name: String) throws {
+        ws = other.ws
+        dir = other.dir + "/" + name
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        netns = other.netns + name
+        bare = other.bare
+        work = other.work
+        gitPort = other.gitPort
+        nodeName = name
+        extraArgs = other.extraArgs
         _ = try? DaemonHarness.run(["/usr/sbin/ip", "netns", "del", netns])
         try DaemonHarness.run(["/usr/sbin/ip", "netns", "add", netns])
         try DaemonHarness.run(["/usr/sbin/ip", "-n", netns, "link", "set", "lo", "up"])
@@ -80,7 +99,7 @@ final class DaemonHarness: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: DaemonHarness.binaries + "/berth")
         p.arguments = ["run", "--repo", url, "--state-dir", stateDir, "--run-dir", dir + "/run", "--interval", interval,
-                       "--listen", "127.0.0.1:\(apiPort)", "--node-name", "e2e", "--network-namespace", "/run/netns/" + netns,
+                       "--listen", "127.0.0.1:\(apiPort)", "--node-name", nodeName, "--network-namespace", "/run/netns/" + netns,
                        "--webhook-secret-file", dir + "/webhook-secret", "--stop-workloads-on-exit"] + extraArgs
         try "s3cret-hook\n".write(toFile: dir + "/webhook-secret", atomically: true, encoding: .utf8)
         if !FileManager.default.fileExists(atPath: dir + "/daemon.log") { _ = FileManager.default.createFile(atPath: dir + "/daemon.log", contents: nil) }
