@@ -63,6 +63,8 @@ public actor ControlPlane {
     let serviceCIDR: CIDR
     /// What nodes read of the applied commit: ConfigMaps, Secrets, claims, Services with their addresses.
     var configs: [ClusterKey: ConfigRecord] = [:]
+    /// Seconds from creation to binding of the pods bound since the last `takeSchedulingLatencies`.
+    var schedulingLatencies: [Double] = []
 
     public init(store: any Store, clock: @escaping @Sendable () -> Double, serviceCIDR: String = "10.96.0.0/16") async throws {
         guard let range = CIDR(serviceCIDR) else {
@@ -442,6 +444,7 @@ public actor ControlPlane {
                 p.nodeName = node
                 p.unschedulableReason = nil
                 backoff[p.key] = nil
+                if schedulingLatencies.count < 100_000 { schedulingLatencies.append(max(0, now - p.createdAt)) }
             case .unschedulable(let reason):
                 let delay = min(10, (backoff[p.key]?.delay ?? 0.5) * 2)
                 backoff[p.key] = (now + delay, delay)
@@ -559,4 +562,10 @@ public actor ControlPlane {
         return r
     }
     public var inventoryKeys: Set<ObjectKey> { inventory }
+
+    /// How long each pod bound since the last call waited from its creation, in seconds.
+    public func takeSchedulingLatencies() -> [Double] {
+        defer { schedulingLatencies = [] }
+        return schedulingLatencies
+    }
 }

@@ -84,8 +84,8 @@ extension Daemon {
         }
         // The writer counts; the metrics take what it added since the last look.
         let counted = (commits: await writer.commitsMade, retries: await writer.pushRetries)
-        metrics.statusCommits.increment(by: counted.commits - writerCounted.commits)
-        metrics.pushRetries.increment(by: counted.retries - writerCounted.retries)
+        metrics.statusCommits.increment(by: Int64(counted.commits - writerCounted.commits))
+        metrics.pushRetries.increment(by: Int64(counted.retries - writerCounted.retries))
         writerCounted = counted
     }
 

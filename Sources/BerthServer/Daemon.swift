@@ -117,7 +117,8 @@ public actor Daemon {
         while !Task.isCancelled {
             let start = ContinuousClock.now
             await step()
-            metrics.reconcileDuration.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
+            metrics.reconcileDuration.record(ContinuousClock.now - start)
+            for seconds in await plane.takeSchedulingLatencies() { metrics.schedulingLatency.record(.milliseconds(Int64(seconds * 1000))) }
             let busy = Daemon.now - lastChange < 3 || rolloutInProgress
             await loopWake.wait(upTo: busy ? .milliseconds(50) : .seconds(config.idlePeriod))
         }
@@ -172,7 +173,7 @@ public actor Daemon {
         }
         leading = true
         leaderSince = .now
-        metrics.leader.record(1)
+        metrics.leader.set(Int64(1))
         if fence != nil {
             logger.info("leading: running the source, the controllers and the status writer")
             requestSync()
@@ -186,7 +187,7 @@ public actor Daemon {
         appliedCommit = nil
         lastResult = nil
         rollouts = [:]
-        metrics.leader.record(0)
+        metrics.leader.set(Int64(0))
         logger.warning("no longer leading (\(why)): standing by")
     }
 
@@ -219,7 +220,7 @@ public actor Daemon {
             await apply(snapshot, now: now)
         case .unchanged(let snapshot):
             metrics.syncs[.unchanged]?.increment()
-            metrics.fetchDuration.recordNanoseconds(fetch.nanoseconds)
+            metrics.fetchDuration.record(fetch)
             if let e = sourceError {
                 logger.info("sync: \(config.source.access.redactedURL) is reachable again (was: \(e))")
                 events.add("Normal", "SourceRecovered", "the repository answers again", kind: "GitRepository", namespace: "", name: "source", at: now)
@@ -227,7 +228,7 @@ public actor Daemon {
             sourceError = nil
             logger.debug("sync: \(snapshot.commit.id.short) unchanged (\(fetch.milliseconds) ms)")
         case .updated(let snapshot):
-            metrics.fetchDuration.recordNanoseconds(fetch.nanoseconds)
+            metrics.fetchDuration.record(fetch)
             sourceError = nil
             await apply(snapshot, now: now)
         case .failed(let error, _):
@@ -326,10 +327,7 @@ public actor Daemon {
         }
         do {
             guard leading else { throw StandingBy() }
-            let schedulingStart = ContinuousClock.now
-            let pending = records.contains { $0.nodeName == nil && $0.unschedulableReason == nil }
             try await plane.reconcile()
-            if pending { metrics.schedulingLatency.recordNanoseconds((ContinuousClock.now - schedulingStart).nanoseconds) }
         } catch is StandingBy {
         } catch let e as StoreError where e.code == .fenced {
             logger.warning("control plane: \(e.message); standing by")
@@ -395,8 +393,8 @@ public actor Daemon {
     func updatePodMetrics() {
         var counts: [PodPhase: Int] = [.pending: 0, .running: 0, .succeeded: 0, .failed: 0]
         for r in records { counts[r.phase, default: 0] += 1 }
-        for (phase, n) in counts { metrics.phases[phase]?.record(n) }
-        metrics.restarts.record(records.reduce(0) { $0 + $1.restarts })
+        for (phase, n) in counts { metrics.phases[phase]?.set(Int64(n)) }
+        metrics.restarts.set(Int64(records.reduce(0) { $0 + $1.restarts }))
     }
 
 }
@@ -406,5 +404,4 @@ struct StandingBy: Error {}
 
 extension Duration {
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
-    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
 }

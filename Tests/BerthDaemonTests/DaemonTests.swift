@@ -118,6 +118,12 @@ extension DaemonTests {
                 let metrics = try DaemonHarness.run(["/usr/bin/curl", "-sf", h.api + "/metrics"])
                 #expect(metrics.contains("berth_applied_commit_info{commit=\"\(first)\"} 1"))
                 #expect(metrics.contains("berth_reconcile_duration_seconds_count"))
+                // Every series has its HELP, and pods that were bound were timed.
+                let families = Set(metrics.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] })
+                let helped = Set(metrics.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.map { $0.split(separator: " ")[2] })
+                #expect(!families.isEmpty && families.isSubset(of: helped), "no HELP for \(families.subtracting(helped).sorted())")
+                let bound = metrics.split(separator: "\n").first { $0.hasPrefix("berth_scheduling_latency_seconds_count") }
+                #expect((bound?.split(separator: " ").last).flatMap { Double($0) } ?? 0 >= 2, "\(bound ?? "no scheduling latency")")
                 #expect(try h.cli(["get", "pods"]).contains("Running"))
 
                 // A new env → a rolling update; a client on the Service all along sees no failure.
