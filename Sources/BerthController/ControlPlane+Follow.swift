@@ -21,14 +21,8 @@ extension ControlPlane {
     func follow() async {
         while !Task.isCancelled {
             do {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for prefix in Self.followedPrefixes {
-                        let stream = try await store.watch(prefix: prefix.path, after: followed[prefix] ?? 0)
-                        group.addTask {
-                            for try await event in stream { await self.ingest(event, under: prefix) }
-                        }
-                    }
-                    try await group.waitForAll()
+                try await store.follow(Self.followedPrefixes.map { ($0.path, followed[$0] ?? 0) }) { event, path in
+                    await self.ingest(event, under: path == ClusterKey.nodes.path ? ClusterKey.nodes : ClusterKey.podStatuses)
                 }
             } catch let e as StoreError where e.code == .compacted {
                 // Too far behind: read everything again and follow from there.

@@ -69,14 +69,8 @@ public actor NodeFeed {
         while !Task.isCancelled {
             do {
                 if !listed { try await list() }
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for prefix in [ClusterKey.pods, ClusterKey.configs] {
-                        let stream = try await store.watch(prefix: prefix.path, after: followed[prefix] ?? 0)
-                        group.addTask {
-                            for try await event in stream { await self.ingest(event, under: prefix) }
-                        }
-                    }
-                    try await group.waitForAll()
+                try await store.follow([ClusterKey.pods, ClusterKey.configs].map { ($0.path, followed[$0] ?? 0) }) { event, path in
+                    await self.ingest(event, under: path == ClusterKey.pods.path ? ClusterKey.pods : ClusterKey.configs)
                 }
             } catch let e as StoreError where e.code == .compacted {
                 listed = false

@@ -335,7 +335,8 @@ public actor EmbeddedStore: Store {
 
     private func publish(_ event: WatchEvent) {
         history.append(event)
-        if history.count > options.historyLimit {
+        // Trimmed a quarter at a time: dropping the oldest event on every write would move the whole history each time.
+        if history.count > options.historyLimit + options.historyLimit / 4 {
             let drop = history.count - options.historyLimit
             historyStart = history[drop - 1].revision
             history.removeFirst(drop)

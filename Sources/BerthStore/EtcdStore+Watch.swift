@@ -33,7 +33,12 @@ extension EtcdStore {
             }
             continuation.finish()
         }
-        continuation.onTermination = { _ in task.cancel() }
+        let id = nextWatch.withLock { n in defer { n += 1 }; return n }
+        watches.withLock { $0[id] = task }
+        continuation.onTermination = { [weak self] _ in
+            task.cancel()
+            self?.watches.withLock { _ = $0.removeValue(forKey: id) }
+        }
         return stream
     }
 

@@ -20,11 +20,16 @@ public final class EtcdStore: Store, Sendable {
     private let connections: Task<Void, Never>
     /// The auth token, when a user is given; renewed when etcd says it expired.
     private let token = Mutex<String?>(nil)
+    /// The tasks of open watches: closing the store ends them (a graceful shutdown waits for open calls).
+    let watches = Mutex<[Int: Task<Void, Never>]>([:])
+    let nextWatch = Mutex(0)
     /// Revisions seen over time, for compacting to the one of `keepHistory` ago.
     private let revisionsSeen = Mutex<[(at: ContinuousClock.Instant, revision: Int64)]>([])
     /// etcd's default --max-txn-ops is 128, counted for a nested transaction as its parent's operations
     /// plus its own: larger batches go as several transactions.
     static let maxOpsPerTxn = 100
+    /// Transactions of one batch sent at once.
+    static let chunksInFlight = 8
     /// etcd's default --max-request-bytes is 1.5 MiB.
     static let maxTxnBytes = 1 << 20
     var endpointList: String { options.endpoints.map(\.description).joined(separator: ",") }
@@ -51,8 +56,9 @@ public final class EtcdStore: Store, Sendable {
         connections = Task { try? await c.runConnections() }
     }
 
-    /// Closes every connection; calls in flight fail.
+    /// Ends the open watches and closes every connection; calls in flight fail.
     public func close() async {
+        for task in watches.withLock({ w in defer { w = [:] }; return Array(w.values) }) { task.cancel() }
         client.beginGracefulShutdown()
         await connections.value
     }
@@ -306,8 +312,7 @@ public final class EtcdStore: Store, Sendable {
         for w in writes where !seen.insert(w.key).inserted {
             throw StoreError(code: .invalid, message: "\(w.key) appears twice in one transaction")
         }
-        var results: [SwapResult] = []
-        results.reserveCapacity(writes.count)
+        var chunks: [Range<Int>] = []
         var start = 0
         while start < writes.count {
             var end = start
@@ -318,10 +323,28 @@ public final class EtcdStore: Store, Sendable {
                 bytes += size
                 end += 1
             }
-            results += try await txnChunk(writes[start..<end], fence: fence)
+            chunks.append(start..<end)
             start = end
         }
-        return results
+        if chunks.count == 1 { return try await txnChunk(writes[chunks[0]], fence: fence) }
+        // Chunks are independent (each write stands on its own), so several are in flight at once: etcd
+        // commits concurrent proposals together, one fsync for many.
+        var results = [[SwapResult]](repeating: [], count: chunks.count)
+        try await withThrowingTaskGroup(of: (Int, [SwapResult]).self) { group in
+            var next = 0
+            func submit() {
+                let i = next
+                next += 1
+                let slice = writes[chunks[i]]
+                group.addTask { (i, try await self.txnChunk(slice, fence: fence)) }
+            }
+            while next < min(Self.chunksInFlight, chunks.count) { submit() }
+            while let (i, r) = try await group.next() {
+                results[i] = r
+                if next < chunks.count { submit() }
+            }
+        }
+        return results.flatMap { $0 }
     }
 
     private func txnChunk(_ writes: ArraySlice<StoreWrite>, fence: StoreFence?) async throws -> [SwapResult] {
@@ -367,17 +390,30 @@ public final class EtcdStore: Store, Sendable {
             return outer
         }
         let sent = request
-        let response = try await call("write \(writes.count) keys") { m, o in try await kv.txn(sent, metadata: m, options: o) }
+        let attempts = Mutex(0)
+        let response = try await call("write \(writes.count) keys") { m, o in
+            attempts.withLock { $0 += 1 }
+            return try await kv.txn(sent, metadata: m, options: o)
+        }
         guard response.succeeded else {
             throw StoreError(code: .fenced, message: "\(fence?.key ?? "") is no longer at revision \(fence?.modRevision ?? 0): this writer lost its leadership")
         }
         noteRevision(response.header.revision)
+        // A try that timed out may still have been applied: then the retry finds this writer's own values.
+        let retried = attempts.withLock { $0 } > 1
         return zip(writes, response.responses).map { w, r in
             guard case .responseTxn(let inner)? = r.response else { return .conflict(current: nil) }
             if inner.succeeded { return .swapped(revision: response.header.revision) }
             guard case .responseRange(let read)? = inner.responses.first?.response else { return .conflict(current: nil) }
-            // A delete of a key that is gone conflicts with nothing, as on the embedded store.
-            return .conflict(current: read.kvs.first.map(Self.stored))
+            let current = read.kvs.first.map(Self.stored)
+            if retried {
+                switch (w.operation, current) {
+                case (.put(let value, let lease), let c?) where c.value == value && c.lease == lease: return .swapped(revision: c.modRevision)
+                case (.delete, nil): return .swapped(revision: response.header.revision)
+                default: break
+                }
+            }
+            return .conflict(current: current)
         }
     }
 

@@ -149,3 +149,20 @@ extension Store {
         try await put(key, value, lease: nil)
     }
 }
+
+extension Store {
+    /// Watches each prefix from the revision given for it and hands every event to `ingest`, in order for
+    /// each prefix, until a watch fails: the error is thrown (`compacted`: list again, then follow).
+    public func follow(_ prefixes: [(prefix: String, after: Int64)],
+                       ingest: @escaping @Sendable (WatchEvent, _ prefix: String) async -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (prefix, after) in prefixes {
+                let stream = try await watch(prefix: prefix, after: after)
+                group.addTask {
+                    for try await event in stream { await ingest(event, prefix) }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+}

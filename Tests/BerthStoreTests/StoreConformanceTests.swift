@@ -240,6 +240,68 @@ func describe(_ e: WatchEvent) -> String {
     }
 }
 
+/// etcd as operators secure it: TLS to clients with a CA of their own, and users.
+@Suite struct EtcdAccessTests {
+    @Test func tlsAndUsersAreHonouredAndRefusedClearly() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-etcd-tls-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let etcd = try TestEtcd(dir: dir, members: 1, tls: true, user: ("root", "s3cret pass"))
+        defer { etcd.stop() }
+        var options = try EtcdOptions(url: etcd.url)
+        #expect(options.tls)
+        options.caFile = etcd.caFile
+        options.username = "root"
+        options.password = "s3cret pass"
+        options.requestTimeout = .seconds(3)
+        let store = try EtcdStore(options: options)
+        try await store.put("pods/a", Array("1".utf8), lease: nil)
+        #expect(try await store.get("pods/a")?.value == Array("1".utf8))
+        let watch = try await store.watch(prefix: "pods/", after: try await store.revision)
+        try await store.put("pods/b", Array("2".utf8), lease: nil)
+        #expect(try await next(1, of: watch).map(describe) == ["put pods/b=2"])
+        await store.close()
+
+        // A wrong password: refused, and said so.
+        var wrong = options
+        wrong.password = "guess"
+        let refused = try EtcdStore(options: wrong)
+        do {
+            _ = try await refused.get("pods/a")
+            Issue.record("a wrong password was accepted")
+        } catch let e as StoreError {
+            #expect(e.message.contains("authentication as root failed"), "\(e.message)")
+        }
+        await refused.close()
+        // Without the user: etcd refuses.
+        var anonymous = options
+        anonymous.username = nil
+        let stranger = try EtcdStore(options: anonymous)
+        await #expect(throws: StoreError.self) { _ = try await stranger.get("pods/a") }
+        await stranger.close()
+        // Without the CA the server's certificate is not trusted: nothing is sent.
+        var untrusted = options
+        untrusted.caFile = nil
+        let unverified = try EtcdStore(options: untrusted)
+        await #expect(throws: StoreError.self) { _ = try await unverified.get("pods/a") }
+        await unverified.close()
+        // Plain text to a TLS port fails too.
+        var plain = try EtcdOptions(url: "etcd://" + etcd.members[0].endpoint)
+        plain.requestTimeout = .seconds(2)
+        let cleartext = try EtcdStore(options: plain)
+        await #expect(throws: StoreError.self) { _ = try await cleartext.get("pods/a") }
+        await cleartext.close()
+    }
+
+    @Test func storeURLsAreReadOrRefusedWithTheReason() throws {
+        let o = try EtcdOptions(url: "etcd://10.0.0.1:2379,etcd-2,[::1]:12379/")
+        #expect(o.endpoints.map(\.description) == ["10.0.0.1:2379", "etcd-2:2379", "[::1]:12379"] && !o.tls)
+        #expect(try EtcdOptions(url: "etcds://h:1").tls)
+        for bad in ["http://h:2379", "etcd://h:0", "etcd://h:x", "etcd://user:pw@h:2379", "etcd://", "etcd://h:2379,,h2"] {
+            #expect(throws: StoreError.self, "\(bad)") { try EtcdOptions(url: bad) }
+        }
+    }
+}
+
 extension StoreWrite {
     func withKey(_ key: String) -> StoreWrite { StoreWrite(key: key, expected: expected, operation: operation) }
 }

@@ -19,20 +19,48 @@ public final class TestEtcd: @unchecked Sendable {
     private var processes: [ServerProcess?]
     private let token = "berth-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
 
-    /// `etcd://` followed by every member's client address.
-    public var url: String { "etcd://" + members.map(\.endpoint).joined(separator: ",") }
-    public var endpoints: String { members.map { "http://" + $0.endpoint }.joined(separator: ",") }
+    /// The CA of the members' certificates, when they serve TLS to clients.
+    public let caFile: String?
+    private var scheme: String { caFile == nil ? "http://" : "https://" }
 
-    public init(dir: String, members count: Int = 1) throws {
+    /// `etcd://` (or `etcds://`) followed by every member's client address.
+    public var url: String { (caFile == nil ? "etcd://" : "etcds://") + members.map(\.endpoint).joined(separator: ",") }
+    public var endpoints: String { members.map { scheme + $0.endpoint }.joined(separator: ",") }
+
+    /// With `tls`, clients talk TLS with a certificate of a CA made here; with `user`, etcd's
+    /// authentication is enabled with that user as root.
+    public init(dir: String, members count: Int = 1, tls: Bool = false, user: (name: String, password: String)? = nil) throws {
         self.dir = dir
         members = (0..<count).map { Member(name: "m\($0)", clientPort: TestServers.freePort(), peerPort: TestServers.freePort()) }
         processes = Array(repeating: nil, count: count)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        if tls {
+            try TestRegistry.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=berth etcd CA",
+                                      "-keyout", dir + "/ca.key", "-out", dir + "/ca.crt"])
+            try TestRegistry.openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", dir + "/server.key", "-out", dir + "/server.csr"])
+            try "subjectAltName=IP:127.0.0.1\n".write(toFile: dir + "/san.ext", atomically: true, encoding: .utf8)
+            try TestRegistry.openssl(["x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.crt", "-CAkey", dir + "/ca.key", "-CAcreateserial",
+                                      "-days", "2", "-extfile", dir + "/san.ext", "-out", dir + "/server.crt"])
+            caFile = dir + "/ca.crt"
+        } else {
+            caFile = nil
+        }
         for i in 0..<count { try launch(i, state: "new") }
         for m in members where !TestServers.waitForPort(m.clientPort, timeout: 30) {
             stop()
             throw TestFailure("etcd member \(m.name) did not listen on \(m.clientPort)")
         }
         try waitHealthy()
+        if let user {
+            try etcdctl(["user", "add", "\(user.name):\(user.password)"])
+            try etcdctl(["auth", "enable"])
+        }
+    }
+
+    /// etcdctl against every member, with the CA when there is one.
+    @discardableResult
+    public func etcdctl(_ args: [String]) throws -> String {
+        try TestCommand.output("/usr/bin/etcdctl", ["--endpoints", endpoints] + (caFile.map { ["--cacert", $0] } ?? []) + args)
     }
 
     private func launch(_ i: Int, state: String) throws {
@@ -40,19 +68,20 @@ public final class TestEtcd: @unchecked Sendable {
         let cluster = members.map { "\($0.name)=http://127.0.0.1:\($0.peerPort)" }.joined(separator: ",")
         processes[i] = try ServerProcess("/usr/bin/etcd", [
             "--name", m.name, "--data-dir", dir + "/" + m.name,
-            "--listen-client-urls", "http://" + m.endpoint, "--advertise-client-urls", "http://" + m.endpoint,
+            "--listen-client-urls", scheme + m.endpoint, "--advertise-client-urls", scheme + m.endpoint,
             "--listen-peer-urls", "http://127.0.0.1:\(m.peerPort)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(m.peerPort)",
             "--initial-cluster", cluster, "--initial-cluster-token", token, "--initial-cluster-state", state,
             "--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap", "--log-level", "error",
-        ], port: m.clientPort, waitForPort: false)
+        ] + (caFile == nil ? [] : ["--cert-file", dir + "/server.crt", "--key-file", dir + "/server.key"]), port: m.clientPort, waitForPort: false)
     }
 
     /// Waits until every running member answers a linearizable read (the cluster has a leader).
     public func waitHealthy(timeout: Double = 30) throws {
         let deadline = Date().addingTimeInterval(timeout)
-        let running = members.indices.filter { processes[$0] != nil }.map { "http://" + members[$0].endpoint }.joined(separator: ",")
+        let running = members.indices.filter { processes[$0] != nil }.map { scheme + members[$0].endpoint }.joined(separator: ",")
+        let ca = caFile.map { ["--cacert", $0] } ?? []
         while Date() < deadline {
-            if (try? TestCommand.output("/usr/bin/etcdctl", ["--endpoints", running, "--command-timeout", "2s", "endpoint", "health"])) != nil { return }
+            if (try? TestCommand.output("/usr/bin/etcdctl", ["--endpoints", running, "--command-timeout", "2s"] + ca + ["endpoint", "health"])) != nil { return }
             usleep(100_000)
         }
         throw TestFailure("etcd at \(running) is not healthy after \(timeout) s")
@@ -61,7 +90,8 @@ public final class TestEtcd: @unchecked Sendable {
     /// The index of the member that leads now.
     public func leader() throws -> Int {
         for (i, m) in members.enumerated() where processes[i] != nil {
-            let json = try TestCommand.output("/usr/bin/etcdctl", ["--endpoints", "http://" + m.endpoint, "endpoint", "status", "-w", "json"])
+            let json = try TestCommand.output("/usr/bin/etcdctl", ["--endpoints", scheme + m.endpoint] + (caFile.map { ["--cacert", $0] } ?? [])
+                                              + ["endpoint", "status", "-w", "json"])
             guard let list = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]],
                   let status = list.first?["Status"] as? [String: Any], let header = status["header"] as? [String: Any],
                   let member = header["member_id"] as? NSNumber, let leader = status["leader"] as? NSNumber else { continue }
