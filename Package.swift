@@ -119,8 +119,16 @@ let package = Package(
                 "BerthServer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                // The benchmarks serve repositories with the same fixtures as the tests.
-                "BerthTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The benchmarks, apart from the shipped binary: they serve repositories and run etcd with the
+        // same fixtures as the tests.
+        .executableTarget(
+            name: "berth-bench",
+            dependencies: [
+                "BerthModel", "BerthYAML", "BerthGit", "BerthSource", "BerthCluster", "BerthStore", "BerthScheduler",
+                "BerthController", "BerthRuntime", "BerthLinux", "BerthNode", "BerthTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

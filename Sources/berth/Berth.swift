@@ -10,7 +10,7 @@ struct Berth: AsyncParsableCommand {
         commandName: "berth",
         abstract: "A GitOps reconciler: Git holds the desired state of the cluster and its history.",
         subcommands: [RunCommand.self, StatusCommand.self, GetCommand.self, DescribeCommand.self, LogsCommand.self,
-                      HistoryCommand.self, ValidateCommand.self, SourceCommand.self, RuntimeCommand.self, ImageCommand.self, BenchCommand.self]
+                      HistoryCommand.self, ValidateCommand.self, SourceCommand.self, RuntimeCommand.self, ImageCommand.self]
     )
 
     /// Usage errors exit 2 (as `berth validate` promises), not ArgumentParser's 64.

@@ -1,13 +1,29 @@
 import ArgumentParser
 import Foundation
 
+/// The benchmarks (docs/benchmarks.md has the method and figures). Not shipped with berth: some serve
+/// repositories with the test servers.
+@main
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench",
+        commandName: "berth-bench",
         abstract: "Benchmark helpers (see docs/benchmarks.md).",
-        subcommands: [Generate.self, Source.self, SchedulerBench.self, ControllerBench.self, StoreWriter.self, NodeBench.self]
+        subcommands: [Generate.self, Source.self, SchedulerBench.self, ControllerBench.self, StoreWriter.self, StoreEtcd.self, NodeBench.self]
     )
 
+    /// Where berth-bench runs from: berth-shim and berth-init sit next to it.
+    static var binaryDirectory: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().path
+    }
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text
+    case json
+}
+
+extension BenchCommand {
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a synthetic manifest set: FILES files, each with DOCS Deployment+Service documents.")

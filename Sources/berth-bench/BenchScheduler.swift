@@ -3,6 +3,7 @@ import ArgumentParser
 import BerthModel
 import BerthScheduler
 import BerthStore
+import BerthTestSupport
 import Foundation
 
 extension BenchCommand {
@@ -21,6 +22,9 @@ extension BenchCommand {
 
         @Option(help: "Bindings written to the store per batch (one journal write and fsync each).")
         var batch = 256
+
+        @Option(help: "Bind through etcd, with this many members started on loopback ports (0: the embedded store).")
+        var etcdMembers = 0
 
         @Option(help: "Write the nodes and placements as JSON lines to this file.")
         var placements: String?
@@ -46,9 +50,18 @@ extension BenchCommand {
         func run() async throws {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-bench-sched-\(getpid())").path
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            var options = EmbeddedStore.Options()
-            options.snapshotAfterBytes = 256 << 20
-            let store = try EmbeddedStore(directory: dir, options: options)
+            let store: any Store
+            var etcd: TestEtcd?
+            if etcdMembers > 0 {
+                let cluster = try TestEtcd(dir: dir + "/etcd", members: etcdMembers)
+                etcd = cluster
+                store = try EtcdStore(options: try EtcdOptions(url: cluster.url))
+            } else {
+                var options = EmbeddedStore.Options()
+                options.snapshotAfterBytes = 256 << 20
+                store = try EmbeddedStore(directory: dir, options: options)
+            }
+            defer { etcd?.stop() }
 
             // Set-up, not timed: nodes and pending pods in the store.
             var nodeSpecs: [NodeSpec] = []
@@ -62,7 +75,7 @@ extension BenchCommand {
                 writes.append(.put(ClusterKey.pod(namespace: "default", name: "pod-\(i)").path,
                                    Self.encode(template: Self.templates[i % 3].name, node: ""), expected: nil))
                 if writes.count == 4096 || i == pods - 1 {
-                    _ = try await store.txn(writes)
+                    _ = try await store.txn(writes, fence: nil)
                     writes.removeAll(keepingCapacity: true)
                 }
             }
@@ -71,7 +84,7 @@ extension BenchCommand {
             let clock = ContinuousClock()
             let start = clock.now
             let scheduler = Scheduler(nodes: nodeSpecs)
-            let (pending, _) = await store.list(prefix: ClusterKey.pods.path)
+            let (pending, _) = try await store.list(prefix: ClusterKey.pods.path)
             var latencies: [Duration] = []
             latencies.reserveCapacity(pending.count)
             var placed: [(pod: String, template: Template, node: String)] = []
@@ -99,7 +112,7 @@ extension BenchCommand {
                     latencies.append(clock.now - podStart)
                 }
                 if bindings.count == batch || n == pending.count - 1 {
-                    let results = try await store.txn(bindings)
+                    let results = try await store.txn(bindings, fence: nil)
                     let done = clock.now
                     for (i, r) in results.enumerated() {
                         guard case .swapped = r else { throw ValidationError("binding \(bindings[i].key) conflicted") }
@@ -132,7 +145,7 @@ extension BenchCommand {
             }
             switch output {
             case .text:
-                print("\(nodes) nodes, \(pods) pods: \(placed.count) scheduled, \(unschedulable) unschedulable in \(String(format: "%.2f", seconds)) s")
+                print("\(nodes) nodes, \(pods) pods through \(etcdMembers > 0 ? "etcd (\(etcdMembers) members)" : "the embedded store"): \(placed.count) scheduled, \(unschedulable) unschedulable in \(String(format: "%.2f", seconds)) s")
                 print(String(format: "%.0f pods/s; per-pod latency to a durable binding p50 %.2f ms, p99 %.2f ms (batches of %d)", rate, p50, p99, batch))
                 print("memory beyond the store: \(perPod) bytes per pod")
             case .json:

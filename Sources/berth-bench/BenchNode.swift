@@ -26,7 +26,7 @@ extension BenchCommand {
         }
 
         func run() async throws {
-            let exe = Berth.binaryDirectory
+            let exe = BenchCommand.binaryDirectory
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-bench-node-\(getpid())").path
             let netns = "berth-bench-\(getpid())"
             _ = try Subprocess.run(["/usr/sbin/ip", "netns", "add", netns])
