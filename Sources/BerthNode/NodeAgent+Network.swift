@@ -50,8 +50,9 @@ extension NodeAgent {
         do {
             try network.replaceTable(family: "inet", name: "berth", body: rules)
             appliedRules = rules
+            servicesError = nil
         } catch {
-            serviceErrors["*"] = "nftables: \(error)"
+            servicesError = "nftables: \(error)"
         }
     }
 

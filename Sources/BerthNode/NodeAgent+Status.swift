@@ -84,6 +84,8 @@ extension NodeAgent {
                           conditions: [PodCondition(type: "Ready", status: networkReady, reason: networkReady ? "KubeletReady" : "NetworkNotReady"),
                                        PodCondition(type: "MemoryPressure", status: memoryPressure),
                                        PodCondition(type: "DiskPressure", status: diskPressure),
-                                       PodCondition(type: "PIDPressure", status: pidPressure)])
+                                       PodCondition(type: "PIDPressure", status: pidPressure),
+                                       // Services do not reach their pods from this node.
+                                       PodCondition(type: "NetworkUnavailable", status: servicesError != nil, reason: servicesError)])
     }
 }

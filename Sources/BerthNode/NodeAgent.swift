@@ -28,7 +28,8 @@ public actor NodeAgent {
     var networkReady = false
     var appliedRules: String?
     var lastClusterIPs: [String?] = []
-    var serviceErrors: [String: String] = [:]
+    /// Why the Services' table could not be set (nft's error), until it can.
+    var servicesError: String?
     var probeResults: [(pod: String, run: String, kind: String, ok: Bool)] = []
     var probesInFlight = Set<String>()
     var cpuSamples: [String: (usage: UInt64, at: Double)] = [:]
@@ -99,8 +100,6 @@ public actor NodeAgent {
     /// The address a Service was given, "namespace/name".
     public func clusterIP(of service: String) -> String? { view.services.first { $0.namespace + "/" + $0.name == service }?.clusterIP }
 
-    /// Why the Services' rules could not be set (nftables refused them).
-    public var servicesError: String? { serviceErrors["*"] }
 
     // MARK: the loop
 

@@ -37,11 +37,6 @@ public actor LeaderElection {
         }
     }
 
-    /// Who leads now, if anyone.
-    public func leader() async throws -> String? {
-        try await store.get(key).map { String(decoding: $0.value, as: UTF8.self) }
-    }
-
     private func waitForDeletion(after revision: Int64) async throws {
         let events = try await store.watch(prefix: key, after: revision)
         for try await event in events where event.key == key {

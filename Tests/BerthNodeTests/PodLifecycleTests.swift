@@ -209,8 +209,8 @@ extension NodeAgentTests {
                 #expect(n.capacity.extended == ["nvidia.com/gpu": 1])
                 #expect(n.labels["zone"] == "a" && n.labels["kubernetes.io/hostname"] == "node-1")
                 #expect(n.taints.map(\.key) == ["dedicated"])
-                #expect(n.conditions.map(\.type) == ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"])
-                #expect(n.conditions[0].status && !n.conditions[1].status)
+                #expect(n.conditions.map(\.type) == ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable"])
+                #expect(n.conditions[0].status && !n.conditions[1].status && !n.conditions[4].status)
             }
         }
     }
