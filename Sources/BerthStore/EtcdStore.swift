@@ -199,9 +199,10 @@ public final class EtcdStore: Store, Sendable {
         let t: String
         do {
             t = try await auth.authenticate(request, options: callOptions).token
-        } catch let e as RPCError {
+        } catch let e as RPCError where !Self.transient(e) {
             throw StoreError(code: .invalid, message: "etcd at \(endpointList): authentication as \(user) failed: \(e.message)")
         }
+        // A transient failure (no member answered in time) goes back to `call`, which tries again.
         token.withLock { $0 = t }
         return ["token": "\(t)"]
     }

@@ -8,16 +8,20 @@ enum Shell {
         var stderr: String
     }
 
-    static var berth: String {
+    static var berth: String { built("berth") }
+    /// The benchmarks' executable (the store writer the crash test kills lives there).
+    static var berthBench: String { built("berth-bench") }
+
+    static func built(_ name: String) -> String {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
         // The test binary sits in `<build>/debug/` or inside a `.xctest` bundle there.
         for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("berth").path
+            let candidate = dir.appendingPathComponent(name).path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             dir.deleteLastPathComponent()
         }
-        return "berth"
+        return name
     }
 
     static var packageRoot: URL {

@@ -16,10 +16,10 @@ import Glibc
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-crash-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: dir) }
             var pid: pid_t = 0
-            let args = [Shell.berth, "bench", "store-writer", dir, "--snapshot-after-bytes", "20000"]
+            let args = [Shell.berthBench, "store-writer", dir, "--snapshot-after-bytes", "20000"]
             let argv = args.map { strdup($0) } + [nil]
             defer { argv.forEach { free($0) } }
-            #expect(posix_spawn(&pid, Shell.berth, nil, nil, argv, environ) == 0)
+            #expect(posix_spawn(&pid, Shell.berthBench, nil, nil, argv, environ) == 0)
             usleep(useconds_t(delayMs * 1000))
             kill(pid, SIGKILL)
             var status: Int32 = 0
