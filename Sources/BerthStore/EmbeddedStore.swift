@@ -103,6 +103,8 @@ public actor EmbeddedStore: Store {
             if let l = v.lease?.raw { leases[l]?.keys.insert(key) }
         }
         historyStart = currentRevision
+        // Leases read back from disk run out too, not only those granted by this process.
+        if !leases.isEmpty { Task { await self.expireInTime() } }
     }
 
     // MARK: reads

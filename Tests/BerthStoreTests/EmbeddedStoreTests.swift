@@ -196,6 +196,23 @@ func dump(_ store: EmbeddedStore) async -> [String] {
     }
 }
 
+@Suite struct StoreLeaseRestartTests {
+    /// A lease granted before a restart runs out after it, with no new grant to wake the timer.
+    @Test func leasesReadBackFromDiskExpire() async throws {
+        try await withStoreDirectory { dir in
+            do {
+                let store = try EmbeddedStore(directory: dir)
+                let lease = try await store.grantLease(ttl: 0.5)
+                try await store.put("leases/n1", bytes("n1"), lease: lease)
+            }
+            let reopened = try EmbeddedStore(directory: dir)
+            #expect(await reopened.get("leases/n1") != nil)
+            try await Task.sleep(for: .seconds(1.5))
+            #expect(await reopened.get("leases/n1") == nil)
+        }
+    }
+}
+
 @Suite struct StoreBatchTests {
     @Test func batchSwapsEachKeyOnItsOwnAndSurvivesRestart() async throws {
         try await withStoreDirectory { dir in
