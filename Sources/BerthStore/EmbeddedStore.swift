@@ -123,10 +123,19 @@ public actor EmbeddedStore: Store {
 
     @discardableResult
     public func put(_ key: String, _ value: [UInt8], lease: LeaseID? = nil) throws -> Int64 {
-        try write(key, value, lease: lease)
+        guard case .swapped(let revision) = try commit([.put(key, value, expected: nil, lease: lease)], comparing: false, fence: nil)[0] else {
+            return currentRevision
+        }
+        return revision
     }
 
     public func txn(_ writes: [StoreWrite], fence: StoreFence? = nil) throws -> [SwapResult] {
+        try commit(writes, comparing: true, fence: fence)
+    }
+
+    /// Every write goes through here: one journal append (one fsync) and one revision for the lot; with
+    /// `comparing` off (a plain put or delete) the revisions are not checked.
+    private func commit(_ writes: [StoreWrite], comparing: Bool, fence: StoreFence?) throws -> [SwapResult] {
         if let fence, values[fence.key]?.modRevision != fence.modRevision {
             throw StoreError(code: .fenced, message: "\(fence.key) is no longer at revision \(fence.modRevision): this writer lost its leadership")
         }
@@ -142,7 +151,7 @@ public actor EmbeddedStore: Store {
                 throw StoreError(code: .invalid, message: "\(w.key) appears twice in one transaction")
             }
             let current = values[w.key]
-            guard current?.modRevision == w.expected else {
+            guard !comparing || current?.modRevision == w.expected else {
                 results.append(.conflict(current: current))
                 continue
             }
@@ -188,34 +197,9 @@ public actor EmbeddedStore: Store {
     @discardableResult
     public func delete(_ key: String, expected: Int64? = nil) throws -> StoredValue? {
         guard let current = values[key] else { return nil }
-        if let expected, current.modRevision != expected { return nil }
-        let revision = currentRevision + 1
-        try log(JournalRecord(op: .delete, revision: revision, key: key))
-        currentRevision = revision
-        values[key] = nil
-        if let l = current.lease?.raw { leases[l]?.keys.remove(key) }
-        publish(.delete(key: key, revision: revision, previous: current))
-        try snapshotIfLarge()
+        let w = StoreWrite(key: key, expected: expected ?? current.modRevision, operation: .delete)
+        guard case .swapped = try commit([w], comparing: true, fence: nil)[0] else { return nil }
         return current
-    }
-
-    private func write(_ key: String, _ value: [UInt8], lease: LeaseID?) throws -> Int64 {
-        if let lease, leases[lease.raw] == nil {
-            throw StoreError(code: .unknownLease, message: "lease \(lease) does not exist or has expired")
-        }
-        let previous = values[key]
-        let revision = currentRevision + 1
-        let stored = StoredValue(key: key, value: value, createRevision: previous?.createRevision ?? revision, modRevision: revision,
-                                 version: (previous?.version ?? 0) + 1, lease: lease)
-        try log(JournalRecord(op: .put, revision: revision, key: key, value: value, lease: lease?.raw ?? 0,
-                              createRevision: stored.createRevision, version: stored.version))
-        currentRevision = revision
-        values[key] = stored
-        if let old = previous?.lease?.raw, old != lease?.raw { leases[old]?.keys.remove(key) }
-        if let l = lease?.raw { leases[l]?.keys.insert(key) }
-        publish(.put(stored, previous: previous))
-        try snapshotIfLarge()
-        return revision
     }
 
     /// Journal first, memory second: a change is acknowledged only once it is in the file.
@@ -275,7 +259,6 @@ public actor EmbeddedStore: Store {
         try snapshotIfLarge()
     }
 
-    /// Ends the leases whose deadline passed, deleting their keys; returns the leases ended.
     private var expiry: Task<Void, Never>?
 
     /// Ends leases within 100 ms of their deadline while any exist, as etcd's lessor does.
@@ -300,6 +283,7 @@ public actor EmbeddedStore: Store {
         return !leases.isEmpty
     }
 
+    /// Ends the leases whose deadline passed, deleting their keys; returns the leases ended.
     @discardableResult
     public func expireLeases() throws -> [LeaseID] {
         let now = options.clock()

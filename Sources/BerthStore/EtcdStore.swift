@@ -288,15 +288,10 @@ public final class EtcdStore: Store, Sendable {
             noteRevision(response.header.revision)
             return response.prevKvs.first.map(Self.stored)
         }
-        var compare = Etcdserverpb_Compare()
-        compare.key = Data(key.utf8)
-        compare.target = .mod
-        compare.result = .equal
-        compare.modRevision = expected
         var op = Etcdserverpb_RequestOp()
         op.request = .requestDeleteRange(request)
         var txn = Etcdserverpb_TxnRequest()
-        txn.compare = [compare]
+        txn.compare = [Self.modRevision(of: key, is: expected)]
         txn.success = [op]
         let sent = txn
         let response = try await call("delete \(key)") { m, o in try await kv.txn(sent, metadata: m, options: o) }
@@ -350,23 +345,11 @@ public final class EtcdStore: Store, Sendable {
 
     private func txnChunk(_ writes: ArraySlice<StoreWrite>, fence: StoreFence?) async throws -> [SwapResult] {
         var request = Etcdserverpb_TxnRequest()
-        if let fence {
-            var c = Etcdserverpb_Compare()
-            c.key = Data(fence.key.utf8)
-            c.target = .mod
-            c.result = .equal
-            c.modRevision = fence.modRevision
-            request.compare = [c]
-        }
+        if let fence { request.compare = [Self.modRevision(of: fence.key, is: fence.modRevision)] }
         request.success = writes.map { w in
-            var compare = Etcdserverpb_Compare()
-            compare.key = Data(w.key.utf8)
-            compare.target = .mod
-            compare.result = .equal
-            // A key that does not exist has modRevision 0.
-            compare.modRevision = w.expected ?? 0
             var inner = Etcdserverpb_TxnRequest()
-            inner.compare = [compare]
+            // A key that does not exist has modRevision 0.
+            inner.compare = [Self.modRevision(of: w.key, is: w.expected ?? 0)]
             var op = Etcdserverpb_RequestOp()
             switch w.operation {
             case .put(let value, let lease):
@@ -416,6 +399,15 @@ public final class EtcdStore: Store, Sendable {
             }
             return .conflict(current: current)
         }
+    }
+
+    static func modRevision(of key: String, is revision: Int64) -> Etcdserverpb_Compare {
+        var c = Etcdserverpb_Compare()
+        c.key = Data(key.utf8)
+        c.target = .mod
+        c.result = .equal
+        c.modRevision = revision
+        return c
     }
 
     func noteRevision(_ revision: Int64) {
