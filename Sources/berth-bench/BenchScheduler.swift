@@ -53,7 +53,7 @@ extension BenchCommand {
             let store: any Store
             var etcd: TestEtcd?
             if etcdMembers > 0 {
-                let cluster = try TestEtcd(dir: dir + "/etcd", members: etcdMembers)
+                let cluster = try await TestEtcd.start(dir: dir + "/etcd", members: etcdMembers)
                 etcd = cluster
                 store = try EtcdStore(options: try EtcdOptions(url: cluster.url))
             } else {

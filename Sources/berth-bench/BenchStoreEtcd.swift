@@ -43,7 +43,7 @@ extension BenchCommand {
         /// `updates` writes of 1 KiB pod records, 100 per transaction; with `compact`, berth's compaction
         /// runs every 10,000 updates keeping the last 10,000 revisions' history.
         func databaseSize(_ dir: String, compact: Bool) async throws {
-            let etcd = try TestEtcd(dir: dir, members: members)
+            let etcd = try await TestEtcd.start(dir: dir, members: members)
             defer { etcd.stop() }
             let store = try EtcdStore(options: try EtcdOptions(url: etcd.url))
             let value = Array(repeating: UInt8(ascii: "x"), count: 1000)
@@ -84,7 +84,7 @@ extension BenchCommand {
         /// Pods bound to a node, one every 10 ms: the time from the start of the write to the node's feed
         /// having it (what the agent then acts on).
         func watchLatency(_ dir: String) async throws {
-            let etcd = try TestEtcd(dir: dir, members: members)
+            let etcd = try await TestEtcd.start(dir: dir, members: members)
             defer { etcd.stop() }
             let store = try EtcdStore(options: try EtcdOptions(url: etcd.url))
             let versions = AsyncStream<Void>.makeStream()
@@ -119,7 +119,7 @@ extension BenchCommand {
         /// Two candidates with the daemon's 4 s lease; the leader stops renewing (as a killed process
         /// does) and the time until the standby leads is taken.
         func failover(_ dir: String) async throws {
-            let etcd = try TestEtcd(dir: dir, members: members)
+            let etcd = try await TestEtcd.start(dir: dir, members: members)
             defer { etcd.stop() }
             let store = try EtcdStore(options: try EtcdOptions(url: etcd.url))
             var times: [Duration] = []

@@ -77,7 +77,7 @@ final class DaemonHarness: @unchecked Sendable {
             do {
                 h.gitServer = try ws.gitDaemon(port: h.gitPort)
                 if store == .etcd {
-                    let etcd = try TestEtcd(dir: h.dir + "/etcd", members: 3)
+                    let etcd = try await TestEtcd.start(dir: h.dir + "/etcd", members: 3)
                     h.etcd = etcd
                     h.extraArgs += ["--store", etcd.url]
                 }

@@ -19,7 +19,7 @@ func withStore<T>(_ backend: Backend, _ body: (any Store, TestEtcd?) async throw
     case .embedded:
         return try await body(try EmbeddedStore(directory: dir), nil)
     case .etcd, .etcdCluster:
-        let etcd = try TestEtcd(dir: dir, members: backend == .etcd ? 1 : 3)
+        let etcd = try await TestEtcd.start(dir: dir, members: backend == .etcd ? 1 : 3)
         defer { etcd.stop() }
         var options = try EtcdOptions(url: etcd.url)
         options.requestTimeout = .seconds(20)
@@ -245,7 +245,7 @@ func describe(_ e: WatchEvent) -> String {
     @Test func tlsAndUsersAreHonouredAndRefusedClearly() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-etcd-tls-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let etcd = try TestEtcd(dir: dir, members: 1, tls: true, user: ("root", "s3cret pass"))
+        let etcd = try await TestEtcd.start(dir: dir, members: 1, tls: true, user: ("root", "s3cret pass"))
         defer { etcd.stop() }
         var options = try EtcdOptions(url: etcd.url)
         #expect(options.tls)

@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// Debian's etcd-server for the tests: one or three members on loopback ports, each with its data under
-/// `dir`, which a test can kill, pause and start again. Timings are short (50 ms heartbeats, 500 ms
+/// `dir`, which a test can kill and pause. Timings are short (50 ms heartbeats, 500 ms
 /// elections) so that a lost leader is replaced within a second.
 public final class TestEtcd: @unchecked Sendable {
     public struct Member {
@@ -27,12 +27,28 @@ public final class TestEtcd: @unchecked Sendable {
     public var url: String { (caFile == nil ? "etcd://" : "etcds://") + members.map(\.endpoint).joined(separator: ",") }
     public var endpoints: String { members.map { scheme + $0.endpoint }.joined(separator: ",") }
 
+    /// Starts the members off the concurrency pool (start-up takes seconds). A member that dies before it
+    /// listens (its port taken meanwhile by another test) is retried with fresh ports, twice at most.
+    public static func start(dir: String, members count: Int = 1, tls: Bool = false,
+                             user: (name: String, password: String)? = nil) async throws -> TestEtcd {
+        try await offPool {
+            var failures: [String] = []
+            for _ in 0..<3 {
+                do { return try TestEtcd(dir: dir, members: count, tls: tls, user: user) } catch let e as TestFailure {
+                    failures.append(e.description)
+                }
+            }
+            throw TestFailure(failures.joined(separator: "\n"))
+        }
+    }
+
     /// With `tls`, clients talk TLS with a certificate of a CA made here; with `user`, etcd's
     /// authentication is enabled with that user as root.
-    public init(dir: String, members count: Int = 1, tls: Bool = false, user: (name: String, password: String)? = nil) throws {
+    private init(dir: String, members count: Int, tls: Bool, user: (name: String, password: String)?) throws {
         self.dir = dir
         members = (0..<count).map { Member(name: "m\($0)", clientPort: TestServers.freePort(), peerPort: TestServers.freePort()) }
         processes = Array(repeating: nil, count: count)
+        for m in members { try? FileManager.default.removeItem(atPath: dir + "/" + m.name) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         if tls {
             try TestRegistry.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=berth etcd CA",
@@ -45,17 +61,33 @@ public final class TestEtcd: @unchecked Sendable {
         } else {
             caFile = nil
         }
-        for i in 0..<count { try launch(i, state: "new") }
-        for m in members where !TestServers.waitForPort(m.clientPort, timeout: 30) {
+        do {
+            for i in 0..<count { try launch(i) }
+            for i in 0..<count { try waitListening(i) }
+            try waitHealthy()
+            if let user {
+                try etcdctl(["user", "add", "\(user.name):\(user.password)"])
+                try etcdctl(["auth", "enable"])
+            }
+        } catch {
             stop()
-            throw TestFailure("etcd member \(m.name) did not listen on \(m.clientPort)")
-        }
-        try waitHealthy()
-        if let user {
-            try etcdctl(["user", "add", "\(user.name):\(user.password)"])
-            try etcdctl(["auth", "enable"])
+            throw error
         }
     }
+
+    /// Waits until member `i` accepts connections; fails at once, with its log, if it exits first.
+    private func waitListening(_ i: Int, timeout: Double = 30) throws {
+        let m = members[i]
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if TestServers.waitForPort(m.clientPort, timeout: 0.2) { return }
+            guard let p = processes[i], ServerProcess.alive(p.pid) else { break }
+        }
+        let log = (try? String(contentsOfFile: logPath(i), encoding: .utf8)) ?? ""
+        throw TestFailure("etcd member \(m.name) did not listen on \(m.clientPort); its log ends:\n\(log.suffix(2000))")
+    }
+
+    private func logPath(_ i: Int) -> String { dir + "/" + members[i].name + ".log" }
 
     /// etcdctl against every member, with the CA when there is one.
     @discardableResult
@@ -63,16 +95,17 @@ public final class TestEtcd: @unchecked Sendable {
         try TestCommand.output("/usr/bin/etcdctl", ["--endpoints", endpoints] + (caFile.map { ["--cacert", $0] } ?? []) + args)
     }
 
-    private func launch(_ i: Int, state: String) throws {
+    private func launch(_ i: Int) throws {
         let m = members[i]
         let cluster = members.map { "\($0.name)=http://127.0.0.1:\($0.peerPort)" }.joined(separator: ",")
         processes[i] = try ServerProcess("/usr/bin/etcd", [
             "--name", m.name, "--data-dir", dir + "/" + m.name,
             "--listen-client-urls", scheme + m.endpoint, "--advertise-client-urls", scheme + m.endpoint,
             "--listen-peer-urls", "http://127.0.0.1:\(m.peerPort)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(m.peerPort)",
-            "--initial-cluster", cluster, "--initial-cluster-token", token, "--initial-cluster-state", state,
+            "--initial-cluster", cluster, "--initial-cluster-token", token, "--initial-cluster-state", "new",
             "--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap", "--log-level", "error",
-        ] + (caFile == nil ? [] : ["--cert-file", dir + "/server.crt", "--key-file", dir + "/server.key"]), port: m.clientPort, waitForPort: false)
+        ] + (caFile == nil ? [] : ["--cert-file", dir + "/server.crt", "--key-file", dir + "/server.key"]),
+                                     port: m.clientPort, waitForPort: false, log: logPath(i))
     }
 
     /// Waits until every running member answers a linearizable read (the cluster has a leader).
@@ -106,12 +139,6 @@ public final class TestEtcd: @unchecked Sendable {
         Glibc.kill(p.pid, SIGKILL)
         p.stop()
         processes[i] = nil
-    }
-
-    /// Starts a killed member again on its data.
-    public func restart(_ i: Int) throws {
-        try launch(i, state: "existing")
-        guard TestServers.waitForPort(members[i].clientPort, timeout: 30) else { throw TestFailure("etcd member \(i) did not come back") }
     }
 
     public func pause(_ i: Int) { if let p = processes[i] { Glibc.kill(p.pid, SIGSTOP) } }

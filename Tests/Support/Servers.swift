@@ -1,26 +1,34 @@
 import CBerthLinux
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Real Git servers for integration tests, on loopback ports they pick, stopped and removed afterwards.
 public enum TestServers {
-    /// A loopback TCP port nobody listens on right now.
+    /// A loopback TCP port nobody listens on right now, below the kernel's ephemeral range (32768 and up
+    /// here): a port the kernel picked could be taken by an outgoing connection before the server binds it.
     public static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
-                bind(fd, p, len) == 0 && getsockname(fd, p, &len) == 0
+        while true {
+            let port = Int.random(in: 20000..<32768)
+            let fresh = handedOut.withLock { $0.insert(port).inserted }
+            guard fresh else { continue }
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            let bound = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
             }
+            if bound { return port }
         }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
+
+    /// Ports already given to a test of this process, which may not have bound them yet.
+    private static let handedOut = Mutex<Set<Int>>([])
 
     /// Waits until something accepts connections on the port.
     public static func waitForPort(_ port: Int, timeout: Double = 10) -> Bool {
@@ -42,6 +50,14 @@ public enum TestServers {
     }
 }
 
+/// Runs blocking work (waiting on processes and ports) on a thread of its own. The concurrency pool has one
+/// thread per core here, and a test blocking one of them stalls every other test's tasks.
+public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        Thread { c.resume(with: Result { try body() }) }.start()
+    }
+}
+
 /// A server process that is killed (and reaped) when stopped or deinitialised.
 public final class ServerProcess: @unchecked Sendable {
     let process: Process
@@ -52,7 +68,8 @@ public final class ServerProcess: @unchecked Sendable {
 
     /// Starts the server and waits until it listens on `port` (with `waitForPort` false, the caller waits:
     /// members of a cluster listen only once enough of them run).
-    init(_ executable: String, _ args: [String], port: Int, env: [String: String] = [:], waitForPort: Bool = true) throws {
+    /// With `log`, its output goes to that file (for the test's error message) rather than nowhere.
+    init(_ executable: String, _ args: [String], port: Int, env: [String: String] = [:], waitForPort: Bool = true, log: String? = nil) throws {
         Orphans.adopt()
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -60,8 +77,13 @@ public final class ServerProcess: @unchecked Sendable {
         var environment = ProcessInfo.processInfo.environment
         for (k, v) in env { environment[k] = v }
         process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        if let log, FileManager.default.createFile(atPath: log, contents: nil), let handle = FileHandle(forWritingAtPath: log) {
+            process.standardOutput = handle
+            process.standardError = handle
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+        }
         self.port = port
         try process.run()
         guard !waitForPort || TestServers.waitForPort(port) else {
