@@ -69,15 +69,17 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "BerthModel"),
-        .target(name: "BerthNode", dependencies: ["BerthRuntime", "BerthImage", "BerthYAML", "BerthLinux", "BerthModel", "BerthCluster", "BerthStore", "CBerthLinux"]),
+        // The executor of actors that block (subprocesses, fsync, libgit2), off Swift's cooperative pool.
+        .target(name: "BerthBlocking"),
+        .target(name: "BerthNode", dependencies: ["BerthBlocking", "BerthRuntime", "BerthImage", "BerthYAML", "BerthLinux", "BerthModel", "BerthCluster", "BerthStore", "CBerthLinux"]),
         .target(name: "BerthGit", dependencies: ["CGit2"]),
-        .target(name: "BerthSource", dependencies: ["BerthGit", "BerthYAML", "BerthModel"]),
-        .target(name: "BerthStatus", dependencies: ["BerthGit", "BerthModel"]),
+        .target(name: "BerthSource", dependencies: ["BerthBlocking", "BerthGit", "BerthYAML", "BerthModel"]),
+        .target(name: "BerthStatus", dependencies: ["BerthBlocking", "BerthGit", "BerthModel"]),
         // The records the control plane and the nodes share through the store, and their keys.
         .target(name: "BerthCluster", dependencies: ["BerthModel"]),
         // The embedded journal, and etcd through its gRPC API (EtcdAPI is generated: scripts/generate-etcd-api).
         .target(name: "BerthStore", dependencies: [
-            "BerthModel",
+            "BerthBlocking", "BerthModel",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -25,6 +25,10 @@ public struct ClusterKey: Hashable, Comparable, Sendable, CustomStringConvertibl
     public static func node(_ name: String) -> ClusterKey { ClusterKey("nodes/\(name)") }
     public static let nodes = Prefix("nodes/")
 
+    /// A node's heartbeat, on a store lease the node keeps alive.
+    public static func nodeLease(_ name: String) -> ClusterKey { ClusterKey("nodeleases/\(name)") }
+    public static let nodeLeases = Prefix("nodeleases/")
+
     public static func endpoints(namespace: String, name: String) -> ClusterKey { ClusterKey("endpoints/\(namespace)/\(name)") }
     public static let allEndpoints = Prefix("endpoints/")
 

@@ -33,3 +33,18 @@ public struct NodeRecord: Codable, Sendable, Hashable {
     public var key: ClusterKey { .node(name) }
 }
 
+
+/// A node's heartbeat, as Kubernetes' node Lease: the record lives on a store lease that the node keeps
+/// alive, so it disappears (a watch delete event) when the node stops renewing it, with no store write
+/// per beat.
+public struct NodeLeaseRecord: Codable, Sendable, Hashable {
+    public var node: String
+    public var ttlSeconds: Double
+
+    public init(node: String, ttlSeconds: Double) {
+        self.node = node
+        self.ttlSeconds = ttlSeconds
+    }
+
+    public var key: ClusterKey { .nodeLease(node) }
+}

@@ -16,9 +16,12 @@ public struct PodStatusRecord: Codable, Sendable, Hashable {
     public var cpuUsageMilli: Int64?
     /// The node stopped the pod for good, as it was asked to: the control plane removes it.
     public var stopped: Bool
+    /// The whole status as the node shows it (containers, conditions, reasons): what the API and the
+    /// status branch show for a pod of any node. The fields above are what the controllers decide on.
+    public var detail: PodStatus?
 
     public init(namespace: String, name: String, node: String, phase: PodPhase, ready: Bool, readySince: Double? = nil,
-                podIP: String? = nil, restarts: Int = 0, cpuUsageMilli: Int64? = nil, stopped: Bool = false) {
+                podIP: String? = nil, restarts: Int = 0, cpuUsageMilli: Int64? = nil, stopped: Bool = false, detail: PodStatus? = nil) {
         self.namespace = namespace
         self.name = name
         self.node = node
@@ -29,6 +32,7 @@ public struct PodStatusRecord: Codable, Sendable, Hashable {
         self.restarts = restarts
         self.cpuUsageMilli = cpuUsageMilli
         self.stopped = stopped
+        self.detail = detail
     }
 
     public var key: ClusterKey { .podStatus(namespace: namespace, name: name) }

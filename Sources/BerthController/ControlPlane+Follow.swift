@@ -2,10 +2,10 @@ import BerthCluster
 import BerthStore
 import Foundation
 
-/// How the nodes' news reaches the control plane: a watch on the node records and one on the pod status
-/// records, from the revisions `load` listed them at. A compacted history means list again.
+/// How the nodes' news reaches the control plane: watches on the node records, the nodes' leases and the
+/// pod status records, from the revisions `load` listed them at. A compacted history means list again.
 extension ControlPlane {
-    static let followedPrefixes = [ClusterKey.nodes, ClusterKey.podStatuses]
+    static let followedPrefixes = [ClusterKey.nodes, ClusterKey.nodeLeases, ClusterKey.podStatuses]
 
     /// Follows the nodes' records in a task of its own until `stopFollowing`.
     public func startFollowing() {
@@ -22,7 +22,8 @@ extension ControlPlane {
         while !Task.isCancelled {
             do {
                 try await store.follow(Self.followedPrefixes.map { ($0.path, followed[$0] ?? 0) }) { event, path in
-                    await self.ingest(event, under: path == ClusterKey.nodes.path ? ClusterKey.nodes : ClusterKey.podStatuses)
+                    guard let prefix = Self.followedPrefixes.first(where: { $0.path == path }) else { return }
+                    await self.ingest(event, under: prefix)
                 }
             } catch let e as StoreError where e.code == .compacted {
                 // Too far behind: read everything again and follow from there.
@@ -43,14 +44,23 @@ extension ControlPlane {
             known[key] = value.modRevision
             // A record that does not decode is not a node's: it is left alone.
             if prefix == ClusterKey.nodes, let n = try? decoder.decode(NodeRecord.self, from: Data(value.value)) {
-                nodeChanged(n.name, to: n)
+                registered[n.name] = n
+                nodeChanged(n.name)
+            } else if prefix == ClusterKey.nodeLeases, let name = key.components(under: ClusterKey.nodeLeases)?.first {
+                leased.insert(name)
+                nodeChanged(name)
             } else if prefix == ClusterKey.podStatuses, let s = try? decoder.decode(PodStatusRecord.self, from: Data(value.value)) {
                 statusReported(s)
             }
         case .delete:
             known[key] = nil
             if prefix == ClusterKey.nodes, let name = key.components(under: ClusterKey.nodes)?.first {
-                nodeChanged(name, to: nil)
+                registered[name] = nil
+                nodeChanged(name)
+            } else if prefix == ClusterKey.nodeLeases, let name = key.components(under: ClusterKey.nodeLeases)?.first {
+                // The node stopped renewing its lease (or left): not ready from now on.
+                leased.remove(name)
+                nodeChanged(name)
             }
         }
     }

@@ -10,10 +10,13 @@ extension ControlPlane {
     /// Lists the store into the caches, replacing what they held.
     func load() async throws {
         pods = [:]
+        podDetails = [:]
         podsByOwner = [:]
         waitingPods = []
         revisions = [:]
         nodes = [:]
+        registered = [:]
+        leased = []
         cronStates = [:]
         statuses = [:]
         jobStatuses = [:]
@@ -37,9 +40,15 @@ extension ControlPlane {
         let (nodeValues, nodesAt) = try await list(ClusterKey.nodes)
         for v in nodeValues {
             let n = try decoder.decode(NodeRecord.self, from: Data(v.value))
-            nodes[n.name] = n
+            registered[n.name] = n
         }
         followed[ClusterKey.nodes] = nodesAt
+        let (leaseValues, leasesAt) = try await list(ClusterKey.nodeLeases)
+        for v in leaseValues {
+            if let name = ClusterKey(stored: v.key)?.components(under: ClusterKey.nodeLeases)?.first { leased.insert(name) }
+        }
+        followed[ClusterKey.nodeLeases] = leasesAt
+        for name in registered.keys { nodeChanged(name) }
         let (statusValues, statusesAt) = try await list(ClusterKey.podStatuses)
         for v in statusValues {
             let s = try decoder.decode(PodStatusRecord.self, from: Data(v.value))
@@ -136,6 +145,7 @@ extension ControlPlane {
                     pods[key] = p
                     dirty.insert(owner(of: p))
                 } else if let old = pods.removeValue(forKey: key) {
+                    podDetails[key] = nil
                     podsByOwner[owner(of: old)]?.remove(key)
                     waitingPods.remove(key)
                 }

@@ -20,10 +20,16 @@ public actor ControlPlane {
     let coder = JSONEncoder()
     let decoder = JSONDecoder()
     var pods: [ClusterKey: PodRecord] = [:]
+    /// Each pod's whole status as its node last reported it, for the API and the status branch.
+    var podDetails: [ClusterKey: PodStatus] = [:]
     var podsByOwner: [ObjectKey: Set<ClusterKey>] = [:]
     var revisions: [ClusterKey: RevisionRecord] = [:]
     var statuses: [ObjectKey: DeploymentStatus] = [:]
+    /// The nodes as placement sees them: as they registered, not ready unless their lease is alive.
     var nodes: [String: NodeRecord] = [:]
+    /// The nodes' own records, and the nodes whose lease record exists.
+    var registered: [String: NodeRecord] = [:]
+    var leased: Set<String> = []
     var endpoints: [ObjectKey: EndpointsRecord] = [:]
     var desired: [ObjectKey: KubeObject] = [:]
     var inventory: Set<ObjectKey> = []
@@ -280,9 +286,9 @@ public actor ControlPlane {
         do {
             let owned = (podsByOwner[key] ?? []).compactMap { pods[$0] }
             let revs = revisions.values.filter { $0.namespace == key.namespace && $0.deployment == key.name }
-            let nodeStates = nodes
+            let nodeStates = nodes, lost = lostNodes()
             let plan = DeploymentSync.sync(d, pods: owned, revisions: revs, previous: statuses[key],
-                                           nodeReady: { nodeStates[$0]?.ready ?? false }, now: now, nameSuffix: nextSuffix)
+                                           nodeReady: { nodeStates[$0] != nil && !lost.contains($0) }, now: now, nameSuffix: nextSuffix)
             for name in plan.deletes { try await deletePod(.pod(namespace: key.namespace, name: name)) }
             try create(plan.creates, key)
             for r in plan.revisionWrites {
@@ -486,7 +492,9 @@ public actor ControlPlane {
         for (key, object) in desired {
             guard case .service(let s) = object, !s.selector.isEmpty else { continue }
             let selector = LabelSelector(matchLabels: s.selector)
-            let addresses = (serving[key.namespace] ?? []).filter { selector.matches($0.labels) }.map { EndpointsRecord.Address(pod: $0.name, ip: $0.podIP!, node: $0.nodeName ?? "") }.sorted { $0.pod < $1.pod }
+            let addresses = (serving[key.namespace] ?? []).filter { selector.matches($0.labels) }.map {
+                EndpointsRecord.Address(pod: $0.name, ip: $0.podIP!, node: $0.nodeName ?? "", ports: EndpointsRecord.targetPorts(of: s, in: $0.spec))
+            }.sorted { $0.pod < $1.pod }
             let record = EndpointsRecord(namespace: key.namespace, name: key.name, addresses: addresses)
             if endpoints[key] != record {
                 try stage(record.key, record)
@@ -497,8 +505,20 @@ public actor ControlPlane {
 
     // MARK: what nodes report
 
-    /// A node's record changed (registered, resized, lost): placements and DaemonSets are looked at again.
-    func nodeChanged(_ name: String, to node: NodeRecord?) {
+    /// The nodes whose pods are replaced elsewhere: those not ready, unless most nodes are (55% or more,
+    /// Kubernetes' unhealthy-zone threshold). Then this side is more likely the one cut off, or the store
+    /// stalled, and moving every pod would only do harm; with one node, its pods never move.
+    func lostNodes() -> Set<String> {
+        let notReady = nodes.values.filter { !$0.ready }.map(\.name)
+        guard Double(notReady.count) < 0.55 * Double(nodes.count) else { return [] }
+        return Set(notReady)
+    }
+
+    /// A node's record or lease changed (registered, resized, lost, its lease run out): placements and
+    /// DaemonSets are looked at again. A node whose lease is gone stays, not ready.
+    func nodeChanged(_ name: String) {
+        var node = registered[name]
+        if !leased.contains(name) { node?.ready = false }
         guard nodes[name] != node else { return }
         nodes[name] = node
         schedulerCache = nil
@@ -514,6 +534,7 @@ public actor ControlPlane {
             remove(p)
             return
         }
+        podDetails[p.key] = s.detail
         let before = p
         p.phase = s.phase
         p.ready = s.ready
@@ -533,6 +554,7 @@ public actor ControlPlane {
         stageDelete(.podStatus(namespace: record.namespace, name: record.name))
         forgetOnNode(record)
         pods[record.key] = nil
+        podDetails[record.key] = nil
         podsByOwner[owner(of: record)]?.remove(record.key)
         dirty.insert(owner(of: record))
     }
@@ -545,7 +567,14 @@ public actor ControlPlane {
 
     /// Every pod, by namespace and name.
     public var allPods: [PodRecord] { pods.values.sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) } }
-    public var nodeRecords: [NodeRecord] { nodes.values.sorted { $0.name < $1.name } }
+    /// The pods' statuses as their nodes reported them, by "namespace/name".
+    public var reportedStatuses: [String: PodStatus] {
+        var out: [String: PodStatus] = [:]
+        for (key, status) in podDetails {
+            if let p = pods[key] { out[p.namespace + "/" + p.name] = status }
+        }
+        return out
+    }
     /// The revision number of a Deployment's template hash, nil once it left the history.
     public func revisionNumber(of deployment: ObjectKey, hash: String) -> Int? {
         revisions[.revision(namespace: deployment.namespace, deployment: deployment.name, hash: hash)]?.number

@@ -24,25 +24,15 @@ extension NodeAgent {
             lastClusterIPs = ips
             for p in pods.values where p.sandboxID != nil { try? writeEtc(p) }
         }
-        var endpoints: [String: [ServiceProxy.Endpoint]] = [:]
         var hostPorts: [(Int, PortProtocol, String, Int)] = []
         for p in pods.values where p.terminatingSince == nil {
             guard let ip = p.ip, p.sandboxID != nil else { continue }
             for c in p.pod.spec.containers { for port in c.ports { if let h = port.hostPort { hostPorts.append((h, port.protocol, ip, port.containerPort)) } } }
-            guard p.status.ready else { continue }
-            for r in view.services where Self.selects(r.service, p) {
-                let s = r.service
-                var ports: [String: Int] = [:]
-                for sp in s.ports {
-                    switch sp.targetPort ?? .int(sp.port) {
-                    case .int(let n): ports[ServiceProxy.portKey(sp)] = n
-                    case .string(let name):
-                        let named = p.pod.spec.containers.flatMap(\.ports).first { $0.name == name && $0.protocol == sp.protocol }
-                        if let named { ports[ServiceProxy.portKey(sp)] = named.containerPort }
-                    }
-                }
-                endpoints[ServiceProxy.key(s), default: []].append(.init(ip: ip, ports: ports))
-            }
+        }
+        let serving = servingEndpoints()
+        var endpoints: [String: [ServiceProxy.Endpoint]] = [:]
+        for (service, addresses) in serving {
+            endpoints[service] = addresses.map { ServiceProxy.Endpoint(ip: $0.ip, ports: $0.ports) }
         }
         let rules = ServiceProxy.ruleset(services: view.services, endpoints: endpoints, hostPorts: hostPorts.sorted { $0.0 < $1.0 },
                                   podCIDR: podCIDR, bridge: config.bridge, masquerade: config.masquerade)
@@ -50,21 +40,36 @@ extension NodeAgent {
         do {
             try network.replaceTable(family: "inet", name: "berth", body: rules)
             appliedRules = rules
+            appliedEndpoints = serving.mapValues { $0.map(\.ip).sorted() }
             servicesError = nil
         } catch {
             servicesError = "nftables: \(error)"
         }
     }
 
-    /// The ready endpoints of a Service ("namespace/name"), as pod IPs.
-    public func endpoints(of service: String) -> [String] {
-        guard let s = view.services.first(where: { ServiceProxy.key($0.service) == service })?.service else { return [] }
-        return pods.values.filter { $0.terminatingSince == nil && $0.status.ready && Self.selects(s, $0) }.compactMap(\.ip).sorted()
+    /// The endpoints the proxy uses, by Service ("namespace/name"): those the control plane stored, less
+    /// this node's pods that turned unready since (they leave at once, before the round trip through the
+    /// store). A pod being stopped stays until the stored endpoints drop it, at most `withdrawalWait`
+    /// seconds, and is sent SIGTERM only then: the control plane marks it stopping and withdraws it in one
+    /// transaction, but the node may see the first before the second, and a Service whose other backends
+    /// had not arrived yet would refuse connections meanwhile.
+    func servingEndpoints() -> [String: [EndpointsRecord.Address]] {
+        let now = NodeAgent.now
+        var out: [String: [EndpointsRecord.Address]] = [:]
+        for (service, record) in view.endpoints {
+            out[service] = record.addresses.filter { a in
+                guard a.node == config.nodeName else { return true }
+                guard let p = pods[record.namespace + "/" + a.pod], p.ip == a.ip else { return false }
+                if let since = p.terminatingSince { return p.killAt == nil && now - since < Self.withdrawalWait }
+                return p.status.ready
+            }
+        }
+        return out
     }
 
-    /// A Service with a selector picks the pods of its namespace that carry every label of it.
-    static func selects(_ s: Service, _ p: PodState) -> Bool {
-        s.metadata.effectiveNamespace == p.pod.metadata.effectiveNamespace && !s.selector.isEmpty
-            && s.selector.allSatisfy { p.pod.metadata.labels[$0.key] == $0.value }
-    }
+    static let withdrawalWait = 2.0
+
+    /// The endpoints the proxy balances a Service ("namespace/name") over, as pod IPs: those of the
+    /// rules in force.
+    public func endpoints(of service: String) -> [String] { appliedEndpoints[service] ?? [] }
 }

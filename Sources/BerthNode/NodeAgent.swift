@@ -1,3 +1,4 @@
+import BerthBlocking
 import BerthCluster
 import BerthImage
 import BerthLinux
@@ -8,6 +9,10 @@ import Foundation
 /// berth's kubelet and kube-proxy for one node: runs the pods it is given with the runtime, probes and
 /// restarts them, wires their network and the Services, and reports their status.
 public actor NodeAgent {
+    /// Its work blocks: it runs on a queue of its own, off the cooperative pool (see `BlockingExecutor`).
+    private let executor = BlockingExecutor(label: "node-agent")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
     public let config: NodeConfig
     let runtime: ContainerManager
     let network: HostNetwork
@@ -27,6 +32,8 @@ public actor NodeAgent {
     var pods: [String: PodState] = [:]
     var networkReady = false
     var appliedRules: String?
+    /// The pod IPs of each Service in the rules in force.
+    var appliedEndpoints: [String: [String]] = [:]
     var lastClusterIPs: [String?] = []
     /// Why the Services' table could not be set (nft's error), until it can.
     var servicesError: String?
@@ -115,13 +122,11 @@ public actor NodeAgent {
         }
         let refresh = viewChanged
         viewChanged = false
-        var stopping: [String] = []
         for key in pods.keys.sorted() {
             guard var p = pods[key] else { continue }
             let before = p
             if !adopting && p.terminatingSince == nil && desired[key] != p.pod {
-                beginTermination(&p, now)
-                stopping.append(key)
+                p.terminatingSince = now
             }
             if p.terminatingSince != nil {
                 if advanceTermination(&p, now) {
@@ -134,15 +139,30 @@ public actor NodeAgent {
             }
             pods[key] = p
             // Written only when it changed: most ticks change nothing.
-            if p != before, let data = try? JSONEncoder().encode(p) {
-                try? Files.write(Array(data), to: config.nodeDir + "/pods/" + p.fileName, mode: 0o600)
-            }
+            if p != before { save(p) }
         }
         if refresh { collectClaims() }
         collectImages(now)
         syncServices()
-        // SIGTERM only once the Services' rules no longer send new connections to the pod.
-        for key in stopping { if let p = pods[key] { send(SIGTERM, to: p) } }
+        // SIGTERM only once the Services' rules no longer send new connections to the pod; the grace
+        // period runs from then.
+        var serving = Set<String>()
+        for (service, addresses) in servingEndpoints() {
+            let namespace = service.prefix { $0 != "/" }
+            for a in addresses where a.node == config.nodeName { serving.insert(namespace + "/" + a.pod) }
+        }
+        for (key, p) in pods where p.terminatingSince != nil && p.killAt == nil && !serving.contains(key) {
+            send(SIGTERM, to: p)
+            pods[key]?.killAt = now + Double(p.pod.spec.terminationGracePeriodSeconds ?? 30)
+            if let p = pods[key] { save(p) }
+        }
+    }
+
+    /// Keeps the pod's state for the next run of the agent, which adopts it.
+    func save(_ p: PodState) {
+        if let data = try? JSONEncoder().encode(p) {
+            try? Files.write(Array(data), to: config.nodeDir + "/pods/" + p.fileName, mode: 0o600)
+        }
     }
 
     static func makeUID() -> String {
@@ -171,11 +191,6 @@ public actor NodeAgent {
     }
 
     // MARK: stopping
-
-    func beginTermination(_ p: inout PodState, _ now: Double) {
-        p.terminatingSince = now
-        p.killAt = now + Double(p.pod.spec.terminationGracePeriodSeconds ?? 30)
-    }
 
     func send(_ signal: Int32, to p: PodState) {
         for r in p.runs where isRunning(r) {
@@ -209,6 +224,8 @@ public actor NodeAgent {
     public func stopAll(timeout: Double = 60) async {
         adopting = false
         desired = [:]
+        // Nothing waits for the control plane to withdraw endpoints: the node is going away.
+        view.endpoints = [:]
         let deadline = NodeAgent.now + timeout
         while !pods.isEmpty && NodeAgent.now < deadline {
             tick()

@@ -3,15 +3,16 @@ import BerthModel
 import BerthStore
 import Foundation
 
-/// A node's input, as kubelet's is: a list, then a watch, of the pods bound to this node and of what
-/// they need (ConfigMaps, Secrets, claims, Services with their addresses), all from the store. A
-/// compacted history lists again. Nothing else tells a node what to run.
+/// A node's input, as kubelet's and kube-proxy's are: a list, then a watch, of the pods bound to this node,
+/// of what they need (ConfigMaps, Secrets, claims, Services with their addresses) and of the Services'
+/// endpoints, all from the store. A compacted history lists again. Nothing else tells a node what to run.
 public actor NodeFeed {
     let store: any Store
     public let nodeName: String
     private let decoder = JSONDecoder()
     private var bound: [ClusterKey: PodRecord] = [:]
     private var configs: [ClusterKey: ConfigRecord] = [:]
+    private var endpoints: [ClusterKey: EndpointsRecord] = [:]
     private var followed: [ClusterKey.Prefix: Int64] = [:]
     private var listed = false
     /// Bumped by every change of what the node should run.
@@ -50,6 +51,7 @@ public actor NodeFeed {
             }
         }
         view.services.sort { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
+        for e in endpoints.values { view.endpoints[e.namespace + "/" + e.name] = e }
         return (pods, view)
     }
 
@@ -69,8 +71,9 @@ public actor NodeFeed {
         while !Task.isCancelled {
             do {
                 if !listed { try await list() }
-                try await store.follow([ClusterKey.pods, ClusterKey.configs].map { ($0.path, followed[$0] ?? 0) }) { event, path in
-                    await self.ingest(event, under: path == ClusterKey.pods.path ? ClusterKey.pods : ClusterKey.configs)
+                try await store.follow(Self.prefixes.map { ($0.path, followed[$0] ?? 0) }) { event, path in
+                    guard let prefix = Self.prefixes.first(where: { $0.path == path }) else { return }
+                    await self.ingest(event, under: prefix)
                 }
             } catch let e as StoreError where e.code == .compacted {
                 listed = false
@@ -81,9 +84,12 @@ public actor NodeFeed {
         }
     }
 
+    private static let prefixes = [ClusterKey.pods, ClusterKey.configs, ClusterKey.allEndpoints]
+
     private func list() async throws {
         let (pods, podsAt) = try await store.list(prefix: ClusterKey.pods.path)
         let (records, configsAt) = try await store.list(prefix: ClusterKey.configs.path)
+        let (backends, endpointsAt) = try await store.list(prefix: ClusterKey.allEndpoints.path)
         bound = [:]
         for v in pods {
             // A record that does not decode is not the control plane's: it is left alone.
@@ -93,7 +99,11 @@ public actor NodeFeed {
         for v in records {
             if let r = try? decoder.decode(ConfigRecord.self, from: Data(v.value)) { configs[r.key] = r }
         }
-        followed = [ClusterKey.pods: podsAt, ClusterKey.configs: configsAt]
+        endpoints = [:]
+        for v in backends {
+            if let e = try? decoder.decode(EndpointsRecord.self, from: Data(v.value)) { endpoints[e.key] = e }
+        }
+        followed = [ClusterKey.pods: podsAt, ClusterKey.configs: configsAt, ClusterKey.allEndpoints: endpointsAt]
         listed = true
         version += 1
         changed()
@@ -109,12 +119,18 @@ public actor NodeFeed {
             let mine = p?.nodeName == nodeName ? p : nil
             moved = bound[key] != mine
             bound[key] = mine
+        case .put(let value, _) where prefix == ClusterKey.allEndpoints:
+            let e = try? decoder.decode(EndpointsRecord.self, from: Data(value.value))
+            moved = endpoints[key] != e
+            endpoints[key] = e
         case .put(let value, _):
             let r = try? decoder.decode(ConfigRecord.self, from: Data(value.value))
             moved = configs[key] != r
             configs[key] = r
         case .delete where prefix == ClusterKey.pods:
             moved = bound.removeValue(forKey: key) != nil
+        case .delete where prefix == ClusterKey.allEndpoints:
+            moved = endpoints.removeValue(forKey: key) != nil
         case .delete:
             moved = configs.removeValue(forKey: key) != nil
         }

@@ -3,8 +3,8 @@ import BerthStore
 import Foundation
 
 /// The node's side of the store: its node record and its pods' status records, each written only when
-/// it changed, as compare-and-swaps on the revision this node last wrote. The control plane reads them
-/// through its watch; nothing else carries a node's news.
+/// it changed, as compare-and-swaps on the revision this node last wrote, and its lease, kept alive. The
+/// control plane reads them through its watch; nothing else carries a node's news.
 public actor NodeReporter {
     let store: any Store
     let clock: @Sendable () -> Double
@@ -12,6 +12,7 @@ public actor NodeReporter {
     private var known: [ClusterKey: Int64] = [:]
     private var written: [ClusterKey: PodStatusRecord] = [:]
     private var node: NodeRecord?
+    private var lease: LeaseID?
 
     public init(store: any Store, clock: @escaping @Sendable () -> Double) {
         self.store = store
@@ -42,6 +43,35 @@ public actor NodeReporter {
         let revision = try await write(try changed.map { ($0.key, try coder.encode($0)) })
         for s in changed { written[s.key] = s }
         return revision
+    }
+
+    /// Renews the node's lease; when there is none yet, or it ran out (the node stalled longer than its
+    /// time to live), takes a new one and puts the node's lease record on it.
+    public func heartbeat(node: String, ttl: Double) async throws {
+        if let lease {
+            do {
+                try await store.keepAlive(lease)
+                return
+            } catch let e as StoreError where e.code == .unknownLease {
+                self.lease = nil
+            }
+        }
+        let granted = try await store.grantLease(ttl: ttl)
+        do {
+            _ = try await store.put(ClusterKey.nodeLease(node).path, Array(try coder.encode(NodeLeaseRecord(node: node, ttlSeconds: ttl))), lease: granted)
+        } catch {
+            try? await store.revokeLease(granted)
+            throw error
+        }
+        lease = granted
+    }
+
+    /// Ends the node's lease now (the node leaves on purpose): the control plane sees it not ready at
+    /// once rather than when the lease would run out.
+    public func releaseLease() async {
+        guard let lease else { return }
+        self.lease = nil
+        try? await store.revokeLease(lease)
     }
 
     /// Forgets the pods not in `keys` (the control plane removed them).

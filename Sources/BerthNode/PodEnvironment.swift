@@ -10,13 +10,17 @@ public struct ClusterView: Sendable {
     /// Services with the addresses the control plane gave them.
     public var services: [ServiceRecord] = []
     public var claims: [String: PersistentVolumeClaim] = [:]
+    /// The Services' ready backends as the control plane stored them, by "namespace/name".
+    public var endpoints: [String: EndpointsRecord] = [:]
     public init() {}
 
-    public init(configMaps: [ConfigMap] = [], secrets: [Secret] = [], services: [ServiceRecord] = [], claims: [PersistentVolumeClaim] = []) {
+    public init(configMaps: [ConfigMap] = [], secrets: [Secret] = [], services: [ServiceRecord] = [], claims: [PersistentVolumeClaim] = [],
+                endpoints: [EndpointsRecord] = []) {
         for c in configMaps { self.configMaps[Self.key(c.metadata)] = c }
         for s in secrets { self.secrets[Self.key(s.metadata)] = s }
         self.services = services
         for c in claims { self.claims[Self.key(c.metadata)] = c }
+        for e in endpoints { self.endpoints[e.namespace + "/" + e.name] = e }
     }
 
     static func key(_ m: ObjectMeta) -> String { m.effectiveNamespace + "/" + m.name }

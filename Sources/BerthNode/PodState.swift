@@ -50,6 +50,7 @@ struct PodState: Codable, Equatable {
     var sandboxPid: Int32?
     var runs: [Run]
     var terminatingSince: Double?
+    /// Set when SIGTERM is sent to a terminating pod: SIGKILL at this time.
     var killAt: Double?
     var retryAt = 0.0
     var reason: String?

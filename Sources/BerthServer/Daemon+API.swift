@@ -61,7 +61,7 @@ extension Daemon {
             }
         }
         for key in runs { jobs[key] = await plane.jobStatus(of: key) }
-        return APIState(nodeName: nodeName, records: records, podStatuses: agentStatuses, desired: desired,
+        return APIState(nodeName: nodeName, records: records, podStatuses: reportedStatuses, desired: desired,
                         deployments: deployments, jobs: jobs, cronJobRuns: runs, clusterIPs: ips, endpoints: endpoints,
                         node: nodeStatus, nodeRecord: nodeRecord, events: events.events, sync: await syncInfo())
     }

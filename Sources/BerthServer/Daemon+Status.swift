@@ -137,7 +137,7 @@ extension Daemon {
             if let ip = p.podIP { f.append(StatusField("ip", .string(ip))) }
             if p.terminating { f.append(StatusField("terminating", .bool(true))) }
             if let r = p.unschedulableReason ?? p.waitingReason { f.append(StatusField("reason", .string(r))) }
-            let s = agentStatuses[p.namespace + "/" + p.name]
+            let s = reportedStatuses[p.namespace + "/" + p.name]
             for c in (s?.initContainerStatuses ?? []) + (s?.containerStatuses ?? []) {
                 if case .waiting(let reason, _) = c.state, reason != "ContainerCreating" {
                     f.append(StatusField("waiting", .string("\(c.name): \(reason)")))

@@ -47,6 +47,8 @@ public actor Daemon {
     // Between the control plane and the agent.
     var records: [PodRecord] = []
     var agentStatuses: [String: PodStatus] = [:]
+    /// Every pod's status as its node reported it through the store (the API and the status branch show these).
+    var reportedStatuses: [String: PodStatus] = [:]
     /// The version of the node's input the agent last got.
     var fedVersion = -1
     var usage: [String: PodUsage] = [:]
@@ -129,6 +131,8 @@ public actor Daemon {
         if config.stopWorkloadsOnExit {
             logger.info("stopping every workload and removing the pod network (--stop-workloads-on-exit)")
             await agent.stopAll()
+            // The node leaves: not ready at once. Otherwise its lease runs on, as the next start adopts the pods.
+            await reporter.releaseLease()
         } else {
             logger.info("leaving \(agentStatuses.count) pods running; the next start adopts them")
         }
@@ -189,6 +193,22 @@ public actor Daemon {
         rollouts = [:]
         metrics.leader.set(Int64(0))
         logger.warning("no longer leading (\(why)): standing by")
+    }
+
+    /// Keeps the node's lease alive, renewing it every quarter of its time to live.
+    func runHeartbeat() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(config.nodeLeaseSeconds / 4))
+            await heartbeat()
+        }
+    }
+
+    func heartbeat() async {
+        do {
+            try await reporter.heartbeat(node: nodeName, ttl: config.nodeLeaseSeconds)
+        } catch {
+            logger.warning("node \(nodeName): cannot renew its lease (retried in \(config.nodeLeaseSeconds / 4) s): \(error)")
+        }
     }
 
     /// On etcd, compacts the history berth wrote once a minute, keeping `EtcdOptions.keepHistory` of it.
@@ -335,6 +355,7 @@ public actor Daemon {
             logger.error("control plane: \(error)")
         }
         let newRecords = await plane.allPods
+        reportedStatuses = await plane.reportedStatuses
         if newRecords != records {
             recordSchedulingEvents(old: records, new: newRecords, now: now)
             records = newRecords
@@ -380,7 +401,7 @@ public actor Daemon {
             }
             guard let s = statuses[key] else { continue }
             reports.append(PodStatusRecord(namespace: r.namespace, name: r.name, node: nodeName, phase: s.phase, ready: s.ready,
-                                           podIP: s.podIP, restarts: s.restarts, cpuUsageMilli: usage[key]?.pod.cpuMilli))
+                                           podIP: s.podIP, restarts: s.restarts, cpuUsageMilli: usage[key]?.pod.cpuMilli, detail: s))
         }
         try await reporter.report(reports)
         await reporter.retain(Set(bound.map { ClusterKey.podStatus(namespace: $0.namespace, name: $0.name) }))

@@ -18,6 +18,9 @@ public struct DaemonConfig: Sendable {
     public var store = StoreChoice.embedded
     /// On etcd: the leader's lease; a dead leader is replaced within about this long.
     public var leaderLeaseSeconds = 4.0
+    /// The node's lease, renewed every quarter of it: a node that stops renewing is not ready (no new pods
+    /// are placed on it) after about this long.
+    public var nodeLeaseSeconds = 10.0
     /// Poll interval after a good sync (±10% jitter); webhooks and the post-receive hook sync at once.
     public var interval: Duration = .seconds(15)
     public var listenHost = "127.0.0.1"

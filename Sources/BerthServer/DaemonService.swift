@@ -11,6 +11,7 @@ struct DaemonService: Service {
         // The node registers before the first commit is applied, so that its pods are placed at once.
         await daemon.plane.startFollowing()
         await daemon.feed.start()
+        await daemon.heartbeat()
         await daemon.step()
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
@@ -18,6 +19,7 @@ struct DaemonService: Service {
                 group.addTask { await daemon.runSource() }
                 group.addTask { await daemon.runLoop() }
                 group.addTask { await daemon.runCompaction() }
+                group.addTask { await daemon.runHeartbeat() }
                 await group.waitForAll()
             }
         }

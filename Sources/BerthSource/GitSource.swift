@@ -1,3 +1,4 @@
+import BerthBlocking
 import BerthGit
 import BerthModel
 import Foundation
@@ -6,6 +7,10 @@ import Foundation
 /// A poll first asks the remote where the ref points (ls-remote) and fetches only when it moved.
 /// A failure keeps the last good snapshot: an error is never an empty desired state.
 public actor GitSource {
+    /// Its work blocks: it runs on a queue of its own, off the cooperative pool (see `BlockingExecutor`).
+    private let executor = BlockingExecutor(label: "git-source")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
     public enum Outcome: Sendable {
         /// The ref did not move; no objects were fetched.
         case unchanged(Snapshot)

@@ -1,3 +1,4 @@
+import BerthBlocking
 import BerthGit
 import BerthModel
 import Foundation
@@ -26,6 +27,10 @@ public struct StatusError: Error, Sendable, CustomStringConvertible {
 /// from the branch tip, coalesces changes, never force-pushes, and on a non-fast-forward fetches the
 /// remote tip, re-creates its commit on top of it, and tries again with backoff.
 public actor StatusWriter {
+    /// Its work blocks: it runs on a queue of its own, off the cooperative pool (see `BlockingExecutor`).
+    private let executor = BlockingExecutor(label: "status-writer")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
     public struct FlushResult: Sendable, Equatable {
         /// The status commit pushed, nil when the tree was already what the branch holds.
         public var commit: ObjectID?

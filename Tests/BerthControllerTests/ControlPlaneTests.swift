@@ -73,6 +73,7 @@ func runAll(_ cp: ControlPlane) async throws {
             try await runAll(cp)
             let endpoints = await cp.endpoints(of: ObjectKey(kind: .service, namespace: "default", name: "web"))
             #expect(endpoints?.addresses.count == 3)
+            #expect(endpoints?.addresses.allSatisfy { $0.ports == ["80/TCP": 80] } == true)
             #expect(await cp.status(of: webKey)?.availableReplicas == 3)
             // Everything is in the store: a new control plane over it sees the same pods.
             let again = try await ControlPlane(store: store, clock: { clock.now() })
@@ -137,6 +138,34 @@ func runAll(_ cp: ControlPlane) async throws {
             let pods = await cp.pods(of: webKey)
             #expect(pods.filter(\.terminating).count == 2)
             #expect(pods.filter { !$0.terminating }.map(\.nodeName) == ["n2", "n2"])
+        }
+    }
+
+    /// A node whose lease runs out (the store deletes its lease record) is not ready: no new pod goes
+    /// there and its pods are replaced, unless most nodes went at once; a renewed lease makes it ready.
+    @Test func aNodeWhoseLeaseRunsOutIsNotReadyUnlessMostNodesWent() async throws {
+        try await withControlPlane { cp, _, _, _ in
+            for n in ["n1", "n2", "n3"] { try await cp.registerNode(node(n)) }
+            try await cp.apply(state([.deployment(deployment(replicas: 3))]))
+            try await runAll(cp)
+            let placed = await cp.pods(of: webKey)
+            #expect(Set(placed.compactMap(\.nodeName)) == ["n1", "n2", "n3"])
+            try await cp.nodeLeaseRunsOut("n3")
+            try await cp.reconcile()
+            var pods = await cp.pods(of: webKey)
+            #expect(pods.filter(\.terminating).compactMap(\.nodeName) == ["n3"])
+            #expect(pods.filter { !$0.terminating }.allSatisfy { $0.nodeName == "n1" || $0.nodeName == "n2" })
+            try await runAll(cp)
+            // Two of three gone: more likely this side is cut off; n2's pods stay where they are.
+            try await cp.nodeLeaseRunsOut("n2")
+            try await cp.reconcile()
+            pods = await cp.pods(of: webKey).filter { !$0.terminating }
+            #expect(pods.count == 3 && pods.contains { $0.nodeName == "n2" })
+            // n3 renews: ready again, and what is placed next may go there.
+            try await cp.registerNode(node("n3"))
+            try await cp.apply(state([.deployment(deployment(replicas: 6))]))
+            pods = await cp.pods(of: webKey).filter { !$0.terminating }
+            #expect(pods.count == 6 && pods.contains { $0.nodeName == "n3" } && pods.allSatisfy { $0.nodeName != nil })
         }
     }
 }

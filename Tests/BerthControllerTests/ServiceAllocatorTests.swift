@@ -63,4 +63,28 @@ import Testing
             #expect(await store.get("config/default/ConfigMap/settings") == nil)
         }
     }
+
+    /// Endpoints carry each pod's port per Service port, as Kubernetes resolves targetPort: a number as
+    /// given, none meaning the Service port, a name through the containers' ports of the same protocol.
+    @Test func endpointsResolveTargetPortsPerPod() {
+        var s = service("web", ports: [80, 443, 53, 9000])
+        s.ports[1].targetPort = .string("https")
+        s.ports[2].targetPort = .string("dns")
+        s.ports[2].protocol = .udp
+        s.ports[3].targetPort = .string("absent")
+        var c = Container()
+        var https = ContainerPort()
+        https.name = "https"
+        https.containerPort = 8443
+        var dnsTCP = ContainerPort()
+        dnsTCP.name = "dns"
+        dnsTCP.containerPort = 5353
+        var dnsUDP = dnsTCP
+        dnsUDP.containerPort = 5354
+        dnsUDP.protocol = .udp
+        c.ports = [https, dnsTCP, dnsUDP]
+        var spec = PodSpec()
+        spec.containers = [c]
+        #expect(EndpointsRecord.targetPorts(of: s, in: spec) == ["80/TCP": 80, "443/TCP": 8443, "53/UDP": 5354])
+    }
 }

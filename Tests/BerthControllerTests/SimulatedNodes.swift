@@ -7,9 +7,20 @@ import Foundation
 /// What node agents do, for the control plane's tests: they write their node's record and their pods'
 /// status records to the store; the control plane takes them in through its watch.
 extension ControlPlane {
+    /// The node's record and its lease record (on no store lease: it lasts until `nodeLeaseRunsOut`).
     func registerNode(_ node: NodeRecord) async throws {
         startFollowing()
+        _ = try await write(ClusterKey.nodeLease(node.name), NodeLeaseRecord(node: node.name, ttlSeconds: 10))
         await caughtUp(to: try await write(node.key, node))
+    }
+
+    /// The node stopped renewing its lease: the store deletes the lease record.
+    func nodeLeaseRunsOut(_ name: String) async throws {
+        startFollowing()
+        guard try await store.delete(ClusterKey.nodeLease(name).path, expected: nil) != nil else {
+            throw ControlPlaneError(message: "no lease record for node \(name)")
+        }
+        await caughtUp(to: try await store.revision)
     }
 
     func reportPod(namespace: String, name: String, phase: PodPhase, ready: Bool, podIP: String?, restarts: Int = 0,

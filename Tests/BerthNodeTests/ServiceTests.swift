@@ -48,14 +48,28 @@ extension NodeAgentTests {
             return s
         }
 
-        /// A Service over three busybox httpd replicas: requests to its ClusterIP from the node and from
-        /// another pod reach every replica; a replica failing readiness leaves and comes back; with no ready
-        /// endpoint the ClusterIP refuses at once.
+        /// A Service over three busybox httpd replicas, with the endpoints the control plane would store
+        /// once they run (the named targetPort resolved): requests to its ClusterIP from the node and from
+        /// another pod reach every replica; a replica failing readiness leaves at once, before any new record,
+        /// and comes back; with no ready endpoint the ClusterIP refuses at once.
         @Test func clusterIPBalancesOverReadyReplicas() async throws {
             try await NodeHarness.with { h, agent in
                 let client = pod("client", container("sh", "exec sleep 1000"))
                 let pods = (1...3).map(Self.web) + [client]
-                await agent.update(pods: pods, view: ClusterView(services: [ServiceRecord(service: Self.service, clusterIP: "10.96.0.7")]))
+                let service = ServiceRecord(service: Self.service, clusterIP: "10.96.0.7")
+                await agent.update(pods: pods, view: ClusterView(services: [service]))
+                var addresses: [EndpointsRecord.Address] = []
+                try await NodeHarness.eventually("three replicas ready") {
+                    addresses = []
+                    for p in pods.prefix(3) {
+                        guard let s = await agent.status(namespace: "default", name: p.metadata.name), s.ready, let ip = s.podIP else { return false }
+                        addresses.append(.init(pod: p.metadata.name, ip: ip, node: "node-1", ports: EndpointsRecord.targetPorts(of: Self.service, in: p.spec)))
+                    }
+                    return true
+                }
+                #expect(addresses[0].ports == ["80/TCP": 8080])
+                let stored = EndpointsRecord(namespace: "default", name: "web", addresses: addresses)
+                await agent.update(pods: pods, view: ClusterView(services: [service], endpoints: [stored]))
                 try await NodeHarness.eventually("three endpoints") { await agent.endpoints(of: "default/web").count == 3 }
                 let vip = try #require(await agent.clusterIP(of: "default/web"))
                 #expect(vip == "10.96.0.7")
