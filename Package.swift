@@ -143,7 +143,7 @@ let package = Package(
         .testTarget(name: "BerthSourceTests", dependencies: ["BerthSource", "BerthGit", "BerthModel", "BerthTestSupport"]),
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", "BerthTestSupport"]),
         .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel"]),
-        .testTarget(name: "BerthControllerTests", dependencies: ["BerthController", "BerthCluster", "BerthModel", "BerthStore"]),
+        .testTarget(name: "BerthControllerTests", dependencies: ["BerthController", "BerthCluster", "BerthModel", "BerthNode", "BerthStore"]),
         .testTarget(name: "BerthServerTests", dependencies: [
             "BerthServer", "BerthSource", .product(name: "Crypto", package: "swift-crypto"), .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),

@@ -72,7 +72,9 @@ extension ControlPlane {
         for w in ready { w.continuation.resume() }
     }
 
-    /// Returns once the reports written at `revision` or before have been taken in.
+    /// Returns once the control plane took in an event at `revision` or later. Each prefix has a watch of
+    /// its own, so an earlier write under another prefix may still be on its way: a writer that needs
+    /// several writes taken in waits after each.
     public func caughtUp(to revision: Int64) async {
         guard seen < revision else { return }
         await withCheckedContinuation { seenWaiters.append((revision, $0)) }

@@ -34,11 +34,16 @@ extension BenchCommand {
             let cp = try await ControlPlane(store: store, clock: clock)
             await cp.startFollowing()
             // The nodes' agents, through the store as the real ones.
-            let reporter = NodeReporter(store: store, clock: clock)
-            for i in 0..<nodes {
-                try await reporter.register(NodeRecord(name: "node-\(i)", allocatable: .init(cpuMilli: 64_000, memory: 256 << 30, pods: 250)))
+            // Leases first, then the records: each kind arrives on a watch of its own, and `caughtUp` waits for one.
+            let nodeReporters = (0..<nodes).map { _ in NodeReporter(store: store, clock: clock) }
+            for (i, r) in nodeReporters.enumerated() { try await r.heartbeat(node: "node-\(i)", ttl: 3600) }
+            await cp.caughtUp(to: await store.revision)
+            for (i, r) in nodeReporters.enumerated() {
+                try await r.register(NodeRecord(name: "node-\(i)", allocatable: .init(cpuMilli: 64_000, memory: 256 << 30, pods: 250)))
             }
             await cp.caughtUp(to: await store.revision)
+            // The pods' status, for every node at once.
+            let reporter = NodeReporter(store: store, clock: clock)
             func deployment(_ i: Int, image: String) -> KubeObject {
                 var d = Deployment()
                 d.metadata.name = "app-\(i)"

@@ -10,7 +10,7 @@ extension ControlPlane {
     /// The node's record and its lease record (on no store lease: it lasts until `nodeLeaseRunsOut`).
     func registerNode(_ node: NodeRecord) async throws {
         startFollowing()
-        _ = try await write(ClusterKey.nodeLease(node.name), NodeLeaseRecord(node: node.name, ttlSeconds: 10))
+        await caughtUp(to: try await write(ClusterKey.nodeLease(node.name), NodeLeaseRecord(node: node.name, ttlSeconds: 10)))
         await caughtUp(to: try await write(node.key, node))
     }
 
