@@ -18,7 +18,7 @@ public struct HostNetwork: Sendable {
         let full = target.map { ["/usr/bin/nsenter", "--net=" + $0] + argv } ?? argv
         let r = try Subprocess.run(full, stdin: stdin, timeout: 30)
         guard r.status == 0 else {
-            throw LinuxError(stage: "network", syscall: argv.prefix(3).joined(separator: " ") + ": " + r.output.split(separator: "\n").joined(separator: "; "), errno: 0)
+            throw LinuxError(stage: "network", program: argv, status: r.status, output: r.output)
         }
         return r.output
     }

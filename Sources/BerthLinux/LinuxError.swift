@@ -3,7 +3,8 @@ import CBerthLinux
 import Glibc
 #endif
 
-/// A failure of the container's setup, as the child reported it: stage, syscall, path and errno.
+/// A failure of the container's setup, as the child reported it: stage, syscall, path and errno; or of a
+/// helper program (`ip`, `nft`), with errno 0, its exit status and output in `syscall`.
 public struct LinuxError: Error, Sendable, CustomStringConvertible {
     public var stage: String
     public var syscall: String
@@ -17,9 +18,17 @@ public struct LinuxError: Error, Sendable, CustomStringConvertible {
         self.errno = errno
     }
 
+    /// A helper program that failed: its arguments, how it ended and what it printed.
+    public init(stage: String, program argv: [String], status: Int32, output: String) {
+        let ended = status > 128 ? "killed by signal \(status - 128)" : "exit status \(status)"
+        let said = output.split(separator: "\n").joined(separator: "; ")
+        self.init(stage: stage, syscall: argv.prefix(3).joined(separator: " ") + ": " + ended + (said.isEmpty ? "" : ": " + said), errno: 0)
+    }
+
     public var description: String {
-        let reason = String(cString: strerror(errno))
-        return path.isEmpty ? "\(stage): \(syscall): \(reason)" : "\(stage): \(syscall) \(path): \(reason)"
+        let what = path.isEmpty ? "\(stage): \(syscall)" : "\(stage): \(syscall) \(path)"
+        // errno 0 is a program's failure, described in full already: strerror would say "Success".
+        return errno == 0 ? what : what + ": " + String(cString: strerror(errno))
     }
 }
 

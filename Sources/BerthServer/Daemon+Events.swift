@@ -12,6 +12,10 @@ extension Daemon {
             func add(_ type: String, _ reason: String, _ message: String) {
                 events.add(type, reason, message, kind: "Pod", namespace: parts[0], name: parts[1], at: now)
             }
+            // The pod as a whole cannot start (its sandbox: cgroups, network): once per reason, as the kubelet.
+            if let reason = s.reason, reason != before?.reason {
+                add("Warning", reason, s.message ?? reason)
+            }
             for c in s.initContainerStatuses + s.containerStatuses {
                 let prior = (before?.initContainerStatuses ?? []) + (before?.containerStatuses ?? [])
                 let was = prior.first { $0.name == c.name }

@@ -93,15 +93,18 @@ struct APIClient {
         }
         defer { freeaddrinfo(list) }
         var ai: UnsafeMutablePointer<addrinfo>? = first
+        var failure = ECONNREFUSED
         while let a = ai {
             let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
+            failure = errno
             if fd >= 0 {
                 if Glibc.connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { return fd }
+                failure = errno
                 close(fd)
             }
             ai = a.pointee.ai_next
         }
-        throw Failure(description: "cannot reach the berth API at http://\(host):\(port) (\(String(cString: strerror(errno)))); is `berth run` running? (--server)")
+        throw Failure(description: "cannot reach the berth API at http://\(host):\(port) (\(String(cString: strerror(failure)))); is `berth run` running? (--server)")
     }
 
     private func send(_ fd: Int32, _ bytes: [UInt8]) throws {

@@ -29,6 +29,8 @@ final class DaemonHarness: @unchecked Sendable {
     var nodeName = "e2e"
     /// More flags for `berth run` (registries, say).
     var extraArgs: [String] = []
+    /// A program that runs `berth run` (its path and arguments follow), which execs it in place.
+    var launcher: [String] = []
 
     static var binaries: String {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -97,8 +99,9 @@ final class DaemonHarness: @unchecked Sendable {
     func start() throws {
         Orphans.adopt()
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: DaemonHarness.binaries + "/berth")
-        p.arguments = ["run", "--repo", url, "--state-dir", stateDir, "--run-dir", dir + "/run", "--interval", interval,
+        let berth = DaemonHarness.binaries + "/berth"
+        p.executableURL = URL(fileURLWithPath: launcher.first ?? berth)
+        p.arguments = (launcher.isEmpty ? [] : launcher.dropFirst() + [berth]) + ["run", "--repo", url, "--state-dir", stateDir, "--run-dir", dir + "/run", "--interval", interval,
                        "--listen", "127.0.0.1:\(apiPort)", "--node-name", nodeName, "--network-namespace", "/run/netns/" + netns,
                        "--webhook-secret-file", dir + "/webhook-secret", "--stop-workloads-on-exit"] + extraArgs
         try "s3cret-hook\n".write(toFile: dir + "/webhook-secret", atomically: true, encoding: .utf8)

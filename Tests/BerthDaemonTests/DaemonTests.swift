@@ -250,6 +250,37 @@ extension DaemonTests {
         }
     }
 
+    @Suite struct SetUpFailures {
+        /// As under `ip netns exec`, which mounts a fresh /sys: the daemon sees no cgroup. The pod says why
+        /// it cannot start, in its status and in a Warning event, within a second or two of being placed,
+        /// rather than ContainerCreating forever.
+        @Test func aPodThatCannotBeSetUpSaysWhyAtOnce() async throws {
+            try await DaemonHarness.with { h in
+                // Its own mount namespace, gone with it: nothing on the host changes.
+                h.launcher = ["/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+                              "mount -t tmpfs berth-test /sys/fs/cgroup && exec \"$0\" \"$@\""]
+                try h.ws.commit(["web.yaml": Manifests.web(replicas: 1)], in: h.work, message: "web")
+                try h.start()
+                var placed: Date?
+                var status: [String: Any] = [:]
+                try await h.waitFor("the pod's reason", timeout: 30) {
+                    guard let pod = try h.pods("web").first, (pod["spec"] as? [String: Any])?["nodeName"] != nil else { return false }
+                    placed = placed ?? Date()
+                    status = pod["status"] as? [String: Any] ?? [:]
+                    return status["reason"] != nil
+                }
+                let delay = Date().timeIntervalSince(try #require(placed))
+                #expect(delay < 2, "the reason took \(delay) s to show")
+                #expect(status["reason"] as? String == "FailedCreatePodSandBox")
+                let message = status["message"] as? String ?? ""
+                #expect(message.contains("/sys/fs/cgroup") && message.contains("No such file or directory"), "\(message)")
+                let events = try h.get("/api/v1/namespaces/default/events")["items"] as? [[String: Any]] ?? []
+                #expect(events.contains { $0["type"] as? String == "Warning" && $0["reason"] as? String == "FailedCreatePodSandBox"
+                    && ($0["message"] as? String) == message })
+            }
+        }
+    }
+
     @Suite struct Triggers {
         @Test(arguments: StoreBackend.allCases) func postReceiveHookAndSignedWebhooksSyncAtOnceUnsignedOnesDoNot(_ store: StoreBackend) async throws {
             try await DaemonHarness.with(store: store) { h in
