@@ -25,6 +25,10 @@ public struct ClusterKey: Hashable, Comparable, Sendable, CustomStringConvertibl
     public static func node(_ name: String) -> ClusterKey { ClusterKey("nodes/\(name)") }
     public static let nodes = Prefix("nodes/")
 
+    /// The pod network the control plane gave a node.
+    public static func podCIDR(_ node: String) -> ClusterKey { ClusterKey("podcidrs/\(node)") }
+    public static let podCIDRs = Prefix("podcidrs/")
+
     /// A node's heartbeat, on a store lease the node keeps alive.
     public static func nodeLease(_ name: String) -> ClusterKey { ClusterKey("nodeleases/\(name)") }
     public static let nodeLeases = Prefix("nodeleases/")

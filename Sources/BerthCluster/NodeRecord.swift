@@ -8,6 +8,8 @@ public struct NodeRecord: Codable, Sendable, Hashable {
     public var ready: Bool
     public var unschedulable = false
     public var taints: [Taint] = []
+    /// The pod network the node asks for (`berth run --pod-cidr`); nil: any the control plane picks.
+    public var requestedPodCIDR: String?
 
     public struct Allocatable: Codable, Sendable, Hashable {
         public var cpuMilli: Int64
@@ -22,7 +24,9 @@ public struct NodeRecord: Codable, Sendable, Hashable {
         }
     }
 
-    public init(name: String, labels: [String: String] = [:], taints: [Taint] = [], allocatable: Allocatable, ready: Bool = true) {
+    public init(name: String, labels: [String: String] = [:], taints: [Taint] = [], allocatable: Allocatable, ready: Bool = true,
+                requestedPodCIDR: String? = nil) {
+        self.requestedPodCIDR = requestedPodCIDR
         self.name = name
         self.labels = labels
         self.taints = taints
@@ -47,4 +51,19 @@ public struct NodeLeaseRecord: Codable, Sendable, Hashable {
     }
 
     public var key: ClusterKey { .nodeLease(node) }
+}
+
+/// The pod network the control plane gave a node (its pods' addresses come from it), or why it has none.
+public struct PodCIDRRecord: Codable, Sendable, Hashable {
+    public var node: String
+    public var cidr: String?
+    public var error: String?
+
+    public init(node: String, cidr: String? = nil, error: String? = nil) {
+        self.node = node
+        self.cidr = cidr
+        self.error = error
+    }
+
+    public var key: ClusterKey { .podCIDR(node) }
 }

@@ -49,6 +49,12 @@ extension ControlPlane {
         }
         followed[ClusterKey.nodeLeases] = leasesAt
         for name in registered.keys { nodeChanged(name) }
+        podCIDRs = [:]
+        for v in try await list(ClusterKey.podCIDRs).values {
+            let r = try decoder.decode(PodCIDRRecord.self, from: Data(v.value))
+            podCIDRs[r.node] = r
+        }
+        podCIDRsDirty = true
         let (statusValues, statusesAt) = try await list(ClusterKey.podStatuses)
         for v in statusValues {
             let s = try decoder.decode(PodStatusRecord.self, from: Data(v.value))

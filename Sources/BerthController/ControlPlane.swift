@@ -67,16 +67,26 @@ public actor ControlPlane {
     var following: Task<Void, Never>?
     /// The service network ClusterIPs come from.
     let serviceCIDR: CIDR
+    /// The network nodes' pod CIDRs come from, and what each node got.
+    let clusterCIDR: CIDR
+    var podCIDRs: [String: PodCIDRRecord] = [:]
+    var podCIDRsDirty = true
     /// What nodes read of the applied commit: ConfigMaps, Secrets, claims, Services with their addresses.
     var configs: [ClusterKey: ConfigRecord] = [:]
     /// Seconds from creation to binding of the pods bound since the last `takeSchedulingLatencies`.
     var schedulingLatencies: [Double] = []
 
-    public init(store: any Store, clock: @escaping @Sendable () -> Double, serviceCIDR: String = "10.96.0.0/16") async throws {
+    public init(store: any Store, clock: @escaping @Sendable () -> Double, serviceCIDR: String = "10.96.0.0/16",
+                clusterCIDR: String = "10.244.0.0/16") async throws {
         guard let range = CIDR(serviceCIDR) else {
             throw ControlPlaneError(message: "service CIDR \(serviceCIDR) is not an IPv4 network such as 10.96.0.0/16")
         }
+        guard let pods = CIDR(clusterCIDR), pods.prefix <= PodCIDRAllocator.nodePrefix else {
+            throw ControlPlaneError(message: "cluster CIDR \(clusterCIDR) is not an IPv4 network of /\(PodCIDRAllocator.nodePrefix) or larger, such as 10.244.0.0/16")
+        }
+        guard !pods.overlaps(range) else { throw ControlPlaneError(message: "cluster CIDR \(clusterCIDR) overlaps service CIDR \(serviceCIDR)") }
         self.serviceCIDR = range
+        self.clusterCIDR = pods
         self.store = store
         self.clock = clock
         coder.outputFormatting = [.sortedKeys]
@@ -210,6 +220,7 @@ public actor ControlPlane {
     /// progress), then schedules and updates endpoints.
     public func reconcile() async throws {
         let now = clock()
+        try allocatePodCIDRs()
         try await autoscale(now: now)
         try await runCronJobs(now: now)
         for (key, at) in wakeAt where at <= now {
@@ -505,6 +516,16 @@ public actor ControlPlane {
 
     // MARK: what nodes report
 
+    /// Gives each registered node a pod CIDR (and frees those of nodes gone), when nodes changed.
+    private func allocatePodCIDRs() throws {
+        guard podCIDRsDirty else { return }
+        podCIDRsDirty = false
+        let records = PodCIDRAllocator.allocate(Array(registered.values), previous: podCIDRs, range: clusterCIDR, serviceRange: serviceCIDR)
+        for (name, record) in records where podCIDRs[name] != record { try stage(record.key, record) }
+        for name in podCIDRs.keys where records[name] == nil { stageDelete(.podCIDR(name)) }
+        podCIDRs = records
+    }
+
     /// The nodes whose pods are replaced elsewhere: those not ready, unless most nodes are (55% or more,
     /// Kubernetes' unhealthy-zone threshold). Then this side is more likely the one cut off, or the store
     /// stalled, and moving every pod would only do harm; with one node, its pods never move.
@@ -517,6 +538,7 @@ public actor ControlPlane {
     /// A node's record or lease changed (registered, resized, lost, its lease run out): placements and
     /// DaemonSets are looked at again. A node whose lease is gone stays, not ready.
     func nodeChanged(_ name: String) {
+        podCIDRsDirty = true
         var node = registered[name]
         if !leased.contains(name) { node?.ready = false }
         guard nodes[name] != node else { return }

@@ -37,4 +37,6 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
     /// The last usable address (before broadcast).
     public var last: IPv4 { IPv4((network.value | ~CIDR.mask(prefix)) - 1) }
     public func contains(_ ip: IPv4) -> Bool { ip.value & CIDR.mask(prefix) == network.value }
+    /// The networks share an address (one contains the other).
+    public func overlaps(_ other: CIDR) -> Bool { contains(other.network) || other.contains(network) }
 }

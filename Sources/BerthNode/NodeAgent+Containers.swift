@@ -275,9 +275,10 @@ extension NodeAgent {
     // MARK: sandbox and network
 
     func createSandbox(_ p: inout PodState) throws {
-        guard networkReady else { throw NodeError("the pod network is not set up") }
-        let owner = p.key
-        let ip = try addresses.assign(owner)
+        guard networkReady, let podCIDR, let ip = try addresses?.assign(p.key) else {
+            throw NodeError(podCIDR == nil ? "this node has no pod CIDR yet" + (podCIDRProblem.map { ": " + $0 } ?? " (the control plane gives one)")
+                                           : "the pod network is not set up")
+        }
         p.ip = ip.description
         let dir = podsDir + "/" + p.uid
         let id = "\(p.uid)-sandbox"
@@ -301,7 +302,7 @@ extension NodeAgent {
     func tearDownSandbox(_ p: PodState) {
         if let id = p.sandboxID { try? runtime.delete(id: id, force: true) }
         network.removeLink(vethName(p))
-        if p.terminatingSince != nil { addresses.release(p.key) }
+        if p.terminatingSince != nil { addresses?.release(p.key) }
     }
 
     func vethName(_ p: PodState) -> String { "vb" + String(p.uid.prefix(10)) }

@@ -5,6 +5,7 @@ import Foundation
 
 extension NodeAgent {
     func setUpNetwork() {
+        guard let podCIDR else { return }
         do {
             try network.ensureBridge(config.bridge, address: "\(podCIDR.first)/\(podCIDR.prefix)")
             // Virtual IPs route to the bridge, so they never leave the node even without endpoints.
@@ -18,7 +19,7 @@ extension NodeAgent {
     /// Addresses, endpoints and the nftables table of the Services; the table is replaced only when it
     /// would change.
     func syncServices() {
-        guard networkReady else { return }
+        guard networkReady, let podCIDR else { return }
         let ips = view.services.map(\.clusterIP)
         if ips != lastClusterIPs {
             lastClusterIPs = ips

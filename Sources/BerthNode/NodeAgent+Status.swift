@@ -81,11 +81,13 @@ extension NodeAgent {
         let pidPressure = tasks > pidMax * 0.9
         return NodeStatus(name: config.nodeName, labels: config.labels.merging(["kubernetes.io/hostname": config.nodeName]) { a, _ in a },
                           taints: config.taints, capacity: capacity, allocatable: allocatable,
-                          conditions: [PodCondition(type: "Ready", status: networkReady, reason: networkReady ? "KubeletReady" : "NetworkNotReady"),
+                          conditions: [PodCondition(type: "Ready", status: networkReady,
+                                                    reason: networkReady ? "KubeletReady" : podCIDR == nil ? "NoPodCIDR" : "NetworkNotReady"),
                                        PodCondition(type: "MemoryPressure", status: memoryPressure),
                                        PodCondition(type: "DiskPressure", status: diskPressure),
                                        PodCondition(type: "PIDPressure", status: pidPressure),
                                        // Services do not reach their pods from this node.
-                                       PodCondition(type: "NetworkUnavailable", status: servicesError != nil, reason: servicesError)])
+                                       PodCondition(type: "NetworkUnavailable", status: podCIDR == nil || servicesError != nil,
+                                                    reason: servicesError ?? podCIDRProblem)])
     }
 }

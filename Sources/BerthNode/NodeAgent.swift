@@ -16,9 +16,12 @@ public actor NodeAgent {
     public let config: NodeConfig
     let runtime: ContainerManager
     let network: HostNetwork
-    let podCIDR: CIDR
+    /// This node's pod network and the addresses handed out from it; nil until it is known.
+    var podCIDR: CIDR?
+    var addresses: AddressBook?
+    /// Why the node has no pod network (the control plane's record says), or why it keeps another one.
+    var podCIDRProblem: String?
     let serviceCIDR: CIDR
-    var addresses: AddressBook
     let bundles: ContainerBundle
     let puller: ImagePuller?
     var imageGCAt = 0.0
@@ -42,10 +45,8 @@ public actor NodeAgent {
     var cpuSamples: [String: (usage: UInt64, at: Double)] = [:]
 
     public init(config: NodeConfig) throws {
-        guard let pc = CIDR(config.podCIDR) else { throw NodeError("pod CIDR \(config.podCIDR) is not an IPv4 network such as 10.244.0.0/24") }
         guard let sc = CIDR(config.serviceCIDR) else { throw NodeError("service CIDR \(config.serviceCIDR) is not an IPv4 network such as 10.96.0.0/16") }
         self.config = config
-        podCIDR = pc
         serviceCIDR = sc
         var manager = ContainerManager(root: config.runDir + "/runtime", shim: config.shimBinary)
         manager.images = config.imageStore
@@ -61,8 +62,12 @@ public actor NodeAgent {
             try Files.makePrivateDirectory(config.stateDir)
             try Files.makePrivateDirectory(config.runDir)
             try Files.makeDirectories(config.nodeDir + "/pods", mode: 0o700)
-            addresses = try AddressBook(dir: config.nodeDir + "/addresses", from: IPv4(pc.first.value + 1), to: pc.last)
         } catch { throw NodeError("cannot prepare \(config.nodeDir): \(error)") }
+        if let given = config.podCIDR {
+            guard let pc = CIDR(given), pc.description == given else { throw NodeError("pod CIDR \(given) is not an IPv4 network such as 10.244.0.0/24") }
+            addresses = try Self.addressBook(config, pc)
+            podCIDR = pc
+        }
         // Pods of an earlier run of the agent: adopted as they are.
         for name in Files.list(config.nodeDir + "/pods") where name.hasSuffix(".json") {
             guard let data = Files.read(config.nodeDir + "/pods/" + name, limit: 16 << 20),
@@ -72,6 +77,30 @@ public actor NodeAgent {
     }
 
     static var now: Double { Date().timeIntervalSince1970 }
+
+    /// The pod CIDR the control plane gave this node, or why it has none. Taken once: the node's pods hold
+    /// addresses from it, so a different one later is refused until the agent starts again.
+    public var isNetworkReady: Bool { networkReady }
+
+    public func assign(_ record: PodCIDRRecord) {
+        podCIDRProblem = record.error
+        guard let text = record.cidr, let cidr = CIDR(text) else { return }
+        if let current = podCIDR {
+            if current != cidr { podCIDRProblem = "the control plane gives this node the pod CIDR \(cidr); its pods use \(current) until the agent starts again" }
+            return
+        }
+        do {
+            addresses = try Self.addressBook(config, cidr)
+            podCIDR = cidr
+        } catch { podCIDRProblem = "\(error)" }
+    }
+
+    /// The pods' addresses: the CIDR's first is the bridge's.
+    private static func addressBook(_ config: NodeConfig, _ cidr: CIDR) throws -> AddressBook {
+        do {
+            return try AddressBook(dir: config.nodeDir + "/addresses", from: IPv4(cidr.first.value + 1), to: cidr.last)
+        } catch { throw NodeError("cannot prepare \(config.nodeDir)/addresses: \(error)") }
+    }
 
     // MARK: input
 
@@ -98,7 +127,7 @@ public actor NodeAgent {
 
     public func status(namespace: String, name: String) -> PodStatus? {
         guard var s = pods[namespace + "/" + name]?.status else { return nil }
-        s.hostIP = podCIDR.first.description
+        s.hostIP = podCIDR?.first.description
         return s
     }
 

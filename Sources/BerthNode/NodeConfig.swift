@@ -25,7 +25,9 @@ public struct NodeConfig: Sendable {
     public var onImagePulled: (@Sendable () -> Void)?
 
     public var bridge = "berth0"
-    public var podCIDR = "10.244.0.0/24"
+    /// This node's pod network, given (as a standalone kubelet's `--pod-cidr`); nil: the one the control
+    /// plane assigns (`NodeAgent.assign`).
+    public var podCIDR: String?
     public var serviceCIDR = "10.96.0.0/16"
     public var clusterDomain = "cluster.local"
     /// Masquerade pod traffic leaving the pod CIDR (not to Services or other pods).

@@ -13,6 +13,7 @@ public actor NodeFeed {
     private var bound: [ClusterKey: PodRecord] = [:]
     private var configs: [ClusterKey: ConfigRecord] = [:]
     private var endpoints: [ClusterKey: EndpointsRecord] = [:]
+    private var podCIDRs: [ClusterKey: PodCIDRRecord] = [:]
     private var followed: [ClusterKey.Prefix: Int64] = [:]
     private var listed = false
     /// Bumped by every change of what the node should run.
@@ -55,6 +56,9 @@ public actor NodeFeed {
         return (pods, view)
     }
 
+    /// The pod CIDR the control plane gave this node, or why it has none; nil until it decided.
+    public func podCIDR() -> PodCIDRRecord? { podCIDRs[.podCIDR(nodeName)] }
+
     /// Every pod bound here, those being stopped too (their node reports when they are gone).
     public func boundPods() -> [PodRecord] { bound.values.sorted { $0.key < $1.key } }
 
@@ -84,12 +88,13 @@ public actor NodeFeed {
         }
     }
 
-    private static let prefixes = [ClusterKey.pods, ClusterKey.configs, ClusterKey.allEndpoints]
+    private static let prefixes = [ClusterKey.pods, ClusterKey.configs, ClusterKey.allEndpoints, ClusterKey.podCIDRs]
 
     private func list() async throws {
         let (pods, podsAt) = try await store.list(prefix: ClusterKey.pods.path)
         let (records, configsAt) = try await store.list(prefix: ClusterKey.configs.path)
         let (backends, endpointsAt) = try await store.list(prefix: ClusterKey.allEndpoints.path)
+        let (networks, podCIDRsAt) = try await store.list(prefix: ClusterKey.podCIDRs.path)
         bound = [:]
         for v in pods {
             // A record that does not decode is not the control plane's: it is left alone.
@@ -103,7 +108,11 @@ public actor NodeFeed {
         for v in backends {
             if let e = try? decoder.decode(EndpointsRecord.self, from: Data(v.value)) { endpoints[e.key] = e }
         }
-        followed = [ClusterKey.pods: podsAt, ClusterKey.configs: configsAt, ClusterKey.allEndpoints: endpointsAt]
+        podCIDRs = [:]
+        for v in networks {
+            if let r = try? decoder.decode(PodCIDRRecord.self, from: Data(v.value)) { podCIDRs[r.key] = r }
+        }
+        followed = [ClusterKey.pods: podsAt, ClusterKey.configs: configsAt, ClusterKey.allEndpoints: endpointsAt, ClusterKey.podCIDRs: podCIDRsAt]
         listed = true
         version += 1
         changed()
@@ -119,6 +128,12 @@ public actor NodeFeed {
             let mine = p?.nodeName == nodeName ? p : nil
             moved = bound[key] != mine
             bound[key] = mine
+        case .put(let value, _) where prefix == ClusterKey.podCIDRs:
+            let r = try? decoder.decode(PodCIDRRecord.self, from: Data(value.value))
+            moved = podCIDRs[key] != r
+            podCIDRs[key] = r
+        case .delete where prefix == ClusterKey.podCIDRs:
+            moved = podCIDRs.removeValue(forKey: key) != nil
         case .put(let value, _) where prefix == ClusterKey.allEndpoints:
             let e = try? decoder.decode(EndpointsRecord.self, from: Data(value.value))
             moved = endpoints[key] != e

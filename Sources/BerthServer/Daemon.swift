@@ -340,7 +340,9 @@ public actor Daemon {
             lastUsage = now
         }
         do {
-            if nodeRecord == nil || now - lastNodeReport >= 10 { try await reportNode(now) }
+            // At once when the node turns ready (its pod network set up), else every 10 s.
+            let networkReady = await agent.isNetworkReady
+            if nodeRecord == nil || now - lastNodeReport >= 10 || networkReady != nodeRecord?.ready { try await reportNode(now) }
             try await reportPods(statuses)
         } catch {
             logger.error("node \(nodeName): cannot report to the store: \(error)")
@@ -367,6 +369,7 @@ public actor Daemon {
         let version = await feed.version
         if version != fedVersion, let input = await feed.desired() {
             fedVersion = version
+            if let network = await feed.podCIDR() { await agent.assign(network) }
             await agent.update(pods: input.pods, view: input.view)
         }
         if leading { await publishStatus(now) }
@@ -380,7 +383,7 @@ public actor Daemon {
         let record = NodeRecord(name: s.name, labels: s.labels, taints: s.taints,
                                 allocatable: .init(cpuMilli: s.allocatable.cpuMilli, memory: s.allocatable.memory,
                                                    pods: s.allocatable.pods, extended: s.allocatable.extended),
-                                ready: ready)
+                                ready: ready, requestedPodCIDR: config.requestedPodCIDR)
         if try await reporter.register(record), nodeRecord == nil {
             logger.info("node \(s.name) registered: \(s.allocatable.cpuMilli)m CPU, \(s.allocatable.memory >> 20) MiB allocatable")
         }

@@ -21,6 +21,8 @@ public struct DaemonConfig: Sendable {
     /// The node's lease, renewed every quarter of it: a node that stops renewing is not ready (no new pods
     /// are placed on it) after about this long.
     public var nodeLeaseSeconds = 10.0
+    /// The pod CIDR the node asks the control plane for; nil: any it picks.
+    public var requestedPodCIDR: String?
     /// Poll interval after a good sync (±10% jitter); webhooks and the post-receive hook sync at once.
     public var interval: Duration = .seconds(15)
     public var listenHost = "127.0.0.1"

@@ -36,6 +36,7 @@ extension BenchCommand {
             config.runDir = dir + "/run"
             config.bridge = "bb\(getpid() % 100000)"
             config.networkNamespace = "/run/netns/" + netns
+            config.podCIDR = "10.244.0.0/24"
             let agent = try NodeAgent(config: config)
             defer {
                 _ = try? Subprocess.run(["/usr/sbin/ip", "netns", "del", netns])

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthModel
 import BerthNode
 import BerthServer
 import BerthSource
@@ -60,7 +61,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Network namespace (a path such as /run/netns/NAME) for the node's side of pod networking; default this one.")
     var networkNamespace: String?
 
-    @Option(help: "Pod CIDR of this node.")
+    @Option(help: "Pod CIDR this node asks the control plane for; a node keeps the one it got while it is registered.")
     var podCIDR = "10.244.0.0/24"
 
     @Option(help: "Bridge the pods attach to.")
@@ -120,7 +121,6 @@ struct RunCommand: AsyncParsableCommand {
         node.runDir = runDir
         node.imageStore = stateDir + "/images"
         node.networkNamespace = networkNamespace
-        node.podCIDR = podCIDR
         node.bridge = bridge
         node.allowPrivileged = allowPrivileged
         do { node.registry = try registry.options() } catch { throw ValidationError("\(error)") }
@@ -132,7 +132,11 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("\(binary) is missing: build all products (swift build) so that it sits next to berth")
         }
 
+        guard let asked = CIDR(podCIDR), asked.description == podCIDR else {
+            throw ValidationError("--pod-cidr \(podCIDR) is not an IPv4 network such as 10.244.0.0/24")
+        }
         var config = DaemonConfig(source: sourceConfig, node: node, token: try token())
+        config.requestedPodCIDR = podCIDR
         config.store = try storeFlags.choice()
         config.interval = RunCommand.duration(interval)!
         (config.listenHost, config.listenPort) = RunCommand.hostPort(listen)!

@@ -75,6 +75,9 @@ func runAll(_ cp: ControlPlane) async throws {
             #expect(endpoints?.addresses.count == 3)
             #expect(endpoints?.addresses.allSatisfy { $0.ports == ["80/TCP": 80] } == true)
             #expect(await cp.status(of: webKey)?.availableReplicas == 3)
+            // Each node was given a pod network, stored for its agent.
+            let networks = try await store.list(prefix: ClusterKey.podCIDRs.path).values.map { try JSONDecoder().decode(PodCIDRRecord.self, from: Data($0.value)) }
+            #expect(networks.map(\.node) == ["n1", "n2"] && Set(networks.compactMap(\.cidr)) == ["10.244.0.0/24", "10.244.1.0/24"])
             // Everything is in the store: a new control plane over it sees the same pods.
             let again = try await ControlPlane(store: store, clock: { clock.now() })
             #expect(await again.pods(of: webKey).map(\.name) == pods.map(\.name))

@@ -88,3 +88,31 @@ import Testing
         #expect(EndpointsRecord.targetPorts(of: s, in: spec) == ["80/TCP": 80, "443/TCP": 8443, "53/UDP": 5354])
     }
 }
+
+@Suite struct PodCIDRAllocatorTests {
+    func node(_ name: String, asks: String? = nil) -> NodeRecord {
+        NodeRecord(name: name, allocatable: .init(cpuMilli: 1000, memory: 1 << 30, pods: 10), requestedPodCIDR: asks)
+    }
+
+    /// A /24 per node from the cluster range, kept while the node is there; a request honoured when it
+    /// overlaps nothing; a full range says so; a node gone frees its network.
+    @Test func nodesGetKeepAndFreeTheirNetworks() throws {
+        let range = try #require(CIDR("10.244.0.0/23")), services = try #require(CIDR("10.96.0.0/16"))
+        var records = PodCIDRAllocator.allocate([node("b"), node("a", asks: "10.244.1.0/24")], previous: [:], range: range, serviceRange: services)
+        #expect(records["a"] == PodCIDRRecord(node: "a", cidr: "10.244.1.0/24"))
+        #expect(records["b"] == PodCIDRRecord(node: "b", cidr: "10.244.0.0/24"))
+        // c finds the range full; d asks for what overlaps b's, or the Services', or is no network.
+        records = PodCIDRAllocator.allocate([node("a"), node("b"), node("c"), node("d", asks: "10.244.0.128/25"), node("e", asks: "10.96.5.0/24"),
+                                             node("f", asks: "10.244.7.1/24")], previous: records, range: range, serviceRange: services)
+        #expect(records["a"]?.cidr == "10.244.1.0/24" && records["b"]?.cidr == "10.244.0.0/24")
+        #expect(records["c"] == PodCIDRRecord(node: "c", error: "no /24 of the cluster CIDR 10.244.0.0/23 is free for node c"))
+        #expect(records["d"]?.error == "the pod CIDR 10.244.0.128/25 that node d asks for overlaps 10.244.0.0/24")
+        #expect(records["e"]?.error == "the pod CIDR 10.96.5.0/24 that node e asks for overlaps 10.96.0.0/16")
+        #expect(records["f"]?.error == "the pod CIDR 10.244.7.1/24 that node f asks for is not an IPv4 network such as 10.244.0.0/24")
+        // b leaves: c gets its network; a asking for another keeps its own, and is told.
+        records = PodCIDRAllocator.allocate([node("a", asks: "10.244.0.0/24"), node("c")], previous: records, range: range, serviceRange: services)
+        #expect(records["c"]?.cidr == "10.244.0.0/24")
+        #expect(records["a"]?.cidr == "10.244.1.0/24" && records["a"]?.error?.contains("keeps its pod CIDR") == true)
+        #expect(records["b"] == nil)
+    }
+}

@@ -38,6 +38,8 @@ struct NodeHarness {
         config.runDir = dir + "/run"
         config.bridge = "bt\(tag)"
         config.networkNamespace = "/run/netns/" + netns
+        // A node without a control plane: its pod network is given.
+        config.podCIDR = "10.244.0.0/24"
         config.backoffInitial = 1
         config.backoffCap = 4
         configure(&config)
