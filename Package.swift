@@ -69,17 +69,18 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "BerthModel"),
-        // The executor of actors that block (subprocesses, fsync, libgit2), off Swift's cooperative pool.
-        .target(name: "BerthBlocking"),
-        .target(name: "BerthNode", dependencies: ["BerthBlocking", "BerthRuntime", "BerthImage", "BerthYAML", "BerthLinux", "BerthModel", "BerthCluster", "BerthStore", "CBerthLinux"]),
+        // How actors run and wake: the executor of those that block (subprocesses, fsync, libgit2), off Swift's
+        // cooperative pool, and the wake-up of loops.
+        .target(name: "BerthConcurrency"),
+        .target(name: "BerthNode", dependencies: ["BerthConcurrency", "BerthRuntime", "BerthImage", "BerthYAML", "BerthLinux", "BerthModel", "BerthCluster", "BerthStore", "CBerthLinux"]),
         .target(name: "BerthGit", dependencies: ["CGit2"]),
-        .target(name: "BerthSource", dependencies: ["BerthBlocking", "BerthGit", "BerthYAML", "BerthModel"]),
-        .target(name: "BerthStatus", dependencies: ["BerthBlocking", "BerthGit", "BerthModel"]),
+        .target(name: "BerthSource", dependencies: ["BerthConcurrency", "BerthGit", "BerthYAML", "BerthModel"]),
+        .target(name: "BerthStatus", dependencies: ["BerthConcurrency", "BerthGit", "BerthModel"]),
         // The records the control plane and the nodes share through the store, and their keys.
         .target(name: "BerthCluster", dependencies: ["BerthModel"]),
         // The embedded journal, and etcd through its gRPC API (EtcdAPI is generated: scripts/generate-etcd-api).
         .target(name: "BerthStore", dependencies: [
-            "BerthBlocking", "BerthModel",
+            "BerthConcurrency", "BerthModel",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -89,7 +90,7 @@ let package = Package(
         .target(name: "BerthController", dependencies: ["BerthCluster", "BerthModel", "BerthScheduler", "BerthStore"]),
         // The daemon: source → control plane → node agent → status branch, and the HTTP API over them.
         .target(name: "BerthServer", dependencies: [
-            "BerthModel", "BerthCluster", "BerthGit", "BerthSource", "BerthStatus", "BerthStore", "BerthController", "BerthNode",
+            "BerthModel", "BerthCluster", "BerthConcurrency", "BerthGit", "BerthSource", "BerthStatus", "BerthStore", "BerthController", "BerthNode",
             "BerthImage", "BerthLinux",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

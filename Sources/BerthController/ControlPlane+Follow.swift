@@ -7,9 +7,11 @@ import Foundation
 extension ControlPlane {
     static let followedPrefixes = [ClusterKey.nodes, ClusterKey.nodeLeases, ClusterKey.podStatuses]
 
-    /// Follows the nodes' records in a task of its own until `stopFollowing`.
-    public func startFollowing() {
+    /// Follows the nodes' records in a task of its own until `stopFollowing`; `changed` is called after
+    /// each event taken in (to wake whoever runs `reconcile`).
+    public func startFollowing(changed: @escaping @Sendable () -> Void = {}) {
         guard following == nil else { return }
+        onChange = changed
         following = Task { await self.follow() }
     }
 
@@ -37,7 +39,10 @@ extension ControlPlane {
 
     func ingest(_ event: WatchEvent, under prefix: ClusterKey.Prefix) {
         followed[prefix] = max(followed[prefix] ?? 0, event.revision)
-        defer { noteSeen(event.revision) }
+        defer {
+            noteSeen(event.revision)
+            onChange()
+        }
         guard let key = ClusterKey(stored: event.key) else { return }
         switch event {
         case .put(let value, _):

@@ -65,6 +65,7 @@ public actor ControlPlane {
     var seen: Int64 = 0
     var seenWaiters: [(revision: Int64, continuation: CheckedContinuation<Void, Never>)] = []
     var following: Task<Void, Never>?
+    var onChange: @Sendable () -> Void = {}
     /// The service network ClusterIPs come from.
     let serviceCIDR: CIDR
     /// The network nodes' pod CIDRs come from, and what each node got.

@@ -1,4 +1,4 @@
-import BerthBlocking
+import BerthConcurrency
 import BerthCluster
 import BerthImage
 import BerthLinux

@@ -23,7 +23,7 @@ enum APIServer {
         let router = Router()
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { _, _ -> Response in
-            let (ready, why) = await daemon.isReady
+            let (ready, why) = await daemon.isReady()
             return text(ready ? .ok : .serviceUnavailable, why + "\n")
         }
         router.get("/metrics") { _, _ -> Response in

@@ -63,7 +63,7 @@ extension Daemon {
         for key in runs { jobs[key] = await plane.jobStatus(of: key) }
         return APIState(nodeName: nodeName, records: records, podStatuses: reportedStatuses, desired: desired,
                         deployments: deployments, jobs: jobs, cronJobRuns: runs, clusterIPs: ips, endpoints: endpoints,
-                        node: nodeStatus, nodeRecord: nodeRecord, events: events.events, sync: await syncInfo())
+                        node: await node.nodeStatus, nodeRecord: await node.nodeRecord, events: events.events, sync: await syncInfo())
     }
 
     func syncInfo() async -> SyncInfo {
@@ -75,8 +75,8 @@ extension Daemon {
     }
 
     /// Ready once a commit was read (applied or rejected) and the node registered.
-    var isReady: (Bool, String) {
-        if nodeRecord == nil { return (false, "the node has not registered yet") }
+    func isReady() async -> (Bool, String) {
+        if await node.nodeRecord == nil { return (false, "the node has not registered yet") }
         if !leading { return (false, "standing by: another berth instance leads") }
         if lastResult == nil { return (false, sourceError.map { "no commit read yet: \($0)" } ?? "no commit read yet") }
         return (true, "ok")
@@ -102,7 +102,7 @@ extension Daemon {
             throw APIError(.badRequest, "a container name must be specified for pod \(pod), choose one of: [\(names.joined(separator: " "))]")
         }
         guard record.nodeName == nodeName,
-              let path = await agent.logFile(namespace: namespace, name: pod, container: name, previous: previous) else {
+              let path = await node.agent.logFile(namespace: namespace, name: pod, container: name, previous: previous) else {
             throw APIError(.badRequest, previous ? "previous terminated container \"\(name)\" in pod \"\(pod)\" not found"
                                                  : "container \"\(name)\" in pod \"\(pod)\" is waiting to start")
         }

@@ -65,7 +65,7 @@ extension Daemon {
             }
             s.objects.append(ClusterStatus.Object(key: key, origin: sourced.origin, status: fields))
         }
-        if let n = nodeStatus {
+        if let n = await node.nodeStatus {
             s.nodes = [ClusterStatus.Node(name: n.name, status: [
                 StatusField("ready", .bool(n.conditions.first { $0.type == "Ready" }?.status ?? false)),
                 StatusField("conditions", .list(n.conditions.map { c in

@@ -1,4 +1,5 @@
 import BerthCluster
+import BerthConcurrency
 import BerthController
 import BerthGit
 import BerthModel
@@ -10,17 +11,16 @@ import Foundation
 import Logging
 import Prometheus
 
-/// berth's one process: the source's snapshots go to the control plane, the control plane's pods for
-/// this node go to the node agent, the agent's pod status goes back to the control plane, and the
-/// observed state goes to the status branch. One loop, woken by syncs and run fast while things move.
+/// berth's one process: the source's snapshots go to the control plane, which writes its decisions to
+/// the store; this machine's node (`NodeService`, a loop of its own) runs what the store binds to it and
+/// writes back its pods' status, which the control plane watches; the observed state goes to the status
+/// branch. The control loop is woken by syncs and the store's news, and runs fast while things move.
 public actor Daemon {
     public let config: DaemonConfig
     let source: GitSource
     let store: any Store
     let plane: ControlPlane
-    let reporter: NodeReporter
-    let feed: NodeFeed
-    let agent: NodeAgent
+    public let node: NodeService
     let writer: StatusWriter
     let logger: Logger
     let metrics = DaemonMetrics()
@@ -44,18 +44,10 @@ public actor Daemon {
     var syncCount = 0
     var appliedGauge: Prometheus.Gauge?
 
-    // Between the control plane and the agent.
+    // The control plane's pods, and every pod's status as its node reported it through the store (the API
+    // and the status branch show these).
     var records: [PodRecord] = []
-    var agentStatuses: [String: PodStatus] = [:]
-    /// Every pod's status as its node reported it through the store (the API and the status branch show these).
     var reportedStatuses: [String: PodStatus] = [:]
-    /// The version of the node's input the agent last got.
-    var fedVersion = -1
-    var usage: [String: PodUsage] = [:]
-    var lastUsage = 0.0
-    var nodeRecord: NodeRecord?
-    var nodeStatus: NodeStatus?
-    var lastNodeReport = 0.0
     var lastChange = 0.0
     var events = EventLog()
 
@@ -85,14 +77,13 @@ public actor Daemon {
             store = try EtcdStore(options: options)
         }
         plane = try await ControlPlane(store: store, clock: { Date().timeIntervalSince1970 })
-        reporter = NodeReporter(store: store, clock: { Date().timeIntervalSince1970 })
-        let feedWake = loopWake
-        feed = NodeFeed(store: store, nodeName: config.node.nodeName, changed: { Task { await feedWake.signal() } })
-        // A finished pull wakes the loop, so its containers start at once rather than at the next idle tick.
-        var node = config.node
-        let wake = loopWake
-        node.onImagePulled = { Task { await wake.signal() } }
-        agent = try NodeAgent(config: node)
+        var options = NodeService.Options()
+        options.leaseSeconds = config.nodeLeaseSeconds
+        options.requestedPodCIDR = config.requestedPodCIDR
+        options.idlePeriod = config.idlePeriod
+        options.stopWorkloadsOnExit = config.stopWorkloadsOnExit
+        node = try NodeService(config: config.node, store: store, options: options,
+                               log: .init(info: { logger.info("\($0)") }, warning: { logger.warning("\($0)") }))
         writer = try StatusWriter(repositoryPath: config.source.mirrorPath, access: config.source.access, config: config.status)
         (syncRequests, syncContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -126,21 +117,25 @@ public actor Daemon {
         }
     }
 
-    /// Stops the agent's pods when the daemon was told to remove its workloads on exit.
+    /// Flushes the status and stops following the store.
     func shutDown() async {
-        if config.stopWorkloadsOnExit {
-            logger.info("stopping every workload and removing the pod network (--stop-workloads-on-exit)")
-            await agent.stopAll()
-            // The node leaves: not ready at once. Otherwise its lease runs on, as the next start adopts the pods.
-            await reporter.releaseLease()
-        } else {
-            logger.info("leaving \(agentStatuses.count) pods running; the next start adopts them")
-        }
-        await agent.closeRegistries()
         _ = try? await writer.flush()
         await plane.stopFollowing()
-        await feed.stop()
-        if let etcd = store as? EtcdStore { await etcd.close() }
+    }
+
+    /// Follows the store; what the nodes report wakes the loop.
+    func startFollowing() async {
+        let wake = loopWake
+        await plane.startFollowing(changed: { Task { await wake.signal() } })
+        await node.observeStatuses { [weak self] old, new, now in await self?.recordPodEvents(old: old, new: new, now: now) }
+    }
+
+    /// Returns once this machine's node is ready for pods (its pod network set up), or after 10 s.
+    func waitForTheNode() async {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while await node.nodeRecord?.ready != true, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     /// On etcd, campaigns for the leader key and leads while it holds it; on the embedded store, leads at once.
@@ -193,22 +188,6 @@ public actor Daemon {
         rollouts = [:]
         metrics.leader.set(Int64(0))
         logger.warning("no longer leading (\(why)): standing by")
-    }
-
-    /// Keeps the node's lease alive, renewing it every quarter of its time to live.
-    func runHeartbeat() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(config.nodeLeaseSeconds / 4))
-            await heartbeat()
-        }
-    }
-
-    func heartbeat() async {
-        do {
-            try await reporter.heartbeat(node: nodeName, ttl: config.nodeLeaseSeconds)
-        } catch {
-            logger.warning("node \(nodeName): cannot renew its lease (retried in \(config.nodeLeaseSeconds / 4) s): \(error)")
-        }
     }
 
     /// On etcd, compacts the history berth wrote once a minute, keeping `EtcdOptions.keepHistory` of it.
@@ -328,25 +307,6 @@ public actor Daemon {
 
     func step() async {
         let now = Daemon.now
-        await agent.tick()
-        let statuses = await agent.statuses()
-        if statuses != agentStatuses {
-            recordPodEvents(old: agentStatuses, new: statuses, now: now)
-            agentStatuses = statuses
-            lastChange = now
-        }
-        if now - lastUsage >= 10 {
-            usage = await agent.usage()
-            lastUsage = now
-        }
-        do {
-            // At once when the node turns ready (its pod network set up), else every 10 s.
-            let networkReady = await agent.isNetworkReady
-            if nodeRecord == nil || now - lastNodeReport >= 10 || networkReady != nodeRecord?.ready { try await reportNode(now) }
-            try await reportPods(statuses)
-        } catch {
-            logger.error("node \(nodeName): cannot report to the store: \(error)")
-        }
         do {
             guard leading else { throw StandingBy() }
             try await plane.reconcile()
@@ -363,51 +323,8 @@ public actor Daemon {
             records = newRecords
             lastChange = now
         }
-
-        // The agent's input is what the store binds to this node; until the feed has read it once, the
-        // agent keeps what it runs (pods adopted after a restart).
-        let version = await feed.version
-        if version != fedVersion, let input = await feed.desired() {
-            fedVersion = version
-            if let network = await feed.podCIDR() { await agent.assign(network) }
-            await agent.update(pods: input.pods, view: input.view)
-        }
         if leading { await publishStatus(now) }
         updatePodMetrics()
-    }
-
-    func reportNode(_ now: Double) async throws {
-        let s = await agent.nodeStatus()
-        nodeStatus = s
-        let ready = s.conditions.first { $0.type == "Ready" }?.status ?? false
-        let record = NodeRecord(name: s.name, labels: s.labels, taints: s.taints,
-                                allocatable: .init(cpuMilli: s.allocatable.cpuMilli, memory: s.allocatable.memory,
-                                                   pods: s.allocatable.pods, extended: s.allocatable.extended),
-                                ready: ready, requestedPodCIDR: config.requestedPodCIDR)
-        if try await reporter.register(record), nodeRecord == nil {
-            logger.info("node \(s.name) registered: \(s.allocatable.cpuMilli)m CPU, \(s.allocatable.memory >> 20) MiB allocatable")
-        }
-        nodeRecord = record
-        lastNodeReport = now
-    }
-
-    /// The agent's view of each pod of this node goes to the store, where the control plane's watch takes
-    /// it; a terminating pod the agent no longer has is reported stopped.
-    func reportPods(_ statuses: [String: PodStatus]) async throws {
-        var reports: [PodStatusRecord] = []
-        let bound = await feed.boundPods()
-        for r in bound {
-            let key = r.namespace + "/" + r.name
-            if r.terminating && statuses[key] == nil {
-                reports.append(PodStatusRecord(namespace: r.namespace, name: r.name, node: nodeName, phase: .succeeded, ready: false, stopped: true))
-                continue
-            }
-            guard let s = statuses[key] else { continue }
-            reports.append(PodStatusRecord(namespace: r.namespace, name: r.name, node: nodeName, phase: s.phase, ready: s.ready,
-                                           podIP: s.podIP, restarts: s.restarts, cpuUsageMilli: usage[key]?.pod.cpuMilli, detail: s))
-        }
-        try await reporter.report(reports)
-        await reporter.retain(Set(bound.map { ClusterKey.podStatus(namespace: $0.namespace, name: $0.name) }))
     }
 
     var rolloutInProgress: Bool {

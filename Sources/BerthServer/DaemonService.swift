@@ -1,39 +1,65 @@
+import BerthNode
+import BerthStore
 import Hummingbird
 import Logging
 import ServiceLifecycle
 
-/// The daemon's poll and control loops as one service: a graceful shutdown ends both, then leaves the
-/// workloads running (or stops them, with `stopWorkloadsOnExit`) and flushes the status.
-struct DaemonService: Service {
+/// The source, the control plane's loop, leadership and compaction as one service: a graceful shutdown
+/// ends them, then flushes the status.
+struct ControllerService: Service {
     let daemon: Daemon
 
     func run() async throws {
-        // The node registers before the first commit is applied, so that its pods are placed at once.
-        await daemon.plane.startFollowing()
-        await daemon.feed.start()
-        await daemon.heartbeat()
-        await daemon.step()
+        let daemon = daemon
+        await daemon.startFollowing()
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await daemon.runLeadership() }
-                group.addTask { await daemon.runSource() }
+                group.addTask {
+                    // The first commit is applied once this machine's node can take pods, so that they are
+                    // placed at once rather than after the scheduler's backoff.
+                    await daemon.waitForTheNode()
+                    await daemon.runSource()
+                }
                 group.addTask { await daemon.runLoop() }
                 group.addTask { await daemon.runCompaction() }
-                group.addTask { await daemon.runHeartbeat() }
                 await group.waitForAll()
             }
         }
-        // Not cancelled with the loops: stopping pods waits for their grace periods.
-        await Task { await daemon.shutDown() }.value
+        await daemon.shutDown()
+    }
+}
+
+/// This machine's node: a graceful shutdown ends its loop, then leaves the workloads running (or stops
+/// them, with `stopWorkloadsOnExit`).
+struct NodeLifecycle: Service {
+    let node: NodeService
+
+    func run() async throws {
+        await node.start()
+        await cancelWhenGracefulShutdown { await node.run() }
+        // Not cancelled with the loop: stopping pods waits for their grace periods.
+        await Task { await node.shutDown() }.value
+    }
+}
+
+/// The store, closed last: the node's shutdown still writes to it (its lease).
+struct StoreLifecycle: Service {
+    let store: any Store
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        if let etcd = store as? EtcdStore { await etcd.close() }
     }
 }
 
 extension Daemon {
-    /// The HTTP server and the daemon, for one ServiceGroup; the server stops last.
+    /// The HTTP server, the store, the node and the controllers, for one ServiceGroup, which shuts them
+    /// down in the reverse order: the controllers first, the HTTP server last.
     public func services() -> [any Service] {
         let app = Application(router: APIServer.router(daemon: self),
                               configuration: .init(address: .hostname(config.listenHost, port: config.listenPort), serverName: "berth"),
                               logger: logger)
-        return [app, DaemonService(daemon: self)]
+        return [app, StoreLifecycle(store: store), NodeLifecycle(node: node), ControllerService(daemon: self)]
     }
 }

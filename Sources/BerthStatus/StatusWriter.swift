@@ -1,4 +1,4 @@
-import BerthBlocking
+import BerthConcurrency
 import BerthGit
 import BerthModel
 import Foundation

@@ -1,4 +1,4 @@
-import BerthBlocking
+import BerthConcurrency
 import Foundation
 
 /// The store for one machine: state in memory, every change appended to a journal before it is
