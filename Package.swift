@@ -88,13 +88,18 @@ let package = Package(
         ]),
         .target(name: "BerthScheduler", dependencies: ["BerthModel"]),
         .target(name: "BerthController", dependencies: ["BerthCluster", "BerthModel", "BerthScheduler", "BerthStore"]),
-        // The daemon: source → control plane → node agent → status branch, and the HTTP API over them.
-        .target(name: "BerthServer", dependencies: [
+        // The daemon's services: source → control plane → store → node → status branch, and what they show.
+        .target(name: "BerthDaemon", dependencies: [
             "BerthModel", "BerthCluster", "BerthConcurrency", "BerthGit", "BerthSource", "BerthStatus", "BerthStore", "BerthController", "BerthNode",
-            "BerthImage", "BerthLinux",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // The HTTP API over the daemon (Hummingbird): Kubernetes-shaped JSON, logs, sync triggers, webhooks.
+        .target(name: "BerthHTTP", dependencies: [
+            "BerthDaemon", "BerthModel", "BerthCluster", "BerthController", "BerthNode", "BerthSource",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -119,7 +124,8 @@ let package = Package(
                 "BerthImage",
                 "BerthLinux",
                 "BerthNode",
-                "BerthServer",
+                "BerthDaemon",
+                "BerthHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -145,8 +151,8 @@ let package = Package(
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", "BerthTestSupport"]),
         .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel"]),
         .testTarget(name: "BerthControllerTests", dependencies: ["BerthController", "BerthCluster", "BerthModel", "BerthNode", "BerthStore"]),
-        .testTarget(name: "BerthServerTests", dependencies: [
-            "BerthServer", "BerthSource", .product(name: "Crypto", package: "swift-crypto"), .product(name: "HTTPTypes", package: "swift-http-types"),
+        .testTarget(name: "BerthHTTPTests", dependencies: [
+            "BerthHTTP", "BerthSource", .product(name: "Crypto", package: "swift-crypto"), .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "BerthDaemonTests", dependencies: ["BerthTestSupport"]),
         .testTarget(name: "BerthImageTests", dependencies: ["BerthImage", "BerthModel", "BerthRuntime", "BerthYAML", "BerthTestSupport"]),

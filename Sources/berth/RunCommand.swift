@@ -1,7 +1,8 @@
 import ArgumentParser
 import BerthModel
 import BerthNode
-import BerthServer
+import BerthDaemon
+import BerthHTTP
 import BerthSource
 import BerthStatus
 import Foundation
@@ -147,7 +148,7 @@ struct RunCommand: AsyncParsableCommand {
 
         let daemon = try await Daemon(config: config, logger: logger)
         logger.info("berth \(config.node.nodeName): API on http://\(listen), following \(sourceConfig.access.redactedURL) \(sourceConfig.ref), state in \(stateDir)")
-        let group = ServiceGroup(configuration: .init(services: await daemon.services(), gracefulShutdownSignals: [.sigterm, .sigint],
+        let group = ServiceGroup(configuration: .init(services: [APIServer.service(for: daemon, logger: logger)] + (await daemon.services()), gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
         try await group.run()
     }

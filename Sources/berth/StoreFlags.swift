@@ -1,5 +1,5 @@
 import ArgumentParser
-import BerthServer
+import BerthDaemon
 import BerthStore
 import Foundation
 

@@ -1,3 +1,4 @@
+import BerthDaemon
 import BerthModel
 
 /// The kinds the API lists, by their plural path segment.

@@ -2,7 +2,7 @@ import BerthSource
 import Crypto
 import HTTPTypes
 import Testing
-@testable import BerthServer
+@testable import BerthHTTP
 
 @Suite struct WebhookTests {
     let body = Array(#"{"ref":"refs/heads/main","after":"0123"}"#.utf8)

@@ -1,7 +1,5 @@
 import BerthNode
 import BerthStore
-import Hummingbird
-import Logging
 import ServiceLifecycle
 
 /// The source, the control plane's loop, leadership and compaction as one service: a graceful shutdown
@@ -54,12 +52,9 @@ struct StoreLifecycle: Service {
 }
 
 extension Daemon {
-    /// The HTTP server, the store, the node and the controllers, for one ServiceGroup, which shuts them
-    /// down in the reverse order: the controllers first, the HTTP server last.
+    /// The store, this machine's node and the controllers, for one ServiceGroup (after the HTTP server),
+    /// which shuts them down in the reverse order: the controllers first, the store last.
     public func services() -> [any Service] {
-        let app = Application(router: APIServer.router(daemon: self),
-                              configuration: .init(address: .hostname(config.listenHost, port: config.listenPort), serverName: "berth"),
-                              logger: logger)
-        return [app, StoreLifecycle(store: store), NodeLifecycle(node: node), ControllerService(daemon: self)]
+        [StoreLifecycle(store: store), NodeLifecycle(node: node), ControllerService(daemon: self)]
     }
 }

@@ -8,43 +8,43 @@ import BerthStatus
 import Foundation
 
 /// One consistent copy of what the API shows, taken inside the daemon and rendered outside it.
-struct APIState: Sendable {
-    var nodeName: String
-    var records: [PodRecord]
-    var podStatuses: [String: PodStatus]
-    var desired: DesiredState
-    var deployments: [ObjectKey: DeploymentStatus]
-    var jobs: [ObjectKey: JobStatus]
-    var cronJobRuns: [ObjectKey]
-    var clusterIPs: [ObjectKey: String]
-    var endpoints: [ObjectKey: EndpointsRecord]
-    var node: NodeStatus?
-    var nodeRecord: NodeRecord?
-    var events: [Event]
-    var sync: SyncInfo
+public struct APIState: Sendable {
+    public var nodeName: String
+    public var records: [PodRecord]
+    public var podStatuses: [String: PodStatus]
+    public var desired: DesiredState
+    public var deployments: [ObjectKey: DeploymentStatus]
+    public var jobs: [ObjectKey: JobStatus]
+    public var cronJobRuns: [ObjectKey]
+    public var clusterIPs: [ObjectKey: String]
+    public var endpoints: [ObjectKey: EndpointsRecord]
+    public var node: NodeStatus?
+    public var nodeRecord: NodeRecord?
+    public var events: [Event]
+    public var sync: SyncInfo
 }
 
-struct SyncInfo: Sendable {
-    var repository: String
-    var ref: String
-    var path: String
-    var appliedCommit: CommitInfo?
-    var lastCommit: CommitInfo?
-    var result: ClusterStatus.SyncResult?
-    var findings: [Finding]
-    var sourceError: String?
-    var applyError: String?
-    var consecutiveFailures: Int
-    var syncs: Int
-    var statusBranch: String
-    var statusError: String?
-    var statusCommits: Int
-    var rolloutsInProgress: Int
-    var leading: Bool
+public struct SyncInfo: Sendable {
+    public var repository: String
+    public var ref: String
+    public var path: String
+    public var appliedCommit: CommitInfo?
+    public var lastCommit: CommitInfo?
+    public var result: ClusterStatus.SyncResult?
+    public var findings: [Finding]
+    public var sourceError: String?
+    public var applyError: String?
+    public var consecutiveFailures: Int
+    public var syncs: Int
+    public var statusBranch: String
+    public var statusError: String?
+    public var statusCommits: Int
+    public var rolloutsInProgress: Int
+    public var leading: Bool
 }
 
 extension Daemon {
-    func apiState() async -> APIState {
+    public func apiState() async -> APIState {
         var deployments: [ObjectKey: DeploymentStatus] = [:]
         var jobs: [ObjectKey: JobStatus] = [:]
         var ips: [ObjectKey: String] = [:]
@@ -66,7 +66,7 @@ extension Daemon {
                         node: await node.nodeStatus, nodeRecord: await node.nodeRecord, events: events.events, sync: await syncInfo())
     }
 
-    func syncInfo() async -> SyncInfo {
+    public func syncInfo() async -> SyncInfo {
         SyncInfo(repository: config.source.access.redactedURL, ref: Daemon.refText(config.source.ref), path: config.source.path,
                  appliedCommit: appliedCommit, lastCommit: lastCommit, result: lastResult, findings: findings,
                  sourceError: sourceError, applyError: applyError, consecutiveFailures: await source.consecutiveFailures,
@@ -75,48 +75,48 @@ extension Daemon {
     }
 
     /// Ready once a commit was read (applied or rejected) and the node registered.
-    func isReady() async -> (Bool, String) {
+    public func isReady() async -> (Bool, String) {
         if await node.nodeRecord == nil { return (false, "the node has not registered yet") }
         if !leading { return (false, "standing by: another berth instance leads") }
         if lastResult == nil { return (false, sourceError.map { "no commit read yet: \($0)" } ?? "no commit read yet") }
         return (true, "ok")
     }
 
-    func metricsText() -> String { metrics.text() }
+    public func metricsText() -> String { metrics.text() }
 
     /// The log file of a container of a pod of this node.
-    func logFile(namespace: String, pod: String, container: String?, previous: Bool) async throws(APIError) -> String {
+    public func logFile(namespace: String, pod: String, container: String?, previous: Bool) async throws(QueryError) -> String {
         guard let record = records.first(where: { $0.namespace == namespace && $0.name == pod }) else {
-            throw APIError(.notFound, "pod \(namespace)/\(pod) not found")
+            throw QueryError(.notFound, "pod \(namespace)/\(pod) not found")
         }
         let names = (record.spec.initContainers + record.spec.containers).map(\.name)
         let name: String
         if let container {
             guard names.contains(container) else {
-                throw APIError(.badRequest, "container \(container) is not valid for pod \(pod): choose one of [\(names.joined(separator: " "))]")
+                throw QueryError(.invalid, "container \(container) is not valid for pod \(pod): choose one of [\(names.joined(separator: " "))]")
             }
             name = container
         } else if record.spec.containers.count == 1 {
             name = record.spec.containers[0].name
         } else {
-            throw APIError(.badRequest, "a container name must be specified for pod \(pod), choose one of: [\(names.joined(separator: " "))]")
+            throw QueryError(.invalid, "a container name must be specified for pod \(pod), choose one of: [\(names.joined(separator: " "))]")
         }
         guard record.nodeName == nodeName,
               let path = await node.agent.logFile(namespace: namespace, name: pod, container: name, previous: previous) else {
-            throw APIError(.badRequest, previous ? "previous terminated container \"\(name)\" in pod \"\(pod)\" not found"
+            throw QueryError(.invalid, previous ? "previous terminated container \"\(name)\" in pod \"\(pod)\" not found"
                                                  : "container \"\(name)\" in pod \"\(pod)\" is waiting to start")
         }
         return path
     }
 
-    func podExists(namespace: String, name: String) -> Bool {
+    public func podExists(namespace: String, name: String) -> Bool {
         records.contains { $0.namespace == namespace && $0.name == name }
     }
 
     /// The first-parent commits (newest first) from the applied one that changed `path`, with their notes.
-    func history(of key: ObjectKey, limit: Int = 50) async throws(APIError) -> [HistoryEntry] {
+    public func history(of key: ObjectKey, limit: Int = 50) async throws(QueryError) -> [HistoryEntry] {
         guard let origin = desired.objects[key]?.origin, let start = appliedCommit?.id else {
-            throw APIError(.notFound, "\(key) is not in the applied commit")
+            throw QueryError(.notFound, "\(key) is not in the applied commit")
         }
         let path = origin.path
         let notesRef = config.status.notesRef
@@ -139,17 +139,32 @@ extension Daemon {
                 return out
             }
         } catch {
-            throw APIError(.internalServerError, "cannot read the history of \(path): \(error)")
+            throw QueryError(.failed, "cannot read the history of \(path): \(error)")
         }
     }
 }
 
-struct HistoryEntry: Sendable, Codable {
-    var commit: String
-    var summary: String
-    var author: String
-    var time: Int64
+public struct HistoryEntry: Sendable, Codable {
+    public var commit: String
+    public var summary: String
+    public var author: String
+    public var time: Int64
     /// added, modified, deleted.
-    var change: String
-    var note: String?
+    public var change: String
+    public var note: String?
+}
+
+/// Why a question to the daemon has no answer: nothing by that name, a question that does not make
+/// sense, or a failure while answering (the HTTP API answers 404, 400 and 500).
+public struct QueryError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case notFound, invalid, failed }
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
 }

@@ -1,5 +1,6 @@
 import BerthCluster
 import BerthController
+import BerthDaemon
 import BerthModel
 import BerthNode
 import Foundation

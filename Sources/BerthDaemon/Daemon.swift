@@ -16,7 +16,7 @@ import Prometheus
 /// writes back its pods' status, which the control plane watches; the observed state goes to the status
 /// branch. The control loop is woken by syncs and the store's news, and runs fast while things move.
 public actor Daemon {
-    public let config: DaemonConfig
+    public nonisolated let config: DaemonConfig
     let source: GitSource
     let store: any Store
     let plane: ControlPlane

@@ -1,8 +1,10 @@
+import BerthDaemon
 import BerthModel
 import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// An API error: the HTTP status and a message for the user (rendered as a Kubernetes Status object).
 public struct APIError: Error, Sendable, CustomStringConvertible {
@@ -13,10 +15,18 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
     public var description: String { message }
+
+    init(_ e: QueryError) {
+        switch e.kind {
+        case .notFound: self.init(.notFound, e.message)
+        case .invalid: self.init(.badRequest, e.message)
+        case .failed: self.init(.internalServerError, e.message)
+        }
+    }
 }
 
 /// The HTTP API (DESIGN §7): health, metrics, Kubernetes-shaped reads, logs, sync and webhooks.
-enum APIServer {
+public enum APIServer {
     static let maxBody = 4 << 20
 
     static func router(daemon: Daemon) -> Router<BasicRequestContext> {
@@ -51,7 +61,8 @@ enum APIServer {
         router.get("/api/v1/namespaces/:ns/deployments/:name/history") { _, ctx in
             try await handle { () throws(APIError) in
                 let key = ObjectKey(kind: .deployment, namespace: ctx.parameters.get("ns") ?? "", name: ctx.parameters.get("name") ?? "")
-                let entries = try await daemon.history(of: key)
+                let entries: [HistoryEntry]
+                do throws(QueryError) { entries = try await daemon.history(of: key) } catch { throw APIError(error) }
                 return Response(status: .ok, headers: [.contentType: "application/json"],
                                 body: .init(byteBuffer: ByteBuffer(data: (try? JSONEncoder().encode(entries)) ?? Data("[]".utf8))))
             }
@@ -123,7 +134,8 @@ enum APIServer {
         let container = q["container"].map(String.init)
         let follow = q["follow"] == "true" || q["follow"] == "1"
         let previous = q["previous"] == "true" || q["previous"] == "1"
-        let path = try await daemon.logFile(namespace: namespace, pod: pod, container: container, previous: previous)
+        let path: String
+        do throws(QueryError) { path = try await daemon.logFile(namespace: namespace, pod: pod, container: container, previous: previous) } catch { throw APIError(error) }
         let headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
         guard follow else {
             guard let data = FileManager.default.contents(atPath: path) else { throw APIError(.notFound, "no log for \(pod)") }
@@ -148,5 +160,14 @@ enum APIServer {
             }
             try await writer.finish(nil)
         })
+    }
+}
+
+extension APIServer {
+    /// The HTTP server over the daemon, first in the ServiceGroup so that it stops last.
+    public static func service(for daemon: Daemon, logger: Logger) -> any ServiceLifecycle.Service {
+        Application(router: router(daemon: daemon),
+                    configuration: .init(address: .hostname(daemon.config.listenHost, port: daemon.config.listenPort), serverName: "berth"),
+                    logger: logger)
     }
 }
