@@ -293,6 +293,50 @@ func describe(_ e: WatchEvent) -> String {
         await cleartext.close()
     }
 
+    /// Members that require client certificates (`--client-cert-auth`): berth's certificate and key get
+    /// in; without them the handshake fails and the call says so.
+    @Test func clientCertificatesAreSentWhenGiven() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-etcd-mtls-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let etcd = try await TestEtcd.start(dir: dir, members: 1, tls: true, clientCerts: true)
+        defer { etcd.stop() }
+        var options = try EtcdOptions(url: etcd.url)
+        options.caFile = etcd.caFile
+        options.certFile = etcd.clientCert
+        options.keyFile = etcd.clientKey
+        let store = try EtcdStore(options: options)
+        try await store.put("pods/a", Array("1".utf8), lease: nil)
+        #expect(try await store.get("pods/a")?.value == Array("1".utf8))
+        await store.close()
+        var anonymous = options
+        anonymous.certFile = nil
+        anonymous.keyFile = nil
+        anonymous.requestTimeout = .seconds(3)
+        let refused = try EtcdStore(options: anonymous)
+        await #expect(throws: StoreError.self) { _ = try await refused.get("pods/a") }
+        await refused.close()
+    }
+
+    /// etcd's tokens run out (here after 1 s unused): the next call authenticates again and goes through,
+    /// as does the watch opened before.
+    @Test func anExpiredTokenIsRenewed() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-etcd-token-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let etcd = try await TestEtcd.start(dir: dir, members: 1, user: ("root", "pw"), flags: ["--auth-token-ttl", "1"])
+        defer { etcd.stop() }
+        var options = try EtcdOptions(url: etcd.url)
+        options.username = "root"
+        options.password = "pw"
+        let store = try EtcdStore(options: options)
+        defer { Task { await store.close() } }
+        try await store.put("pods/a", Array("1".utf8), lease: nil)
+        let watch = try await store.watch(prefix: "pods/", after: try await store.revision)
+        try await Task.sleep(for: .seconds(3))
+        try await store.put("pods/b", Array("2".utf8), lease: nil)
+        #expect(try await store.get("pods/b")?.value == Array("2".utf8))
+        #expect(try await next(1, of: watch).map(describe) == ["put pods/b=2"])
+    }
+
     @Test func storeURLsAreReadOrRefusedWithTheReason() throws {
         let o = try EtcdOptions(url: "etcd://10.0.0.1:2379,etcd-2,[::1]:12379/")
         #expect(o.endpoints.map(\.description) == ["10.0.0.1:2379", "etcd-2:2379", "[::1]:12379"] && !o.tls)

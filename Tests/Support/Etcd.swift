@@ -21,6 +21,11 @@ public final class TestEtcd: @unchecked Sendable {
 
     /// The CA of the members' certificates, when they serve TLS to clients.
     public let caFile: String?
+    /// A client certificate and key of that CA, which the members require with `clientCerts`.
+    public var clientCert: String? { clientCerts ? dir + "/client.crt" : nil }
+    public var clientKey: String? { clientCerts ? dir + "/client.key" : nil }
+    private let clientCerts: Bool
+    private let flags: [String]
     private var scheme: String { caFile == nil ? "http://" : "https://" }
 
     /// `etcd://` (or `etcds://`) followed by every member's client address.
@@ -29,12 +34,16 @@ public final class TestEtcd: @unchecked Sendable {
 
     /// Starts the members off the concurrency pool (start-up takes seconds). A member that dies before it
     /// listens (its port taken meanwhile by another test) is retried with fresh ports, twice at most.
-    public static func start(dir: String, members count: Int = 1, tls: Bool = false,
-                             user: (name: String, password: String)? = nil) async throws -> TestEtcd {
+    /// With `clientCerts` (and `tls`), members accept only clients with a certificate of their CA; `flags`
+    /// go to every member (`--auth-token-ttl 1`, say).
+    public static func start(dir: String, members count: Int = 1, tls: Bool = false, user: (name: String, password: String)? = nil,
+                             clientCerts: Bool = false, flags: [String] = []) async throws -> TestEtcd {
         try await offPool {
             var failures: [String] = []
             for _ in 0..<3 {
-                do { return try TestEtcd(dir: dir, members: count, tls: tls, user: user) } catch let e as TestFailure {
+                do {
+                    return try TestEtcd(dir: dir, members: count, tls: tls, user: user, clientCerts: clientCerts, flags: flags)
+                } catch let e as TestFailure {
                     failures.append(e.description)
                 }
             }
@@ -44,8 +53,10 @@ public final class TestEtcd: @unchecked Sendable {
 
     /// With `tls`, clients talk TLS with a certificate of a CA made here; with `user`, etcd's
     /// authentication is enabled with that user as root.
-    private init(dir: String, members count: Int, tls: Bool, user: (name: String, password: String)?) throws {
+    private init(dir: String, members count: Int, tls: Bool, user: (name: String, password: String)?, clientCerts: Bool, flags: [String]) throws {
         self.dir = dir
+        self.clientCerts = tls && clientCerts
+        self.flags = flags
         members = (0..<count).map { Member(name: "m\($0)", clientPort: TestServers.freePort(), peerPort: TestServers.freePort()) }
         processes = Array(repeating: nil, count: count)
         for m in members { try? FileManager.default.removeItem(atPath: dir + "/" + m.name) }
@@ -57,6 +68,11 @@ public final class TestEtcd: @unchecked Sendable {
             try "subjectAltName=IP:127.0.0.1\n".write(toFile: dir + "/san.ext", atomically: true, encoding: .utf8)
             try TestRegistry.openssl(["x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.crt", "-CAkey", dir + "/ca.key", "-CAcreateserial",
                                       "-days", "2", "-extfile", dir + "/san.ext", "-out", dir + "/server.crt"])
+            if clientCerts {
+                try TestRegistry.openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=berth", "-keyout", dir + "/client.key", "-out", dir + "/client.csr"])
+                try TestRegistry.openssl(["x509", "-req", "-in", dir + "/client.csr", "-CA", dir + "/ca.crt", "-CAkey", dir + "/ca.key", "-CAcreateserial",
+                                          "-days", "2", "-out", dir + "/client.crt"])
+            }
             caFile = dir + "/ca.crt"
         } else {
             caFile = nil
@@ -92,7 +108,12 @@ public final class TestEtcd: @unchecked Sendable {
     /// etcdctl against every member, with the CA when there is one.
     @discardableResult
     public func etcdctl(_ args: [String]) throws -> String {
-        try TestCommand.output("/usr/bin/etcdctl", ["--endpoints", endpoints] + (caFile.map { ["--cacert", $0] } ?? []) + args)
+        try TestCommand.output("/usr/bin/etcdctl", ["--endpoints", endpoints] + clientFlags + args)
+    }
+
+    /// etcdctl's flags for the CA and the client certificate, when there are.
+    private var clientFlags: [String] {
+        (caFile.map { ["--cacert", $0] } ?? []) + (clientCert.map { ["--cert", $0] } ?? []) + (clientKey.map { ["--key", $0] } ?? [])
     }
 
     private func launch(_ i: Int) throws {
@@ -104,7 +125,8 @@ public final class TestEtcd: @unchecked Sendable {
             "--listen-peer-urls", "http://127.0.0.1:\(m.peerPort)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(m.peerPort)",
             "--initial-cluster", cluster, "--initial-cluster-token", token, "--initial-cluster-state", "new",
             "--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap", "--log-level", "error",
-        ] + (caFile == nil ? [] : ["--cert-file", dir + "/server.crt", "--key-file", dir + "/server.key"]),
+        ] + (caFile == nil ? [] : ["--cert-file", dir + "/server.crt", "--key-file", dir + "/server.key"])
+          + (clientCerts ? ["--client-cert-auth", "--trusted-ca-file", dir + "/ca.crt"] : []) + flags,
                                      port: m.clientPort, waitForPort: false, log: logPath(i))
     }
 
@@ -112,7 +134,7 @@ public final class TestEtcd: @unchecked Sendable {
     public func waitHealthy(timeout: Double = 30) throws {
         let deadline = Date().addingTimeInterval(timeout)
         let running = members.indices.filter { processes[$0] != nil }.map { scheme + members[$0].endpoint }.joined(separator: ",")
-        let ca = caFile.map { ["--cacert", $0] } ?? []
+        let ca = clientFlags
         while Date() < deadline {
             if (try? TestCommand.output("/usr/bin/etcdctl", ["--endpoints", running, "--command-timeout", "2s"] + ca + ["endpoint", "health"])) != nil { return }
             usleep(100_000)
@@ -123,8 +145,7 @@ public final class TestEtcd: @unchecked Sendable {
     /// The index of the member that leads now.
     public func leader() throws -> Int {
         for (i, m) in members.enumerated() where processes[i] != nil {
-            let json = try TestCommand.output("/usr/bin/etcdctl", ["--endpoints", scheme + m.endpoint] + (caFile.map { ["--cacert", $0] } ?? [])
-                                              + ["endpoint", "status", "-w", "json"])
+            let json = try TestCommand.output("/usr/bin/etcdctl", ["--endpoints", scheme + m.endpoint] + clientFlags + ["endpoint", "status", "-w", "json"])
             guard let list = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]],
                   let status = list.first?["Status"] as? [String: Any], let header = status["header"] as? [String: Any],
                   let member = header["member_id"] as? NSNumber, let leader = status["leader"] as? NSNumber else { continue }
