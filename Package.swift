@@ -80,7 +80,7 @@ let package = Package(
         .target(name: "BerthCluster", dependencies: ["BerthModel"]),
         // The embedded journal, and etcd through its gRPC API (EtcdAPI is generated: scripts/generate-etcd-api).
         .target(name: "BerthStore", dependencies: [
-            "BerthConcurrency", "BerthModel",
+            "BerthModel",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -133,7 +133,7 @@ public actor Daemon {
     /// Returns once this machine's node is ready for pods (its pod network set up), or after 10 s.
     func waitForTheNode() async {
         let deadline = ContinuousClock.now + .seconds(10)
-        while await node.nodeRecord?.ready != true, ContinuousClock.now < deadline {
+        while await node.nodeRecord?.ready != true, ContinuousClock.now < deadline, !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(20))
         }
     }

@@ -2,8 +2,8 @@ import BerthNode
 import BerthStore
 import ServiceLifecycle
 
-/// The source, the control plane's loop, leadership and compaction as one service: a graceful shutdown
-/// ends them, then flushes the status.
+/// The control plane's loop, leadership and compaction as one service: a graceful shutdown ends them,
+/// then flushes the status.
 struct ControllerService: Service {
     let daemon: Daemon
 
@@ -13,18 +13,26 @@ struct ControllerService: Service {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await daemon.runLeadership() }
-                group.addTask {
-                    // The first commit is applied once this machine's node can take pods, so that they are
-                    // placed at once rather than after the scheduler's backoff.
-                    await daemon.waitForTheNode()
-                    await daemon.runSource()
-                }
                 group.addTask { await daemon.runLoop() }
                 group.addTask { await daemon.runCompaction() }
                 await group.waitForAll()
             }
         }
         await daemon.shutDown()
+    }
+}
+
+/// The Git source: polls (or is woken by a hook or webhook) and hands each outcome to the controllers.
+struct SourceService: Service {
+    let daemon: Daemon
+
+    func run() async throws {
+        // The first commit is applied once this machine's node can take pods, so that they are placed at
+        // once rather than after the scheduler's backoff.
+        await cancelWhenGracefulShutdown {
+            await daemon.waitForTheNode()
+            await daemon.runSource()
+        }
     }
 }
 
@@ -52,9 +60,9 @@ struct StoreLifecycle: Service {
 }
 
 extension Daemon {
-    /// The store, this machine's node and the controllers, for one ServiceGroup (after the HTTP server),
-    /// which shuts them down in the reverse order: the controllers first, the store last.
+    /// The store, this machine's node, the controllers and the source, for one ServiceGroup (after the HTTP
+    /// server), which shuts them down in the reverse order: the source first, the store last.
     public func services() -> [any Service] {
-        [StoreLifecycle(store: store), NodeLifecycle(node: node), ControllerService(daemon: self)]
+        [StoreLifecycle(store: store), NodeLifecycle(node: node), ControllerService(daemon: self), SourceService(daemon: self)]
     }
 }

@@ -1,14 +1,9 @@
-import BerthConcurrency
 import Foundation
 
 /// The store for one machine: state in memory, every change appended to a journal before it is
 /// acknowledged, and the journal folded into an atomically replaced snapshot when it grows. A kill -9 at
 /// any point leaves a journal whose torn tail is dropped on restart; the last acknowledged change survives.
 public actor EmbeddedStore: Store {
-    /// Its work blocks: it runs on a queue of its own, off the cooperative pool (see `BlockingExecutor`).
-    private let executor = BlockingExecutor(label: "embedded-store")
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
-
     public enum Durability: Sendable {
         /// write(2) before acknowledging: survives a crash of the process.
         case process
