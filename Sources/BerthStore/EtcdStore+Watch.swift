@@ -69,6 +69,11 @@ extension EtcdStore {
                     if message.compactRevision > 0 {
                         throw StoreError(code: .compacted, message: "watch of \(prefix) from revision \(start): history before \(message.compactRevision) is compacted")
                     }
+                    if message.cancelReason.contains("invalid auth token") {
+                        // The token ran out before the watch was opened: the stream opens again with a new one.
+                        self.forgetToken()
+                        throw TokenExpired()
+                    }
                     throw StoreError(code: .invalid, message: "etcd cancelled the watch of \(prefix): \(message.cancelReason)")
                 }
                 let events = message.events.map(Self.event)
@@ -76,6 +81,8 @@ extension EtcdStore {
             }
         })
     }
+
+    private struct TokenExpired: Error {}
 
     static func event(_ e: Etcdserverpb_Event) -> WatchEvent {
         let kv = stored(e.kv)

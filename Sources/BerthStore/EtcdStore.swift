@@ -148,7 +148,7 @@ public final class EtcdStore: Store, Sendable {
                 switch e.code {
                 case .unauthenticated where options.username != nil && !reauthenticated:
                     reauthenticated = true
-                    token.withLock { $0 = nil }
+                    forgetToken()
                     continue
                 case _ where Self.transient(e):
                     guard ContinuousClock.now + delay < deadline else {
@@ -186,6 +186,9 @@ public final class EtcdStore: Store, Sendable {
             return StoreError(code: .io, message: "\(what): etcd answered \(e.code): \(e.message)")
         }
     }
+
+    /// Drops the token, so that the next call authenticates again.
+    func forgetToken() { token.withLock { $0 = nil } }
 
     private func metadata() async throws -> Metadata {
         guard let user = options.username else { return [:] }
