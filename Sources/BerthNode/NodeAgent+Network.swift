@@ -16,9 +16,9 @@ extension NodeAgent {
         }
     }
 
-    /// Addresses, endpoints and the nftables table of the Services; the table is replaced only when it
-    /// would change.
-    func syncServices() {
+    /// Addresses, endpoints (`serving`, from `servingEndpoints`) and the nftables table of the Services;
+    /// the table is replaced only when it would change.
+    func syncServices(_ serving: [String: [EndpointsRecord.Address]]) {
         guard networkReady, let podCIDR else { return }
         let ips = view.services.map(\.clusterIP)
         if ips != lastClusterIPs {
@@ -30,7 +30,6 @@ extension NodeAgent {
             guard let ip = p.ip, p.sandboxID != nil else { continue }
             for c in p.pod.spec.containers { for port in c.ports { if let h = port.hostPort { hostPorts.append((h, port.protocol, ip, port.containerPort)) } } }
         }
-        let serving = servingEndpoints()
         var endpoints: [String: [ServiceProxy.Endpoint]] = [:]
         for (service, addresses) in serving {
             endpoints[service] = addresses.map { ServiceProxy.Endpoint(ip: $0.ip, ports: $0.ports) }

@@ -1,5 +1,5 @@
-import BerthConcurrency
 import BerthCluster
+import BerthConcurrency
 import BerthImage
 import BerthLinux
 import BerthModel
@@ -78,10 +78,11 @@ public actor NodeAgent {
 
     static var now: Double { Date().timeIntervalSince1970 }
 
-    /// The pod CIDR the control plane gave this node, or why it has none. Taken once: the node's pods hold
-    /// addresses from it, so a different one later is refused until the agent starts again.
+    /// The bridge and the route to the Services are set up: the node can take pods.
     public var isNetworkReady: Bool { networkReady }
 
+    /// The pod CIDR the control plane gave this node, or why it has none. Taken once: the node's pods hold
+    /// addresses from it, so a different one later is refused until the agent starts again.
     public func assign(_ record: PodCIDRRecord) {
         podCIDRProblem = record.error
         guard let text = record.cidr, let cidr = CIDR(text) else { return }
@@ -172,11 +173,12 @@ public actor NodeAgent {
         }
         if refresh { collectClaims() }
         collectImages(now)
-        syncServices()
+        let endpoints = servingEndpoints()
+        syncServices(endpoints)
         // SIGTERM only once the Services' rules no longer send new connections to the pod; the grace
         // period runs from then.
         var serving = Set<String>()
-        for (service, addresses) in servingEndpoints() {
+        for (service, addresses) in endpoints {
             let namespace = service.prefix { $0 != "/" }
             for a in addresses where a.node == config.nodeName { serving.insert(namespace + "/" + a.pod) }
         }
