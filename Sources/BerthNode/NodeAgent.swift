@@ -74,6 +74,13 @@ public actor NodeAgent {
                   let state = try? JSONDecoder().decode(PodState.self, from: Data(data)) else { continue }
             pods[state.key] = state
         }
+        // A container no adopted pod knows was started just before a crash, before its pod's state was
+        // saved: nothing would ever stop it, so it goes now (with its cgroup).
+        let known = Set(pods.values.map(\.uid))
+        for id in Files.list(runtime.root) {
+            guard let uid = Self.podUID(ofContainer: id), !known.contains(uid) else { continue }
+            try? runtime.delete(id: id, force: true)
+        }
     }
 
     static var now: Double { Date().timeIntervalSince1970 }
@@ -194,6 +201,15 @@ public actor NodeAgent {
         if let data = try? JSONEncoder().encode(p) {
             try? Files.write(Array(data), to: config.nodeDir + "/pods/" + p.fileName, mode: 0o600)
         }
+    }
+
+    /// The pod of a container the agent named (`<uid>-sandbox`, `<uid>-<container>-<attempt>`); nil for
+    /// any other name, which is not the agent's to touch.
+    static func podUID(ofContainer id: String) -> String? {
+        let parts = id.split(separator: "-")
+        guard parts.count >= 2, parts[0].count == 10, parts[0].allSatisfy(\.isHexDigit),
+              parts.count == 2 ? parts[1] == "sandbox" : Int(parts[parts.count - 1]) != nil else { return nil }
+        return String(parts[0])
     }
 
     static func makeUID() -> String {

@@ -178,6 +178,27 @@ extension NodeAgentTests {
 }
 
 extension NodeAgentTests {
+    @Suite struct CrashTests {
+        /// A crash between starting a pod's containers and writing its state leaves containers no pod
+        /// knows: the next agent removes them as it starts, rather than leaving them to run forever.
+        @Test func containersNoSavedPodKnowsAreRemovedAtStart() async throws {
+            try await NodeHarness.with { h, agent in
+                let p = pod("lost", container("main", "exec sleep 1000"))
+                await agent.update(pods: [p], view: ClusterView())
+                try await NodeHarness.eventually("the pod runs") { await agent.status(namespace: "default", name: "lost")?.ready == true }
+                let pid = try #require(await agent.containerPid(namespace: "default", name: "lost", container: "main"))
+                let states = h.config.stateDir + "/node/pods"
+                for f in try FileManager.default.contentsOfDirectory(atPath: states) { try FileManager.default.removeItem(atPath: states + "/" + f) }
+                _ = try NodeAgent(config: h.config)
+                func gone() -> Bool {
+                    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
+                    return stat[stat.index(after: close)...].hasPrefix(" Z")
+                }
+                try await NodeHarness.eventually("the container no pod knew is gone", timeout: 5) { gone() }
+            }
+        }
+    }
+
     @Suite struct NodeStatusTests {
         /// A pod's CPU and memory come from its containers' cgroups (a spinning container limited to 200m
         /// uses about 200m); the node reports capacity, allocatable after the reserve, its configured labels,
