@@ -132,7 +132,8 @@ public final class EtcdStore: Store, Sendable {
     // MARK: calls
 
     /// Runs one call, retrying while no member can serve it (dead member, election, no quorum) until
-    /// `requestTimeout`, and authenticating again when the token expired.
+    /// `requestTimeout`, and authenticating again whenever the token expired (once right away, then
+    /// with the same backoff: a token can run out again before a slow call reaches etcd).
     func call<T: Sendable>(_ what: String, _ body: (Metadata, CallOptions) async throws -> T) async throws -> T {
         let deadline = ContinuousClock.now + options.requestTimeout
         var delay = Duration.milliseconds(50)
@@ -150,6 +151,11 @@ public final class EtcdStore: Store, Sendable {
                     reauthenticated = true
                     forgetToken()
                     continue
+                case .unauthenticated where options.username != nil && e.message.contains("invalid auth token"):
+                    guard ContinuousClock.now + delay < deadline else { throw Self.storeError(e, what) }
+                    forgetToken()
+                    try await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(1))
                 case _ where Self.transient(e):
                     guard ContinuousClock.now + delay < deadline else {
                         throw StoreError(code: .unavailable, message: "etcd at \(endpointList): \(what) failed for \(options.requestTimeout): \(e.message)")

@@ -317,12 +317,12 @@ func describe(_ e: WatchEvent) -> String {
         await refused.close()
     }
 
-    /// etcd's tokens run out (here after 1 s unused): the next call authenticates again and goes through;
+    /// etcd's tokens run out (here after 2 s unused): the next call authenticates again and goes through;
     /// a watch opened before keeps delivering, and one opened with the stale token opens again with a new one.
     @Test func anExpiredTokenIsRenewed() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-etcd-token-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let etcd = try await TestEtcd.start(dir: dir, members: 1, user: ("root", "pw"), flags: ["--auth-token-ttl", "1"])
+        let etcd = try await TestEtcd.start(dir: dir, members: 1, user: ("root", "pw"), flags: ["--auth-token-ttl", "2"])
         defer { etcd.stop() }
         var options = try EtcdOptions(url: etcd.url)
         options.username = "root"
@@ -332,7 +332,7 @@ func describe(_ e: WatchEvent) -> String {
         try await store.put("pods/a", Array("1".utf8), lease: nil)
         let revision = try await store.revision
         let early = try await store.watch(prefix: "pods/", after: revision)
-        try await Task.sleep(for: .seconds(3))
+        try await Task.sleep(for: .seconds(5))
         let late = try await store.watch(prefix: "pods/", after: revision)
         try await store.put("pods/b", Array("2".utf8), lease: nil)
         #expect(try await store.get("pods/b")?.value == Array("2".utf8))
