@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.0"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.10.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -78,9 +80,15 @@ let package = Package(
         .target(name: "BerthStatus", dependencies: ["BerthConcurrency", "BerthGit", "BerthModel"]),
         // The records the control plane and the nodes share through the store, and their keys.
         .target(name: "BerthCluster", dependencies: ["BerthModel"]),
-        // The embedded journal, and etcd through its gRPC API (EtcdAPI is generated: scripts/generate-etcd-api).
+        // The embedded journal, etcd through its gRPC API (EtcdAPI is generated: scripts/generate-etcd-api), and
+        // a server's node API (AsyncHTTPClient over TLS) for agents.
         .target(name: "BerthStore", dependencies: [
             "BerthModel",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -96,12 +104,17 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        // The HTTP API over the daemon (Hummingbird): Kubernetes-shaped JSON, logs, sync triggers, webhooks.
+        // The HTTP API over the daemon (Hummingbird): Kubernetes-shaped JSON, logs, sync triggers, webhooks; the
+        // node API over TLS for agents, with the cluster's CA (swift-certificates).
         .target(name: "BerthHTTP", dependencies: [
-            "BerthDaemon", "BerthModel", "BerthCluster", "BerthController", "BerthNode", "BerthSource",
+            "BerthDaemon", "BerthModel", "BerthCluster", "BerthController", "BerthNode", "BerthSource", "BerthStore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),

@@ -33,6 +33,14 @@ public struct ClusterKey: Hashable, Comparable, Sendable, CustomStringConvertibl
     public static func nodeLease(_ name: String) -> ClusterKey { ClusterKey("nodeleases/\(name)") }
     public static let nodeLeases = Prefix("nodeleases/")
 
+    /// A node's credential (its hash): what a node presents to the servers' node API.
+    public static func nodeCredential(_ name: String) -> ClusterKey { ClusterKey("credentials/\(name)") }
+    public static let nodeCredentials = Prefix("credentials/")
+
+    /// The cluster's CA (certificate and key) and join secret, made by the first server: every server
+    /// signs its serving certificate with the CA and admits nodes that present the secret.
+    public static let clusterSecrets = ClusterKey("cluster/secrets")
+
     public static func endpoints(namespace: String, name: String) -> ClusterKey { ClusterKey("endpoints/\(namespace)/\(name)") }
     public static let allEndpoints = Prefix("endpoints/")
 

@@ -10,6 +10,9 @@ public struct NodeRecord: Codable, Sendable, Hashable {
     public var taints: [Taint] = []
     /// The pod network the node asks for (`berth run --pod-cidr`); nil: any the control plane picks.
     public var requestedPodCIDR: String?
+    /// The node's address on the network between nodes (`berth agent --node-ip`): other nodes route its
+    /// pod CIDR to it.
+    public var address: String?
 
     public struct Allocatable: Codable, Sendable, Hashable {
         public var cpuMilli: Int64

@@ -589,6 +589,8 @@ public actor ControlPlane {
     }
 
     /// Every pod, by namespace and name.
+    /// Every registered node, not ready when its lease is gone.
+    public var nodeRecords: [NodeRecord] { nodes.values.sorted { $0.name < $1.name } }
     public var allPods: [PodRecord] { pods.values.sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) } }
     /// The pods' statuses as their nodes reported them, by "namespace/name".
     public var reportedStatuses: [String: PodStatus] {

@@ -18,8 +18,9 @@ public struct APIState: Sendable {
     public var cronJobRuns: [ObjectKey]
     public var clusterIPs: [ObjectKey: String]
     public var endpoints: [ObjectKey: EndpointsRecord]
+    /// This machine's node as its agent sees it (`berth run`), and every node as registered in the store.
     public var node: NodeStatus?
-    public var nodeRecord: NodeRecord?
+    public var nodes: [NodeRecord]
     public var events: [Event]
     public var sync: SyncInfo
 }
@@ -63,7 +64,7 @@ extension Daemon {
         for key in runs { jobs[key] = await plane.jobStatus(of: key) }
         return APIState(nodeName: nodeName, records: records, podStatuses: reportedStatuses, desired: desired,
                         deployments: deployments, jobs: jobs, cronJobRuns: runs, clusterIPs: ips, endpoints: endpoints,
-                        node: await node.nodeStatus, nodeRecord: await node.nodeRecord, events: events.events, sync: await syncInfo())
+                        node: await node?.nodeStatus, nodes: await plane.nodeRecords, events: events.events, sync: await syncInfo())
     }
 
     public func syncInfo() async -> SyncInfo {
@@ -76,7 +77,7 @@ extension Daemon {
 
     /// Ready once a commit was read (applied or rejected) and the node registered.
     public func isReady() async -> (Bool, String) {
-        if await node.nodeRecord == nil { return (false, "the node has not registered yet") }
+        if let node, await node.nodeRecord == nil { return (false, "the node has not registered yet") }
         if !leading { return (false, "standing by: another berth instance leads") }
         if lastResult == nil { return (false, sourceError.map { "no commit read yet: \($0)" } ?? "no commit read yet") }
         return (true, "ok")
@@ -101,7 +102,7 @@ extension Daemon {
         } else {
             throw QueryError(.invalid, "a container name must be specified for pod \(pod), choose one of: [\(names.joined(separator: " "))]")
         }
-        guard record.nodeName == nodeName,
+        guard record.nodeName == nodeName, let node,
               let path = await node.agent.logFile(namespace: namespace, name: pod, container: name, previous: previous) else {
             throw QueryError(.invalid, previous ? "previous terminated container \"\(name)\" in pod \"\(pod)\" not found"
                                                  : "container \"\(name)\" in pod \"\(pod)\" is waiting to start")

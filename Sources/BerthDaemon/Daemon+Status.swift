@@ -65,17 +65,29 @@ extension Daemon {
             }
             s.objects.append(ClusterStatus.Object(key: key, origin: sourced.origin, status: fields))
         }
-        if let n = await node.nodeStatus {
-            s.nodes = [ClusterStatus.Node(name: n.name, status: [
-                StatusField("ready", .bool(n.conditions.first { $0.type == "Ready" }?.status ?? false)),
-                StatusField("conditions", .list(n.conditions.map { c in
+        // Every node as the store has it; this machine's node adds the conditions its agent sees.
+        let local = await node?.nodeStatus
+        s.nodes = await plane.nodeRecords.map { n in
+            var fields = [StatusField("ready", .bool(n.ready))]
+            if n.unschedulable { fields.append(StatusField("unschedulable", .bool(true))) }
+            if let address = n.address { fields.append(StatusField("address", .string(address))) }
+            if let local, local.name == n.name {
+                fields.append(StatusField("conditions", .list(local.conditions.map { c in
                     .map([StatusField("type", .string(c.type)), StatusField("status", .bool(c.status))])
-                })),
-                StatusField("allocatable", .map([StatusField("cpu", .string("\(n.allocatable.cpuMilli)m")),
-                                                 StatusField("memory", .string("\(n.allocatable.memory >> 20)Mi")),
-                                                 StatusField("pods", .int(Int(n.allocatable.pods)))])),
-                StatusField("pods", .int(records.count { $0.nodeName == n.name })),
-            ])]
+                })))
+            }
+            if !n.labels.isEmpty { fields.append(StatusField("labels", .map(n.labels.sorted { $0.key < $1.key }.map { StatusField($0.key, .string($0.value)) }))) }
+            if !n.taints.isEmpty {
+                fields.append(StatusField("taints", .list(n.taints.map { t in
+                    .string(t.key + (t.value.isEmpty ? "" : "=" + t.value) + ":" + t.effect.rawValue)
+                })))
+            }
+            var allocatable = [StatusField("cpu", .string("\(n.allocatable.cpuMilli)m")), StatusField("memory", .string("\(n.allocatable.memory >> 20)Mi")),
+                               StatusField("pods", .int(Int(n.allocatable.pods)))]
+            for (name, count) in n.allocatable.extended.sorted(by: { $0.key < $1.key }) { allocatable.append(StatusField(name, .int(Int(count)))) }
+            fields.append(StatusField("allocatable", .map(allocatable)))
+            fields.append(StatusField("pods", .int(records.count { $0.nodeName == n.name && !$0.terminating })))
+            return ClusterStatus.Node(name: n.name, status: fields)
         }
         await noteRollouts(deploymentStatuses)
         if s != lastStatus {

@@ -18,9 +18,10 @@ import Prometheus
 public actor Daemon {
     public nonisolated let config: DaemonConfig
     let source: GitSource
-    let store: any Store
+    public nonisolated let store: any Store
     let plane: ControlPlane
-    public let node: NodeService
+    /// This machine's node (`berth run`); nil on a server.
+    public let node: NodeService?
     let writer: StatusWriter
     let logger: Logger
     let metrics = DaemonMetrics()
@@ -77,19 +78,23 @@ public actor Daemon {
             store = try EtcdStore(options: options)
         }
         plane = try await ControlPlane(store: store, clock: { Date().timeIntervalSince1970 })
-        var options = NodeService.Options()
-        options.leaseSeconds = config.nodeLeaseSeconds
-        options.requestedPodCIDR = config.requestedPodCIDR
-        options.idlePeriod = config.idlePeriod
-        options.stopWorkloadsOnExit = config.stopWorkloadsOnExit
-        node = try NodeService(config: config.node, store: store, options: options,
-                               log: .init(info: { logger.info("\($0)") }, warning: { logger.warning("\($0)") }))
+        if let nodeConfig = config.node {
+            var options = NodeService.Options()
+            options.leaseSeconds = config.nodeLeaseSeconds
+            options.requestedPodCIDR = config.requestedPodCIDR
+            options.idlePeriod = config.idlePeriod
+            options.stopWorkloadsOnExit = config.stopWorkloadsOnExit
+            node = try NodeService(config: nodeConfig, store: store, options: options,
+                                   log: .init(info: { logger.info("\($0)") }, warning: { logger.warning("\($0)") }))
+        } else {
+            node = nil
+        }
         writer = try StatusWriter(repositoryPath: config.source.mirrorPath, access: config.source.access, config: config.status)
         (syncRequests, syncContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     static var now: Double { Date().timeIntervalSince1970 }
-    var nodeName: String { config.node.nodeName }
+    var nodeName: String { config.name }
 
     /// Asks for a sync now (webhook, post-receive hook, `POST /api/v1/sync`).
     public nonisolated func requestSync() { syncContinuation.yield() }
@@ -127,11 +132,12 @@ public actor Daemon {
     func startFollowing() async {
         let wake = loopWake
         await plane.startFollowing(changed: { Task { await wake.signal() } })
-        await node.observeStatuses { [weak self] old, new, now in await self?.recordPodEvents(old: old, new: new, now: now) }
+        await node?.observeStatuses { [weak self] old, new, now in await self?.recordPodEvents(old: old, new: new, now: now) }
     }
 
     /// Returns once this machine's node is ready for pods (its pod network set up), or after 10 s.
     func waitForTheNode() async {
+        guard let node else { return }
         let deadline = ContinuousClock.now + .seconds(10)
         while await node.nodeRecord?.ready != true, ContinuousClock.now < deadline, !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(20))

@@ -10,10 +10,13 @@ public enum StoreChoice: Sendable {
     case etcd(EtcdOptions)
 }
 
-/// Everything `berth run` is told; DESIGN §8 gives the defaults.
+/// Everything `berth run` and `berth server` are told; DESIGN §8 gives the defaults.
 public struct DaemonConfig: Sendable {
     public var source: SourceConfig
-    public var node: NodeConfig
+    /// This instance's name: its node's (`berth run`), or the server's, in leadership and logs.
+    public var name: String
+    /// This machine's node (`berth run`); nil: a server, whose nodes are agents of their own.
+    public var node: NodeConfig?
     public var status = StatusConfig()
     public var store = StoreChoice.embedded
     /// On etcd: the leader's lease; a dead leader is replaced within about this long.
@@ -41,6 +44,14 @@ public struct DaemonConfig: Sendable {
     public init(source: SourceConfig, node: NodeConfig, token: String) {
         self.source = source
         self.node = node
+        name = node.nodeName
+        self.token = token
+    }
+
+    /// A server: the source, controllers, status writer and API, with no node of its own.
+    public init(source: SourceConfig, serverName: String, token: String) {
+        self.source = source
+        name = serverName
         self.token = token
     }
 }

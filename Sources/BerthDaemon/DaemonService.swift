@@ -38,10 +38,12 @@ struct SourceService: Service {
 
 /// This machine's node: a graceful shutdown ends its loop, then leaves the workloads running (or stops
 /// them, with `stopWorkloadsOnExit`).
-struct NodeLifecycle: Service {
+public struct NodeLifecycle: Service {
     let node: NodeService
 
-    func run() async throws {
+    public init(node: NodeService) { self.node = node }
+
+    public func run() async throws {
         await node.start()
         await cancelWhenGracefulShutdown { await node.run() }
         // Not cancelled with the loop: stopping pods waits for their grace periods.
@@ -50,12 +52,15 @@ struct NodeLifecycle: Service {
 }
 
 /// The store, closed last: the node's shutdown still writes to it (its lease).
-struct StoreLifecycle: Service {
+public struct StoreLifecycle: Service {
     let store: any Store
 
-    func run() async throws {
+    public init(store: any Store) { self.store = store }
+
+    public func run() async throws {
         try? await gracefulShutdown()
         if let etcd = store as? EtcdStore { await etcd.close() }
+        if let remote = store as? NodeAPIStore { await remote.close() }
     }
 }
 
@@ -63,6 +68,6 @@ extension Daemon {
     /// The store, this machine's node, the controllers and the source, for one ServiceGroup (after the HTTP
     /// server), which shuts them down in the reverse order: the source first, the store last.
     public func services() -> [any Service] {
-        [StoreLifecycle(store: store), NodeLifecycle(node: node), ControllerService(daemon: self), SourceService(daemon: self)]
+        [StoreLifecycle(store: store)] + (node.map { [NodeLifecycle(node: $0)] } ?? []) + [ControllerService(daemon: self), SourceService(daemon: self)]
     }
 }

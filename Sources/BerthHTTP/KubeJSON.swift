@@ -166,20 +166,27 @@ enum KubeJSON {
                 "spec": spec, "status": ["loadBalancer": [String: Any](), "endpoints": addresses]]
     }
 
-    static func node(_ n: NodeStatus, _ record: NodeRecord?) -> Object {
-        func resources(_ r: NodeStatus.Resources) -> Object {
-            var o: Object = ["cpu": "\(r.cpuMilli)m", "memory": "\(r.memory >> 10)Ki", "pods": String(r.pods)]
-            for (k, v) in r.extended { o[k] = String(v) }
+    /// A node as the store has it; this machine's node (`berth run`) adds its capacity and conditions.
+    static func node(_ record: NodeRecord, _ local: NodeStatus?) -> Object {
+        func resources(cpuMilli: Int64, memory: Int64, pods: Int64, extended: [String: Int64]) -> Object {
+            var o: Object = ["cpu": "\(cpuMilli)m", "memory": "\(memory >> 10)Ki", "pods": String(pods)]
+            for (k, v) in extended { o[k] = String(v) }
             return o
         }
-        let spec: Object = ["unschedulable": record?.unschedulable ?? false, "taints": encoded(n.taints)]
-        let status: Object = ["capacity": resources(n.capacity), "allocatable": resources(n.allocatable),
-                              "conditions": n.conditions.map { c -> Object in
+        let a = record.allocatable
+        let allocatable = resources(cpuMilli: a.cpuMilli, memory: a.memory, pods: a.pods, extended: a.extended)
+        let capacity = local.map { resources(cpuMilli: $0.capacity.cpuMilli, memory: $0.capacity.memory, pods: $0.capacity.pods, extended: $0.capacity.extended) }
+        var conditions = local?.conditions.filter { $0.type != "Ready" } ?? []
+        conditions.insert(PodCondition(type: "Ready", status: record.ready, reason: record.ready ? "NodeReady" : "NodeNotReady"), at: 0)
+        let spec: Object = ["unschedulable": record.unschedulable, "taints": encoded(record.taints)]
+        var status: Object = ["capacity": capacity ?? allocatable, "allocatable": allocatable,
+                              "conditions": conditions.map { c -> Object in
                                   var o: Object = ["type": c.type, "status": c.status ? "True" : "False"]
                                   if let r = c.reason { o["reason"] = r }
                                   return o
                               }]
-        return ["apiVersion": "v1", "kind": "Node", "metadata": metadata(n.name, nil, labels: n.labels), "spec": spec, "status": status]
+        if let address = record.address { status["addresses"] = [["type": "InternalIP", "address": address] as Object] }
+        return ["apiVersion": "v1", "kind": "Node", "metadata": metadata(record.name, nil, labels: record.labels), "spec": spec, "status": status]
     }
 
     static func event(_ e: Event, index: Int) -> Object {

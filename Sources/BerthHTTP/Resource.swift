@@ -56,7 +56,7 @@ enum Resource: String, CaseIterable, Sendable {
                 return KubeJSON.service(svc, clusterIP: s.clusterIPs[key], endpoints: s.endpoints[key])
             }
         case .nodes:
-            return s.node.map { [KubeJSON.node($0, s.nodeRecord)] } ?? []
+            return s.nodes.map { KubeJSON.node($0, s.node?.name == $0.name ? s.node : nil) }
         case .jobs:
             var keys = s.desired.objects.keys.filter { $0.kind == .job }
             keys.append(contentsOf: s.cronJobRuns)

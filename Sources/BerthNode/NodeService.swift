@@ -15,6 +15,8 @@ public actor NodeService {
         public var leaseSeconds = 10.0
         /// The pod CIDR the node asks the control plane for; nil: any it picks.
         public var requestedPodCIDR: String?
+        /// The node's address on the network between nodes, which other nodes route its pods through.
+        public var address: String?
         public var idlePeriod = 1.0
         /// Shutting down stops every pod and removes the pod network, and the node leaves (its lease ends).
         public var stopWorkloadsOnExit = false
@@ -147,10 +149,11 @@ public actor NodeService {
         let s = await agent.nodeStatus()
         nodeStatus = s
         let ready = s.conditions.first { $0.type == "Ready" }?.status ?? false
-        let record = NodeRecord(name: s.name, labels: s.labels, taints: s.taints,
+        var record = NodeRecord(name: s.name, labels: s.labels, taints: s.taints,
                                 allocatable: .init(cpuMilli: s.allocatable.cpuMilli, memory: s.allocatable.memory,
                                                    pods: s.allocatable.pods, extended: s.allocatable.extended),
                                 ready: ready, requestedPodCIDR: options.requestedPodCIDR)
+        record.address = options.address
         if try await reporter.register(record), nodeRecord == nil {
             log.info("node \(s.name) registered: \(s.allocatable.cpuMilli)m CPU, \(s.allocatable.memory >> 20) MiB allocatable")
         }

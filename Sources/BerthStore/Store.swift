@@ -96,7 +96,7 @@ public struct StoreFence: Sendable, Hashable {
 
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
-        case compacted, unknownLease, corrupt, io, fenced, unavailable, invalid
+        case compacted, unknownLease, corrupt, io, fenced, unavailable, invalid, forbidden
     }
     public var code: Code
     public var message: String

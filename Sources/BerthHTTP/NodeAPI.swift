@@ -1,0 +1,352 @@
+import BerthCluster
+import BerthStore
+import Crypto
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+import Synchronization
+
+/// The servers' API for agents (DESIGN §1): over TLS with the cluster CA, a node joins with the join
+/// secret and gets a credential of its own; with it, it makes the store calls of `NodeAPIStore`, each
+/// checked against `NodeAccess`. A refused call answers 403 and changes nothing.
+public final class NodeAPI: Sendable {
+    let store: any Store
+    public let ca: ClusterCA
+    let logger: Logger
+    /// Leases granted through this server, by node: a node keeps alive and revokes only its own.
+    private let granted = Mutex<[Int64: String]>([:])
+    /// Credential hashes read from the store, with when (a removed node is refused within seconds).
+    private let credentials = Mutex<[String: (hash: String, at: ContinuousClock.Instant)]>([:])
+    /// How often a watch says it is alive when nothing changes.
+    let progressInterval: Duration
+
+    public init(store: any Store, ca: ClusterCA, logger: Logger, progressInterval: Duration = .seconds(5)) {
+        self.store = store
+        self.ca = ca
+        self.logger = logger
+        self.progressInterval = progressInterval
+    }
+
+    struct Refused: Error {
+        var status: HTTPResponse.Status
+        var failure: NodeAPIWire.Failure
+        init(_ status: HTTPResponse.Status, _ code: StoreError.Code, _ message: String) {
+            self.status = status
+            failure = NodeAPIWire.Failure(code: code.rawValue, message: message)
+        }
+    }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/cacerts") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/x-pem-file"], body: .init(byteBuffer: ByteBuffer(string: self.ca.secrets.caCertificatePEM)))
+        }
+        let p = NodeAPIWire.prefix
+        router.post(RouterPath(p + "/join")) { request, _ in
+            try await self.answer { () async throws(Refused) in try await self.join(try await Self.decode(request, NodeAPIWire.Join.self)) }
+        }
+        router.get(RouterPath(p + "/list")) { request, _ in
+            try await self.answer { () async throws(Refused) in
+                let node = try await self.authenticate(request)
+                let prefix = request.uri.queryParameters["prefix"].map(String.init) ?? ""
+                try Self.checkRead(prefix, by: node)
+                let (values, revision) = try await self.storeCall { try await self.store.list(prefix: prefix) }
+                return NodeAPIWire.List(values: values.filter { Self.visible($0, under: prefix, to: node) }.map(NodeAPIWire.Value.init), revision: revision)
+            }
+        }
+        router.get(RouterPath(p + "/get")) { request, _ in
+            try await self.answer { () async throws(Refused) in
+                let node = try await self.authenticate(request)
+                let key = request.uri.queryParameters["key"].map(String.init) ?? ""
+                try Self.checkRead(key, by: node)
+                let value = try await self.storeCall { try await self.store.get(key) }
+                return NodeAPIWire.Got(value: value.flatMap { Self.visible($0, under: key, to: node) ? NodeAPIWire.Value($0) : nil })
+            }
+        }
+        router.get(RouterPath(p + "/revision")) { request, _ in
+            try await self.answer { () async throws(Refused) in
+                _ = try await self.authenticate(request)
+                return NodeAPIWire.Revision(revision: try await self.storeCall { try await self.store.revision })
+            }
+        }
+        router.post(RouterPath(p + "/txn")) { request, _ in
+            try await self.answer { () async throws(Refused) in
+                let node = try await self.authenticate(request)
+                let txn = try await Self.decode(request, NodeAPIWire.Txn.self)
+                for w in txn.writes { try await self.checkWrite(w.key, w.value, lease: w.lease, by: node) }
+                let results = try await self.storeCall { try await self.store.txn(txn.writes.map(\.write), fence: nil) }
+                return NodeAPIWire.TxnAnswer(results: results.map(NodeAPIWire.Swap.init))
+            }
+        }
+        router.post(RouterPath(p + "/put")) { request, _ in
+            try await self.answer { () async throws(Refused) in
+                let node = try await self.authenticate(request)
+                let put = try await Self.decode(request, NodeAPIWire.Put.self)
+                guard case .success(.lease) = NodeAccess.target(write: put.key, by: node) else {
+                    throw Refused(.forbidden, .forbidden, "node \(node) may write \(put.key) only by compare-and-swap")
+                }
+                try await self.checkWrite(put.key, put.value, lease: put.lease, by: node)
+                let revision = try await self.storeCall { try await self.store.put(put.key, Array(put.value), lease: put.lease.map(LeaseID.init)) }
+                return NodeAPIWire.Revision(revision: revision)
+            }
+        }
+        router.post(RouterPath(p + "/lease/grant")) { request, _ in
+            try await self.answer { () async throws(Refused) in
+                let node = try await self.authenticate(request)
+                let ttl = try await Self.decode(request, NodeAPIWire.Lease.self).ttl ?? 0
+                guard (1...300).contains(ttl) else { throw Refused(.badRequest, .invalid, "a node's lease lasts 1 to 300 s, not \(ttl)") }
+                let lease = try await self.storeCall { try await self.store.grantLease(ttl: ttl) }
+                self.granted.withLock { $0[lease.raw] = node }
+                return NodeAPIWire.Lease(id: lease.raw)
+            }
+        }
+        for action in ["keepalive", "revoke"] {
+            router.post(RouterPath(p + "/lease/" + action)) { request, _ in
+                try await self.answer { () async throws(Refused) in
+                    let node = try await self.authenticate(request)
+                    let id = try await Self.decode(request, NodeAPIWire.Lease.self).id ?? 0
+                    try await self.checkLease(id, of: node)
+                    if action == "revoke" {
+                        try await self.storeCall { try await self.store.revokeLease(LeaseID(id)) }
+                        self.granted.withLock { _ = $0.removeValue(forKey: id) }
+                    } else {
+                        try await self.storeCall { try await self.store.keepAlive(LeaseID(id)) }
+                    }
+                    return NodeAPIWire.Lease(id: id)
+                }
+            }
+        }
+        router.get(RouterPath(p + "/watch")) { request, _ -> Response in
+            do {
+                let node = try await self.authenticate(request)
+                let q = request.uri.queryParameters
+                let prefix = q["prefix"].map(String.init) ?? ""
+                try Self.checkRead(prefix, by: node)
+                let stream = try await self.storeCall { try await self.store.watch(prefix: prefix, after: q["after"].flatMap { Int64($0) } ?? 0) }
+                return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: self.watchBody(stream, prefix: prefix, node: node))
+            } catch let refused as Refused {
+                return Self.refusal(refused)
+            }
+        }
+        return router
+    }
+
+    // MARK: joining and credentials
+
+    /// The join secret is read from the store each time: a rotation by any server holds at once.
+    func join(_ j: NodeAPIWire.Join) async throws(Refused) -> NodeAPIWire.Credential {
+        guard Self.validNodeName(j.node) else {
+            throw Refused(.badRequest, .invalid, "node name \"\(j.node.prefix(80))\" is not a DNS subdomain (lower case letters, digits, '-' and '.', at most 253)")
+        }
+        let current = try await storeCall { try await ClusterCA.load(from: self.store) }
+        guard Webhook.constantTimeEqual(Array(j.secret.utf8), Array(current.secrets.joinSecret.utf8)) else {
+            logger.warning("node \(j.node) refused: wrong join token")
+            throw Refused(.unauthorized, .forbidden, "the join token is not this cluster's (it may have been rotated: `berth token rotate` prints the new one)")
+        }
+        let credential = ClusterCA.randomSecret()
+        let record = NodeCredentialRecord(node: j.node, secretHash: Self.hash(credential), issuedAt: Date().timeIntervalSince1970)
+        let data = (try? JSONEncoder().encode(record)) ?? Data()
+        // Joining again under a name (a wiped machine) replaces its credential: the old one stops working.
+        _ = try await storeCall { try await self.store.put(record.key.path, Array(data), lease: nil) }
+        credentials.withLock { _ = $0.removeValue(forKey: j.node) }
+        logger.info("node \(j.node) joined")
+        return NodeAPIWire.Credential(node: j.node, credential: credential)
+    }
+
+    /// The node the request's credential belongs to (`Authorization: Bearer node:NAME:SECRET`).
+    func authenticate(_ request: Request) async throws(Refused) -> String {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer node:") else {
+            throw Refused(.unauthorized, .forbidden, "a node credential is needed (berth agent joins with --token)")
+        }
+        let parts = header.dropFirst("Bearer node:".count).split(separator: ":", maxSplits: 1)
+        guard parts.count == 2 else { throw Refused(.unauthorized, .forbidden, "a malformed node credential") }
+        let node = String(parts[0]), secret = String(parts[1])
+        let cached = credentials.withLock { c -> String? in
+            guard let entry = c[node], ContinuousClock.now - entry.at < .seconds(5) else { return nil }
+            return entry.hash
+        }
+        var expected = cached
+        if expected == nil {
+            let stored = try await storeCall { try await self.store.get(ClusterKey.nodeCredential(node).path) }
+            expected = stored.flatMap { try? JSONDecoder().decode(NodeCredentialRecord.self, from: Data($0.value)) }?.secretHash
+            if let expected { credentials.withLock { $0[node] = (expected, .now) } }
+        }
+        guard let expected, Webhook.constantTimeEqual(Array(Self.hash(secret).utf8), Array(expected.utf8)) else {
+            throw Refused(.unauthorized, .forbidden, "node \(node)'s credential is not valid (removed, or replaced by a new join): join again")
+        }
+        return node
+    }
+
+    static func hash(_ secret: String) -> String {
+        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func validNodeName(_ name: String) -> Bool {
+        guard let first = name.first, let last = name.last, name.count <= 253 else { return false }
+        let alphanumeric: (Character) -> Bool = { $0.isASCII && ($0.isLowercase || $0.isNumber) }
+        return alphanumeric(first) && alphanumeric(last) && name.allSatisfy { alphanumeric($0) || $0 == "-" || $0 == "." }
+    }
+
+    // MARK: rights
+
+    static func checkRead(_ path: String, by node: String) throws(Refused) {
+        if let why = NodeAccess.refusal(read: path, by: node) { throw Refused(.forbidden, .forbidden, why) }
+    }
+
+    /// A node sees the pods bound to it, nothing of the others'.
+    static func visible(_ v: StoredValue, under prefix: String, to node: String) -> Bool {
+        guard v.key.hasPrefix(ClusterKey.pods.path) else { return true }
+        return boundNode(v.value) == node
+    }
+
+    static func boundNode(_ bytes: [UInt8]) -> String? {
+        (try? JSONDecoder().decode(PodRecord.self, from: Data(bytes)))?.nodeName
+    }
+
+    /// A write is the node's own: its node record and lease under its name, the status of a pod bound to it.
+    func checkWrite(_ key: String, _ value: Data?, lease: Int64?, by node: String) async throws(Refused) {
+        let target: NodeAccess.Target
+        switch NodeAccess.target(write: key, by: node) {
+        case .success(let t): target = t
+        case .failure(let refusal): throw Refused(.forbidden, .forbidden, refusal.message)
+        }
+        guard let value else { throw Refused(.forbidden, .forbidden, "node \(node) may not delete \(key)") }
+        let decoder = JSONDecoder()
+        switch target {
+        case .node:
+            guard let r = try? decoder.decode(NodeRecord.self, from: value), r.name == node else {
+                throw Refused(.forbidden, .forbidden, "node \(node) wrote a node record that is not its own")
+            }
+        case .lease:
+            guard let r = try? decoder.decode(NodeLeaseRecord.self, from: value), r.node == node, let lease else {
+                throw Refused(.forbidden, .forbidden, "node \(node)'s lease record must name it and live on its lease")
+            }
+            try await checkLease(lease, of: node)
+        case .podStatus(let namespace, let name):
+            guard let r = try? decoder.decode(PodStatusRecord.self, from: value), r.node == node, r.namespace == namespace, r.name == name else {
+                throw Refused(.forbidden, .forbidden, "node \(node) wrote a status of \(namespace)/\(name) that is not its own")
+            }
+            let pod = try await storeCall { try await self.store.get(ClusterKey.pod(namespace: namespace, name: name).path) }
+            guard let pod, Self.boundNode(pod.value) == node else {
+                throw Refused(.forbidden, .forbidden, "pod \(namespace)/\(name) is not bound to node \(node)")
+            }
+        }
+    }
+
+    /// A lease this node was granted (through this server, or another: then its lease record is on it).
+    func checkLease(_ id: Int64, of node: String) async throws(Refused) {
+        if granted.withLock({ $0[id] }) == node { return }
+        let record = try await storeCall { try await self.store.get(ClusterKey.nodeLease(node).path) }
+        guard record?.lease?.raw == id else { throw Refused(.forbidden, .forbidden, "lease \(id) is not node \(node)'s") }
+        granted.withLock { $0[id] = node }
+    }
+
+    // MARK: answers
+
+    func storeCall<T: Sendable>(_ body: () async throws -> T) async throws(Refused) -> T {
+        do {
+            return try await body()
+        } catch let e as StoreError {
+            let status: HTTPResponse.Status = switch e.code {
+            case .compacted: .gone
+            case .unknownLease: .notFound
+            case .forbidden: .forbidden
+            case .invalid: .badRequest
+            default: .serviceUnavailable
+            }
+            throw Refused(status, e.code, e.message)
+        } catch {
+            throw Refused(.serviceUnavailable, .unavailable, "the store: \(error)")
+        }
+    }
+
+    static func decode<T: Decodable>(_ request: Request, _ type: T.Type) async throws(Refused) -> T {
+        var request = request
+        do {
+            let body = try await request.collectBody(upTo: 16 << 20)
+            return try JSONDecoder().decode(type, from: Data(body.readableBytesView))
+        } catch {
+            throw Refused(.badRequest, .invalid, "the request body is not a \(type): \(error)")
+        }
+    }
+
+    func answer<T: Encodable>(_ body: () async throws(Refused) -> T) async throws -> Response {
+        let value: T
+        do throws(Refused) { value = try await body() } catch { return Self.refusal(error) }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(value))))
+    }
+
+    static func refusal(_ r: Refused) -> Response {
+        let data = (try? JSONEncoder().encode(r.failure)) ?? Data()
+        return Response(status: r.status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The watch as lines of JSON, with a progress mark whenever nothing was sent for a while, so that
+    /// the agent tells a quiet watch from a dead link.
+    func watchBody(_ events: AsyncThrowingStream<WatchEvent, any Error>, prefix: String, node: String) -> ResponseBody {
+        let (lines, out) = AsyncStream.makeStream(of: NodeAPIWire.Event.self, bufferingPolicy: .unbounded)
+        let pump = Task {
+            var last: Int64 = 0
+            do {
+                for try await e in events {
+                    last = e.revision
+                    if e.key.hasPrefix(ClusterKey.pods.path) {
+                        let now: String?, before: String?
+                        switch e {
+                        case .put(let v, let previous): (now, before) = (Self.boundNode(v.value), previous.flatMap { Self.boundNode($0.value) })
+                        case .delete(_, _, let previous): (now, before) = (nil, Self.boundNode(previous.value))
+                        }
+                        // A pod that moved away reaches its old node too, which drops it.
+                        guard now == node || before == node else {
+                            out.yield(NodeAPIWire.Event(progress: last))
+                            continue
+                        }
+                    }
+                    out.yield(NodeAPIWire.Event(e))
+                }
+                out.yield(NodeAPIWire.Event(error: .init(code: StoreError.Code.unavailable.rawValue, message: "the store ended the watch of \(prefix)")))
+            } catch {
+                out.yield(NodeAPIWire.Event(error: .init((error as? StoreError) ?? StoreError(code: .unavailable, message: "\(error)"))))
+            }
+            out.finish()
+        }
+        let interval = progressInterval
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                out.yield(NodeAPIWire.Event(progress: 0))
+            }
+        }
+        out.onTermination = { _ in
+            pump.cancel()
+            ticker.cancel()
+        }
+        return ResponseBody { writer in
+            defer {
+                pump.cancel()
+                ticker.cancel()
+            }
+            let encoder = JSONEncoder()
+            for await line in lines {
+                var bytes = try encoder.encode(line)
+                bytes.append(UInt8(ascii: "\n"))
+                try await writer.write(ByteBuffer(bytes: bytes))
+                if line.error != nil { break }
+            }
+            try await writer.finish(nil)
+        }
+    }
+}
+
+extension NodeAPI {
+    /// The node API's HTTPS server, on its own address: agents reach it across the network, while the
+    /// berth API stays on loopback.
+    public func service(host: String, port: Int, tls: TLSConfiguration) throws -> any ServiceLifecycle.Service {
+        Application(router: router(), server: try .tls(.http1(), tlsConfiguration: tls),
+                    configuration: .init(address: .hostname(host, port: port), serverName: "berth"), logger: logger)
+    }
+}

@@ -1,0 +1,153 @@
+import ArgumentParser
+import BerthCluster
+import BerthDaemon
+import BerthHTTP
+import BerthNode
+import BerthStore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `berth server`: the source, controllers, status writer and API over the cluster store, with the node
+/// API for agents. Several may run on one etcd: one leads, the others stand by.
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run a server: follow the repository and place its workloads on the agents' nodes; agents join with the printed token.")
+
+    @OptionGroup var common: CommonFlags
+    @OptionGroup var control: ControlFlags
+
+    @Option(help: "This server's name (default the host name).")
+    var serverName: String?
+
+    @Option(help: "Address of the node API (HTTPS, the cluster CA), HOST:PORT; agents reach it.")
+    var agentListen = "0.0.0.0:7443"
+
+    @Option(name: .customLong("tls-san"), help: "Another host name or IP address the serving certificate is valid for (repeatable).")
+    var tlsSANs: [String] = []
+
+    func validate() throws {
+        guard ControlFlags.hostPort(agentListen) != nil else { throw ValidationError("--agent-listen \(agentListen) is not HOST:PORT") }
+    }
+
+    func run() async throws {
+        let logger = common.logger()
+        let sourceConfig = try control.sourceConfig(stateDir: common.stateDir)
+        let host = ProcessInfo.processInfo.hostName
+        var config = DaemonConfig(source: sourceConfig, serverName: serverName ?? host.split(separator: ".").first.map(String.init) ?? "server",
+                                  token: try control.token(stateDir: common.stateDir))
+        try control.apply(to: &config)
+        let daemon = try await Daemon(config: config, logger: logger)
+        let ca = try await ClusterCA.load(from: daemon.store)
+        let (agentHost, agentPort) = ControlFlags.hostPort(agentListen)!
+        var names = ["localhost", "127.0.0.1", host] + tlsSANs
+        if agentHost != "0.0.0.0" && agentHost != "::" { names.append(agentHost) }
+        let tls = try ca.serverTLS(names: names)
+        // The join token, for agents: readable by root only, as k3s keeps server/node-token.
+        let tokenPath = common.stateDir + "/server/node-token"
+        try FileManager.default.createDirectory(atPath: common.stateDir + "/server", withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: tokenPath, contents: Data((ca.joinToken.description + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(tokenPath)")
+        }
+        let nodeAPI = NodeAPI(store: daemon.store, ca: ca, logger: logger)
+        logger.info("berth server \(config.name): API on http://\(control.listen), node API on https://\(agentListen); agents join with the token in \(tokenPath)")
+        let services: [any Service] = [APIServer.service(for: daemon, logger: logger), try nodeAPI.service(host: agentHost, port: agentPort, tls: tls)]
+        let group = ServiceGroup(configuration: .init(services: services + (await daemon.services()),
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// `berth agent`: a node of a cluster. It joins through a server's node API and runs what the servers
+/// place on it; it never reaches the store itself.
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run a node: join the servers with a token and run the pods they place here (root).")
+
+    @OptionGroup var common: CommonFlags
+    @OptionGroup var node: NodeFlags
+
+    @Option(name: .customLong("server"), help: "A server's node API, https://HOST:PORT (repeatable, or comma-separated: the others are tried when one is down).")
+    var servers: [String] = []
+
+    @Option(help: "File holding the join token (K10<CA hash>::<secret>, from the server's STATE_DIR/server/node-token).")
+    var tokenFile: String?
+
+    @Option(help: "Environment variable holding the join token.")
+    var tokenEnv = "BERTH_TOKEN"
+
+    @Option(help: "This node's address on the network between nodes: other nodes route its pods' traffic to it.")
+    var nodeIp: String?
+
+    @Option(help: "The node's lease in seconds, renewed every quarter of it: a node silent for longer is lost and its pods replaced.")
+    var nodeLease = 10.0
+
+    var serverURLs: [String] { servers.flatMap { $0.split(separator: ",").map(String.init) } }
+
+    func validate() throws {
+        guard !serverURLs.isEmpty else { throw ValidationError("give the servers' node API with --server https://HOST:PORT") }
+        for s in serverURLs where !s.hasPrefix("https://") { throw ValidationError("--server \(s) is not an https:// URL") }
+        if let nodeIp, nodeIp.split(separator: ".").compactMap({ UInt8($0) }).count != 4 { throw ValidationError("--node-ip \(nodeIp) is not an IPv4 address") }
+        guard (2...300).contains(nodeLease) else { throw ValidationError("--node-lease is 2 to 300 seconds") }
+    }
+
+    func joinToken() throws -> JoinToken? {
+        let text: String?
+        if let tokenFile {
+            guard let data = FileManager.default.contents(atPath: tokenFile) else { throw ValidationError("cannot read \(tokenFile)") }
+            text = String(decoding: data, as: UTF8.self)
+        } else {
+            text = ProcessInfo.processInfo.environment[tokenEnv]
+        }
+        guard let text else { return nil }
+        guard let token = JoinToken(parsing: text) else { throw ValidationError("the join token is not K10<64 hex digits>::<secret>") }
+        return token
+    }
+
+    func run() async throws {
+        let logger = common.logger()
+        try CommonFlags.requireRoot("agent")
+        let nodeConfig = try node.nodeConfig(stateDir: common.stateDir, logger: logger)
+        let joined = try await credential(node: nodeConfig.nodeName, logger: logger)
+        let store = try NodeAPIStore(servers: serverURLs, caPEM: joined.caPEM, node: nodeConfig.nodeName, credential: joined.credential)
+        var options = NodeService.Options()
+        options.leaseSeconds = nodeLease
+        options.requestedPodCIDR = node.podCIDR
+        options.address = nodeIp
+        options.stopWorkloadsOnExit = node.stopWorkloadsOnExit
+        let service = try NodeService(config: nodeConfig, store: store, options: options,
+                                      log: .init(info: { logger.info("\($0)") }, warning: { logger.warning("\($0)") }))
+        logger.info("berth agent \(nodeConfig.nodeName): following \(serverURLs.joined(separator: ", ")), state in \(common.stateDir)")
+        let group = ServiceGroup(configuration: .init(services: [StoreLifecycle(store: store), NodeLifecycle(node: service)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// The node's credential: the one saved at the last join while the servers take it, else a new join
+    /// with the token (a wiped machine, a removed node, a credential replaced).
+    func credential(node: String, logger: Logger) async throws -> NodeAPIStore.Joined {
+        let path = common.stateDir + "/agent/credential.json"
+        if let data = FileManager.default.contents(atPath: path), let saved = try? JSONDecoder().decode(NodeAPIStore.Joined.self, from: data) {
+            let store = try NodeAPIStore(servers: serverURLs, caPEM: saved.caPEM, node: node, credential: saved.credential)
+            defer { Task { await store.close() } }
+            do {
+                _ = try await store.revision
+                return saved
+            } catch let e as StoreError where e.code == .forbidden {
+                logger.notice("the saved credential is refused (\(e.message)); joining again")
+            }
+        }
+        guard let token = try joinToken() else {
+            throw ValidationError("this node has not joined yet: give the join token with --token-file or $\(tokenEnv)")
+        }
+        let joined = try await NodeAPIStore.join(servers: serverURLs, caHash: token.caHash, secret: token.secret, node: node)
+        try FileManager.default.createDirectory(atPath: common.stateDir + "/agent", withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: path, contents: try JSONEncoder().encode(joined), attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(path)")
+        }
+        logger.info("node \(node) joined the cluster")
+        return joined
+    }
+}
