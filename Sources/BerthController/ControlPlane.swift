@@ -228,6 +228,10 @@ public actor ControlPlane {
             dirty.insert(key)
             wakeAt[key] = nil
         }
+        // A lost node stopped its pods itself when it could not renew its lease (an agent fences itself
+        // before the lease runs out), so those being deleted are gone: nobody is left to report it.
+        let lost = lostNodes()
+        for p in pods.values where p.terminating && lost.contains(p.nodeName ?? "") { remove(p) }
         let work = dirty
         dirty.removeAll()
         func create(_ created: [PodRecord], for key: ObjectKey) throws {
@@ -434,6 +438,11 @@ public actor ControlPlane {
         guard !record.terminating else { return }
         endpointsDirty = true
         record.terminating = true
+        if lostNodes().contains(record.nodeName ?? "") {
+            // Its node fenced itself: the pod is stopped already.
+            remove(record)
+            return
+        }
         try stage(key, record)
         pods[key] = record
     }
@@ -498,7 +507,9 @@ public actor ControlPlane {
         guard endpointsDirty else { return }
         endpointsDirty = false
         var serving: [String: [PodRecord]] = [:]
-        for p in pods.values where p.ready && !p.terminating && p.podIP != nil {
+        // A lost node's pods leave the Services at once: what they last reported cannot be trusted.
+        let lost = lostNodes()
+        for p in pods.values where p.ready && !p.terminating && p.podIP != nil && !lost.contains(p.nodeName ?? "") {
             serving[p.namespace, default: []].append(p)
         }
         for (key, object) in desired {
@@ -545,6 +556,7 @@ public actor ControlPlane {
         guard nodes[name] != node else { return }
         nodes[name] = node
         schedulerCache = nil
+        endpointsDirty = true
         for p in pods.values where p.nodeName == name { dirty.insert(owner(of: p)) }
         for (key, object) in desired { if case .daemonSet = object { dirty.insert(key) } }
     }

@@ -69,6 +69,27 @@ extension NodeAgent {
 
     static let withdrawalWait = 2.0
 
+    /// Routes each other node's pod CIDR to that node's address (`routes`: CIDR → address), and removes
+    /// those of nodes gone: pods reach pods on any node, and Services their backends there.
+    public func route(to routes: [String: String]) {
+        guard networkReady, routes != appliedRoutes else { return }
+        var batch = ""
+        for (cidr, _) in appliedRoutes where routes[cidr] == nil { batch += "route del \(cidr)\n" }
+        for (cidr, via) in routes.sorted(by: { $0.key < $1.key }) where appliedRoutes[cidr] != via {
+            batch += "route replace \(cidr) via \(via)\n"
+        }
+        do {
+            // -force: one route that cannot be set (its node's address not reachable yet) does not stop the others.
+            try network.run([HostNetwork.ip, "-force", "-batch", "-"], stdin: batch)
+            appliedRoutes = routes
+            routesError = nil
+        } catch {
+            routesError = "routes to other nodes: \(error)"
+            // Read back on the next change: what failed is tried again.
+            appliedRoutes = [:]
+        }
+    }
+
     /// The endpoints the proxy balances a Service ("namespace/name") over, as pod IPs: those of the
     /// rules in force.
     public func endpoints(of service: String) -> [String] { appliedEndpoints[service] ?? [] }

@@ -35,6 +35,12 @@ public actor NodeAgent {
     var pods: [String: PodState] = [:]
     var networkReady = false
     var appliedRules: String?
+    /// While set, pods being stopped get at most this grace period: a fenced node must be done before its
+    /// lease runs out and the control plane replaces its pods.
+    var graceCap: Double?
+    /// Routes to other nodes' pod CIDRs in force (CIDR → the node's address), and why the last change failed.
+    var appliedRoutes: [String: String] = [:]
+    var routesError: String?
     /// The pod IPs of each Service in the rules in force.
     var appliedEndpoints: [String: [String]] = [:]
     var lastClusterIPs: [String?] = []
@@ -113,6 +119,19 @@ public actor NodeAgent {
     // MARK: input
 
     /// The pods this node should run and what they refer to. Pods not in `pods` are stopped.
+    /// Stops every pod within `graceCap` seconds (the node lost its lease: the control plane will run them
+    /// elsewhere), or, with nil, lets the next `update` start what is bound here again.
+    public func fence(graceCap cap: Double?) {
+        graceCap = cap
+        guard let cap else { return }
+        desired = [:]
+        adopting = false
+        let deadline = NodeAgent.now + cap
+        for key in pods.keys {
+            if let killAt = pods[key]?.killAt, killAt > deadline { pods[key]?.killAt = deadline }
+        }
+    }
+
     public func update(pods wanted: [Pod], view newView: ClusterView) {
         adopting = false
         desired = [:]
@@ -191,7 +210,7 @@ public actor NodeAgent {
         }
         for (key, p) in pods where p.terminatingSince != nil && p.killAt == nil && !serving.contains(key) {
             send(SIGTERM, to: p)
-            pods[key]?.killAt = now + Double(p.pod.spec.terminationGracePeriodSeconds ?? 30)
+            pods[key]?.killAt = now + min(Double(p.pod.spec.terminationGracePeriodSeconds ?? 30), graceCap ?? .infinity)
             if let p = pods[key] { save(p) }
         }
     }
@@ -280,7 +299,9 @@ public actor NodeAgent {
         }
         network.deleteTable(family: "inet", name: "berth")
         network.removeLink(config.bridge)
+        for cidr in appliedRoutes.keys { _ = try? network.run([HostNetwork.ip, "route", "del", cidr]) }  // gone already: nothing to undo
         networkReady = false
         appliedRules = nil
+        appliedRoutes = [:]
     }
 }

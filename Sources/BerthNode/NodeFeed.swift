@@ -14,6 +14,7 @@ public actor NodeFeed {
     private var configs: [ClusterKey: ConfigRecord] = [:]
     private var endpoints: [ClusterKey: EndpointsRecord] = [:]
     private var podCIDRs: [ClusterKey: PodCIDRRecord] = [:]
+    private var nodes: [ClusterKey: NodeRecord] = [:]
     private var followed: [ClusterKey.Prefix: Int64] = [:]
     private var listed = false
     /// Bumped by every change of what the node should run.
@@ -59,6 +60,15 @@ public actor NodeFeed {
     /// The pod CIDR the control plane gave this node, or why it has none; nil until it decided.
     public func podCIDR() -> PodCIDRRecord? { podCIDRs[.podCIDR(nodeName)] }
 
+    /// The other nodes' pod CIDRs and the addresses they are reached at (CIDR → address).
+    public func peerRoutes() -> [String: String] {
+        var out: [String: String] = [:]
+        for r in podCIDRs.values where r.node != nodeName {
+            if let cidr = r.cidr, let address = nodes[.node(r.node)]?.address { out[cidr] = address }
+        }
+        return out
+    }
+
     /// Every pod bound here, those being stopped too (their node reports when they are gone).
     public func boundPods() -> [PodRecord] { bound.values.sorted { $0.key < $1.key } }
 
@@ -88,13 +98,14 @@ public actor NodeFeed {
         }
     }
 
-    private static let prefixes = [ClusterKey.pods, ClusterKey.configs, ClusterKey.allEndpoints, ClusterKey.podCIDRs]
+    private static let prefixes = [ClusterKey.pods, ClusterKey.configs, ClusterKey.allEndpoints, ClusterKey.podCIDRs, ClusterKey.nodes]
 
     private func list() async throws {
         let (pods, podsAt) = try await store.list(prefix: ClusterKey.pods.path)
         let (records, configsAt) = try await store.list(prefix: ClusterKey.configs.path)
         let (backends, endpointsAt) = try await store.list(prefix: ClusterKey.allEndpoints.path)
         let (networks, podCIDRsAt) = try await store.list(prefix: ClusterKey.podCIDRs.path)
+        let (peers, nodesAt) = try await store.list(prefix: ClusterKey.nodes.path)
         bound = [:]
         for v in pods {
             // A record that does not decode is not the control plane's: it is left alone.
@@ -112,7 +123,12 @@ public actor NodeFeed {
         for v in networks {
             if let r = try? decoder.decode(PodCIDRRecord.self, from: Data(v.value)) { podCIDRs[r.key] = r }
         }
-        followed = [ClusterKey.pods: podsAt, ClusterKey.configs: configsAt, ClusterKey.allEndpoints: endpointsAt, ClusterKey.podCIDRs: podCIDRsAt]
+        nodes = [:]
+        for v in peers {
+            if let r = try? decoder.decode(NodeRecord.self, from: Data(v.value)) { nodes[r.key] = r }
+        }
+        followed = [ClusterKey.pods: podsAt, ClusterKey.configs: configsAt, ClusterKey.allEndpoints: endpointsAt, ClusterKey.podCIDRs: podCIDRsAt,
+                    ClusterKey.nodes: nodesAt]
         listed = true
         version += 1
         changed()
@@ -134,6 +150,13 @@ public actor NodeFeed {
             podCIDRs[key] = r
         case .delete where prefix == ClusterKey.podCIDRs:
             moved = podCIDRs.removeValue(forKey: key) != nil
+        case .put(let value, _) where prefix == ClusterKey.nodes:
+            // Only a node's address matters here (routes); its heartbeat-free record rarely changes.
+            let r = try? decoder.decode(NodeRecord.self, from: Data(value.value))
+            moved = nodes[key]?.address != r?.address
+            nodes[key] = r
+        case .delete where prefix == ClusterKey.nodes:
+            moved = nodes.removeValue(forKey: key)?.address != nil
         case .put(let value, _) where prefix == ClusterKey.allEndpoints:
             let e = try? decoder.decode(EndpointsRecord.self, from: Data(value.value))
             moved = endpoints[key] != e

@@ -18,6 +18,9 @@ public actor NodeService {
         /// The node's address on the network between nodes, which other nodes route its pods through.
         public var address: String?
         public var idlePeriod = 1.0
+        /// Stop every pod when the lease cannot be renewed for most of its time (`berth agent`: the servers
+        /// replace a lost node's pods). Off where nothing replaces them (`berth run`).
+        public var fenceOnLeaseLoss = false
         /// Shutting down stops every pod and removes the pod network, and the node leaves (its lease ends).
         public var stopWorkloadsOnExit = false
         public init() {}
@@ -54,6 +57,10 @@ public actor NodeService {
     private var lastChange = 0.0
     /// The version of the feed the agent last got.
     private var fedVersion = -1
+    /// When the lease was last renewed (or the service started): a node that cannot renew it for most of
+    /// its time to live stops its pods (fences itself) before the control plane replaces them elsewhere.
+    private var lastRenewal = NodeAgent.now
+    public private(set) var fenced = false
 
     public init(config: NodeConfig, store: any Store, options: Options, log: Log) throws {
         let wake = WakeSignal()
@@ -129,11 +136,16 @@ public actor NodeService {
         do {
             // At once when the node turns ready (its pod network set up), else every 10 s.
             let networkReady = await agent.isNetworkReady
-            if nodeRecord == nil || now - lastNodeReport >= 10 || networkReady != nodeRecord?.ready { try await reportNode(now) }
+            if nodeRecord == nil || now - lastNodeReport >= 10 || networkReady != nodeRecord?.ready {
+                try await reportNode(now)
+                // Routes that could not be set are tried again at this pace.
+                await agent.route(to: await feed.peerRoutes())
+            }
             try await reportPods()
         } catch {
             log.warning("node \(nodeName): cannot report to the store: \(error)")
         }
+        if await checkFence(now) { return }
         // The agent's input is what the store binds to this node; until the feed has read it once, the
         // agent keeps what it runs (pods adopted after a restart).
         let version = await feed.version
@@ -142,6 +154,7 @@ public actor NodeService {
             lastChange = now
             if let network = await feed.podCIDR() { await agent.assign(network) }
             await agent.update(pods: input.pods, view: input.view)
+            await agent.route(to: await feed.peerRoutes())
         }
     }
 
@@ -180,6 +193,25 @@ public actor NodeService {
         await reporter.retain(Set(bound.map { ClusterKey.podStatus(namespace: $0.namespace, name: $0.name) }))
     }
 
+    /// Fences the node once its lease is 75% gone without a renewal: its pods stop within the next 20%,
+    /// before the control plane, seeing the lease end, replaces them. A renewal lifts the fence and the
+    /// pods still bound here start again. True while fenced.
+    private func checkFence(_ now: Double) async -> Bool {
+        guard options.fenceOnLeaseLoss else { return false }
+        let silent = now - lastRenewal
+        if !fenced && silent >= options.leaseSeconds * 0.75 {
+            fenced = true
+            log.warning("node \(nodeName): lease not renewed for \(Int(silent)) s: stopping every pod before the servers replace them elsewhere")
+            await agent.fence(graceCap: options.leaseSeconds * 0.2)
+        } else if fenced && silent < options.leaseSeconds * 0.75 {
+            fenced = false
+            fedVersion = -1
+            log.info("node \(nodeName): lease renewed: running what is bound here again")
+            await agent.fence(graceCap: nil)
+        }
+        return fenced
+    }
+
     private func runHeartbeat() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(options.leaseSeconds / 4))
@@ -190,6 +222,7 @@ public actor NodeService {
     private func heartbeat() async {
         do {
             try await reporter.heartbeat(node: nodeName, ttl: options.leaseSeconds)
+            lastRenewal = NodeAgent.now
         } catch {
             log.warning("node \(nodeName): cannot renew its lease (retried in \(options.leaseSeconds / 4) s): \(error)")
         }

@@ -117,6 +117,7 @@ struct AgentCommand: AsyncParsableCommand {
         options.requestedPodCIDR = node.podCIDR
         options.address = nodeIp
         options.stopWorkloadsOnExit = node.stopWorkloadsOnExit
+        options.fenceOnLeaseLoss = true
         let service = try NodeService(config: nodeConfig, store: store, options: options,
                                       log: .init(info: { logger.info("\($0)") }, warning: { logger.warning("\($0)") }))
         logger.info("berth agent \(nodeConfig.nodeName): following \(serverURLs.joined(separator: ", ")), state in \(common.stateDir)")

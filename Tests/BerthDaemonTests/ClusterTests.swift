@@ -1,0 +1,118 @@
+import BerthTestSupport
+import Foundation
+import Testing
+
+extension DaemonTests {
+    @Suite struct Cluster {
+        static let manifests = Manifests.web(replicas: 3) + """
+
+            ---
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: gpu
+            spec:
+              replicas: 2
+              selector:
+                matchLabels:
+                  app: gpu
+              template:
+                metadata:
+                  labels:
+                    app: gpu
+                spec:
+                  terminationGracePeriodSeconds: 1
+                  containers:
+                    - name: work
+                      image: host
+                      command: ["/bin/busybox", "sleep", "3600"]
+                      resources:
+                        limits:
+                          nvidia.com/gpu: 1
+            """
+
+        /// Two servers on etcd and three agents, each node a network namespace on a shared LAN: the nodes
+        /// join with the token and are Ready; a Deployment spreads over them and its Service answers from
+        /// every node, whichever node the chosen backend runs on; pods reach pods on other nodes; only the
+        /// GPU node gets the GPU pods; a node's credential cannot write another node's records (403). An
+        /// agent killed and cut off is NotReady within its lease, its pods run elsewhere and the Service
+        /// answers; it rejoins. The leading server killed, the other leads and no pod is disturbed.
+        @Test func serversAndAgentsRunPodsAcrossNodesAndHealANodeLoss() async throws {
+            try await ClusterHarness.with(servers: 2, nodes: [("n1", []), ("n2", []),
+                                                             ("n3", ["--resource", "nvidia.com/gpu=2", "--label", "accelerator=gpu"])]) { h in
+                try h.ws.commit(["apps.yaml": Self.manifests], in: h.work, message: "web and gpu")
+                try h.start(h.servers[0])
+                try await h.waitFor("the join token") { FileManager.default.fileExists(atPath: h.tokenFile) }
+                try h.start(h.servers[1])
+                let joinStart = Date()
+                for a in h.agents { try h.start(a) }
+                try await h.waitFor("three Ready nodes", timeout: 30) { try h.nodeReadiness() == ["n1": true, "n2": true, "n3": true] }
+                let join = Date().timeIntervalSince(joinStart)
+                #expect(join < 10, "three agents took \(join) s from start to Ready")
+
+                try await h.waitFor("web on three nodes and gpu on the GPU node", timeout: 60) {
+                    let web = try h.pods("web"), gpu = try h.pods("gpu")
+                    return web.count == 3 && web.allSatisfy(\.ready) && gpu.count == 2 && gpu.allSatisfy { $0.ready || !$0.node.isEmpty }
+                }
+                let web = try h.pods("web")
+                #expect(Set(web.map(\.node)) == ["n1", "n2", "n3"], "spread: \(web.map(\.node))")
+                #expect(try h.pods("gpu").allSatisfy { $0.node == "n3" })
+
+                // The ClusterIP from every node, and every pod from every node (routes between the nodes).
+                let vip = try h.clusterIP("web")
+                for a in h.agents {
+                    for _ in 0..<6 { #expect(try h.inNode(a, ["/usr/bin/curl", "-sS", "-m", "3", "http://\(vip)/index.html"]) == "hello") }
+                    for p in web { #expect(try h.inNode(a, ["/usr/bin/curl", "-sS", "-m", "3", "http://\(p.ip):8080/index.html"]) == "hello") }
+                }
+
+                // n1's credential writing n2's node record: refused, 403.
+                let credential = try String(contentsOfFile: h.agents[0].member.dir + "/state/agent/credential.json", encoding: .utf8)
+                let joined = try #require(try JSONSerialization.jsonObject(with: Data(credential.utf8)) as? [String: String])
+                try joined["caPEM"]!.write(toFile: h.dir + "/ca.pem", atomically: true, encoding: .utf8)
+                let record = #"{"name":"n2","labels":{},"allocatable":{"cpuMilli":1,"memory":1,"pods":1,"extended":{}},"ready":false,"unschedulable":true,"taints":[]}"#
+                let body = #"{"writes":[{"key":"nodes/n2","value":"\#(Data(record.utf8).base64EncodedString())"}]}"#
+                let code = try DaemonHarness.run(["/usr/bin/curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", h.dir + "/ca.pem",
+                                                  "-H", "Authorization: Bearer node:n1:\(joined["credential"]!)", "-H", "Content-Type: application/json",
+                                                  "--data-binary", body, "https://127.0.0.1:\(h.servers[0].nodePort)/v1/node/txn"])
+                #expect(code == "403")
+                #expect(try h.nodeReadiness()["n2"] == true)
+
+                // kill -9 n2's agent and cut its link: NotReady within the lease, its pod replaced elsewhere.
+                let lostPod = try #require(web.first { $0.node == "n2" })
+                let cut = Date()
+                h.stop(h.agents[1].member, SIGKILL)
+                try h.setLink(h.agents[1], up: false)
+                try await h.waitFor("n2 NotReady", timeout: 15) { try h.nodeReadiness()["n2"] == false }
+                try await h.waitFor("web 3/3 ready without n2", timeout: 30) {
+                    let pods = try h.pods("web")
+                    return pods.count == 3 && pods.allSatisfy { $0.ready && $0.node != "n2" }
+                }
+                let healed = Date().timeIntervalSince(cut)
+                #expect(healed < 15, "the lost node's pod ran elsewhere after \(healed) s")
+                #expect(try !h.pods("web").contains { $0.name == lostPod.name })
+                for _ in 0..<10 { #expect(try h.inNode(h.agents[0], ["/usr/bin/curl", "-sS", "-m", "3", "http://\(vip)/index.html"]) == "hello") }
+
+                // n2 comes back: it rejoins with its saved credential and drops the pod replaced meanwhile.
+                try h.setLink(h.agents[1], up: true)
+                try h.start(h.agents[1])
+                try await h.waitFor("n2 Ready again", timeout: 20) { try h.nodeReadiness()["n2"] == true }
+                try await h.waitFor("n2's stale pod stopped", timeout: 30) {
+                    try FileManager.default.contentsOfDirectory(atPath: h.agents[1].member.dir + "/state/node/pods").isEmpty
+                }
+
+                // kill -9 the leading server: the other leads; every pod stays where it was.
+                let before = try h.pods("web").map(\.name).sorted()
+                let leader = try #require(h.leader)
+                h.stop(leader.member, SIGKILL)
+                let standby = try #require(h.servers.first { $0 !== leader })
+                try await h.waitFor("the other server leads", timeout: 20) { h.leading(standby) }
+                try await h.waitFor("web still 3/3 on the same pods", timeout: 20) {
+                    let pods = try h.pods("web")
+                    return pods.map(\.name).sorted() == before && pods.allSatisfy(\.ready)
+                }
+                #expect(try h.nodeReadiness() == ["n1": true, "n2": true, "n3": true])
+                for a in h.agents { #expect(try h.inNode(a, ["/usr/bin/curl", "-sS", "-m", "3", "http://\(vip)/index.html"]) == "hello") }
+            }
+        }
+    }
+}
