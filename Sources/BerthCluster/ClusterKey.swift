@@ -33,6 +33,11 @@ public struct ClusterKey: Hashable, Comparable, Sendable, CustomStringConvertibl
     public static func nodeLease(_ name: String) -> ClusterKey { ClusterKey("nodeleases/\(name)") }
     public static let nodeLeases = Prefix("nodeleases/")
 
+    /// A node cordoned (or drained) by an operator: no new pods go there. Kept apart from the node's own
+    /// record, which only the node writes.
+    public static func cordon(_ name: String) -> ClusterKey { ClusterKey("cordons/\(name)") }
+    public static let cordons = Prefix("cordons/")
+
     /// A node's credential (its hash): what a node presents to the servers' node API.
     public static func nodeCredential(_ name: String) -> ClusterKey { ClusterKey("credentials/\(name)") }
     public static let nodeCredentials = Prefix("credentials/")

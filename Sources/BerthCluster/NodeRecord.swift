@@ -70,3 +70,17 @@ public struct PodCIDRRecord: Codable, Sendable, Hashable {
 
     public var key: ClusterKey { .podCIDR(node) }
 }
+
+/// An operator's cordon of a node (`berth cordon`), or a drain (`berth drain`: its Deployments' pods move
+/// to other nodes within each Deployment's maxUnavailable).
+public struct CordonRecord: Codable, Sendable, Hashable {
+    public var node: String
+    public var drain: Bool
+
+    public init(node: String, drain: Bool) {
+        self.node = node
+        self.drain = drain
+    }
+
+    public var key: ClusterKey { .cordon(node) }
+}

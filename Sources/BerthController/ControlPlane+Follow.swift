@@ -5,7 +5,7 @@ import Foundation
 /// How the nodes' news reaches the control plane: watches on the node records, the nodes' leases and the
 /// pod status records, from the revisions `load` listed them at. A compacted history means list again.
 extension ControlPlane {
-    static let followedPrefixes = [ClusterKey.nodes, ClusterKey.nodeLeases, ClusterKey.podStatuses]
+    static let followedPrefixes = [ClusterKey.nodes, ClusterKey.nodeLeases, ClusterKey.podStatuses, ClusterKey.cordons]
 
     /// Follows the nodes' records in a task of its own until `stopFollowing`; `changed` is called after
     /// each event taken in (to wake whoever runs `reconcile`).
@@ -56,6 +56,9 @@ extension ControlPlane {
                 nodeChanged(name)
             } else if prefix == ClusterKey.podStatuses, let s = try? decoder.decode(PodStatusRecord.self, from: Data(value.value)) {
                 statusReported(s)
+            } else if prefix == ClusterKey.cordons, let c = try? decoder.decode(CordonRecord.self, from: Data(value.value)) {
+                cordons[c.node] = c
+                nodeChanged(c.node)
             }
         case .delete:
             known[key] = nil
@@ -65,6 +68,9 @@ extension ControlPlane {
             } else if prefix == ClusterKey.nodeLeases, let name = key.components(under: ClusterKey.nodeLeases)?.first {
                 // The node stopped renewing its lease (or left): not ready from now on.
                 leased.remove(name)
+                nodeChanged(name)
+            } else if prefix == ClusterKey.cordons, let name = key.components(under: ClusterKey.cordons)?.first {
+                cordons[name] = nil
                 nodeChanged(name)
             }
         }

@@ -48,6 +48,12 @@ extension ControlPlane {
             if let name = ClusterKey(stored: v.key)?.components(under: ClusterKey.nodeLeases)?.first { leased.insert(name) }
         }
         followed[ClusterKey.nodeLeases] = leasesAt
+        let (cordonValues, cordonsAt) = try await list(ClusterKey.cordons)
+        cordons = [:]
+        for v in cordonValues {
+            if let c = try? decoder.decode(CordonRecord.self, from: Data(v.value)) { cordons[c.node] = c }
+        }
+        followed[ClusterKey.cordons] = cordonsAt
         for name in registered.keys { nodeChanged(name) }
         podCIDRs = [:]
         for v in try await list(ClusterKey.podCIDRs).values {

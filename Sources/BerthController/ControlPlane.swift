@@ -30,6 +30,8 @@ public actor ControlPlane {
     /// The nodes' own records, and the nodes whose lease record exists.
     var registered: [String: NodeRecord] = [:]
     var leased: Set<String> = []
+    /// Nodes an operator cordoned or drains.
+    var cordons: [String: CordonRecord] = [:]
     var endpoints: [ObjectKey: EndpointsRecord] = [:]
     var desired: [ObjectKey: KubeObject] = [:]
     var inventory: Set<ObjectKey> = []
@@ -231,7 +233,7 @@ public actor ControlPlane {
         // A lost node stopped its pods itself when it could not renew its lease (an agent fences itself
         // before the lease runs out), so those being deleted are gone: nobody is left to report it.
         let lost = lostNodes()
-        for p in pods.values where p.terminating && lost.contains(p.nodeName ?? "") { remove(p) }
+        for p in pods.values where p.terminating && nodeGone(p.nodeName, lost: lost) { remove(p) }
         let work = dirty
         dirty.removeAll()
         func create(_ created: [PodRecord], for key: ObjectKey) throws {
@@ -302,9 +304,10 @@ public actor ControlPlane {
         do {
             let owned = (podsByOwner[key] ?? []).compactMap { pods[$0] }
             let revs = revisions.values.filter { $0.namespace == key.namespace && $0.deployment == key.name }
-            let nodeStates = nodes, lost = lostNodes()
+            let nodeStates = nodes, lost = lostNodes(), drained = cordons
             let plan = DeploymentSync.sync(d, pods: owned, revisions: revs, previous: statuses[key],
-                                           nodeReady: { nodeStates[$0] != nil && !lost.contains($0) }, now: now, nameSuffix: nextSuffix)
+                                           nodeReady: { nodeStates[$0] != nil && !lost.contains($0) }, draining: { drained[$0]?.drain == true },
+                                           now: now, nameSuffix: nextSuffix)
             for name in plan.deletes { try await deletePod(.pod(namespace: key.namespace, name: name)) }
             try create(plan.creates, key)
             for r in plan.revisionWrites {
@@ -438,7 +441,7 @@ public actor ControlPlane {
         guard !record.terminating else { return }
         endpointsDirty = true
         record.terminating = true
-        if lostNodes().contains(record.nodeName ?? "") {
+        if nodeGone(record.nodeName, lost: lostNodes()) {
             // Its node fenced itself: the pod is stopped already.
             remove(record)
             return
@@ -547,12 +550,19 @@ public actor ControlPlane {
         return Set(notReady)
     }
 
+    /// The pod's node is lost (it fenced itself) or was removed (`berth node rm`): its pods are not running.
+    func nodeGone(_ name: String?, lost: Set<String>) -> Bool {
+        guard let name else { return false }
+        return nodes[name] == nil || lost.contains(name)
+    }
+
     /// A node's record or lease changed (registered, resized, lost, its lease run out): placements and
     /// DaemonSets are looked at again. A node whose lease is gone stays, not ready.
     func nodeChanged(_ name: String) {
         podCIDRsDirty = true
         var node = registered[name]
         if !leased.contains(name) { node?.ready = false }
+        if cordons[name] != nil { node?.unschedulable = true }
         guard nodes[name] != node else { return }
         nodes[name] = node
         schedulerCache = nil

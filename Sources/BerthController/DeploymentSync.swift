@@ -17,7 +17,8 @@ public struct DeploymentPlan: Sendable {
 /// self-healing (failed pods and pods on lost nodes are replaced).
 public enum DeploymentSync {
     public static func sync(_ d: Deployment, pods allPods: [PodRecord], revisions: [RevisionRecord], previous: DeploymentStatus?,
-                            nodeReady: (String) -> Bool, now: Double, nameSuffix: () -> String) -> DeploymentPlan {
+                            nodeReady: (String) -> Bool, draining: (String) -> Bool = { _ in false }, now: Double,
+                            nameSuffix: () -> String) -> DeploymentPlan {
         var plan = DeploymentPlan()
         let ns = d.metadata.effectiveNamespace, name = d.metadata.name
         let hash = TemplateHash.of(d.template)
@@ -47,8 +48,11 @@ public enum DeploymentSync {
                 pods.append(p)
             }
         }
-        var newPods = pods.filter { $0.revisionHash == current.hash }
-        var oldPods = pods.filter { $0.revisionHash != current.hash }
+        // Pods on a draining node are replaced as an old revision's are: new ones elsewhere first, within
+        // maxSurge, and the drained ones removed within maxUnavailable.
+        let drained = Set(pods.filter { p in p.nodeName.map { draining($0) } ?? false }.map(\.name))
+        var newPods = pods.filter { $0.revisionHash == current.hash && !drained.contains($0.name) }
+        var oldPods = pods.filter { $0.revisionHash != current.hash || drained.contains($0.name) }
         let terminatingOld = allPods.contains { $0.terminating && $0.revisionHash != current.hash }
         let replicas = d.replicas
         let available = { (p: PodRecord) in p.isAvailable(now: now, minReadySeconds: d.minReadySeconds) }

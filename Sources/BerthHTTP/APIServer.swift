@@ -1,3 +1,4 @@
+import BerthCluster
 import BerthDaemon
 import BerthModel
 import Foundation
@@ -73,13 +74,31 @@ public enum APIServer {
             }
         }
         router.post("/api/v1/sync") { request, _ -> Response in
-            let token = daemon.config.token
-            guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-                  Webhook.constantTimeEqual(Array(header.dropFirst(7).utf8), Array(token.utf8)) else {
-                return status(.unauthorized, "a valid bearer token is needed (the --token-file of berth run)")
-            }
+            if let refused = unauthorized(request, daemon) { return refused }
             daemon.requestSync()
             return status(.accepted, "sync requested")
+        }
+        for action in [Daemon.NodeAction.cordon, .drain, .uncordon] {
+            router.post("/api/v1/nodes/:name/\(action.rawValue)") { request, ctx -> Response in
+                if let refused = unauthorized(request, daemon) { return refused }
+                let name = ctx.parameters.get("name") ?? ""
+                do throws(QueryError) { try await daemon.act(action, on: name) } catch { return status(APIError(error).status, error.message) }
+                return status(.ok, "node \(name) \(action == .drain ? "draining" : action.rawValue + "ed")")
+            }
+        }
+        router.delete("/api/v1/nodes/:name") { request, ctx -> Response in
+            if let refused = unauthorized(request, daemon) { return refused }
+            let name = ctx.parameters.get("name") ?? ""
+            do throws(QueryError) { try await daemon.removeNode(name) } catch { return status(APIError(error).status, error.message) }
+            return status(.ok, "node \(name) removed")
+        }
+        router.post("/api/v1/token/rotate") { request, _ -> Response in
+            if let refused = unauthorized(request, daemon) { return refused }
+            guard try await daemon.store.get(ClusterKey.clusterSecrets.path) != nil else {
+                return status(.notFound, "no join token here: agents join berth server, not berth run")
+            }
+            let ca = try await ClusterCA.rotateJoinSecret(in: daemon.store)
+            return json(["kind": "JoinToken", "token": ca.joinToken.description])
         }
         router.post("/api/v1/webhook") { request, ctx -> Response in
             var request = request
@@ -103,6 +122,15 @@ public enum APIServer {
             }
         }
         return router
+    }
+
+    /// A refusal unless the request carries the API token (`Authorization: Bearer TOKEN`).
+    static func unauthorized(_ request: Request, _ daemon: Daemon) -> Response? {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+              Webhook.constantTimeEqual(Array(header.dropFirst(7).utf8), Array(daemon.config.token.utf8)) else {
+            return status(.unauthorized, "a valid bearer token is needed (the --token-file of berth run or berth server, default STATE_DIR/api-token)")
+        }
+        return nil
     }
 
     static func handle(_ body: () async throws(APIError) -> Response) async throws -> Response {

@@ -33,9 +33,23 @@ struct APIClient {
 
     /// GET `path`; the body goes to `sink` as it arrives, with the status code. Returns the status code.
     func get(_ path: String, sink: (Int, ArraySlice<UInt8>) -> Void) throws -> Int {
+        try request("GET", path, token: nil, sink: sink)
+    }
+
+    /// A request without a body (POST, DELETE) with the API token; the answer's message, or its error.
+    func send(_ method: String, _ path: String, token: String) throws -> [String: Any] {
+        var body: [UInt8] = []
+        let code = try request(method, path, token: token) { body.append(contentsOf: $1) }
+        guard (200..<300).contains(code) else { throw Failure(code: code, body: body, path: path) }
+        return (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:]
+    }
+
+    func request(_ method: String, _ path: String, token: String?, sink: (Int, ArraySlice<UInt8>) -> Void) throws -> Int {
         let fd = try connect()
         defer { close(fd) }
-        let request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
+        let auth = token.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+        let empty = method == "GET" ? "" : "Content-Length: 0\r\n"
+        let request = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\nAccept: application/json\r\n\(auth)\(empty)\r\n"
         try send(fd, Array(request.utf8))
         var reader = Reader(fd: fd)
         let statusLine = try reader.line()

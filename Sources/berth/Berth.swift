@@ -9,7 +9,7 @@ struct Berth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "A GitOps reconciler: Git holds the desired state of the cluster and its history.",
-        subcommands: [RunCommand.self, ServerCommand.self, AgentCommand.self, StatusCommand.self, GetCommand.self, DescribeCommand.self, LogsCommand.self,
+        subcommands: [RunCommand.self, ServerCommand.self, AgentCommand.self, CordonCommand.self, UncordonCommand.self, DrainCommand.self, NodeCommand.self, TokenCommand.self, StatusCommand.self, GetCommand.self, DescribeCommand.self, LogsCommand.self,
                       HistoryCommand.self, ValidateCommand.self, SourceCommand.self, RuntimeCommand.self, ImageCommand.self]
     )
 

@@ -151,11 +151,22 @@ struct GetCommand: ParsableCommand {
                         + (wide ? [endpoints.isEmpty ? "<none>" : endpoints.joined(separator: ","), selector] : [])
                 })
             case "nodes":
-                printTable(["NAME", "STATUS", "CPU", "MEMORY", "PODS"], items.map { n in
+                printTable(["NAME", "STATUS", "CPU", "MEMORY", "PODS"] + (wide ? ["INTERNAL-IP", "EXTENDED", "TAINTS", "LABELS"] : []), items.map { n in
                     let s = n.obj("status")
                     let ready = s.arr("conditions").first { $0.str("type") == "Ready" }?.str("status") == "True"
                     let a = s.obj("allocatable")
-                    return [n.obj("metadata").str("name"), ready ? "Ready" : "NotReady", a.str("cpu"), a.str("memory"), a.str("pods")]
+                    var status = ready ? "Ready" : "NotReady"
+                    if n.obj("spec")["unschedulable"] as? Bool == true { status += ",SchedulingDisabled" }
+                    let standard: Set<String> = ["cpu", "memory", "pods"]
+                    let extended = a.filter { !standard.contains($0.key) }.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")
+                    let taints = n.obj("spec").arr("taints").map { t in
+                        t.str("key") + (t.str("value").isEmpty ? "" : "=" + t.str("value")) + ":" + t.str("effect")
+                    }.joined(separator: ",")
+                    let labels = n.obj("metadata").obj("labels").map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")
+                    let address = s.arr("addresses").first { $0.str("type") == "InternalIP" }?.str("address") ?? ""
+                    return [n.obj("metadata").str("name"), status, a.str("cpu"), a.str("memory"), a.str("pods")]
+                        + (wide ? [address.isEmpty ? "<none>" : address, extended.isEmpty ? "<none>" : extended,
+                                   taints.isEmpty ? "<none>" : taints, labels] : [])
                 })
             case "jobs":
                 printTable(ns + ["NAME", "COMPLETIONS", "ACTIVE", "STATUS"], items.map { j in
