@@ -4,8 +4,10 @@ import Testing
 
 /// A cluster on one machine: `berth server`s on a 3-member etcd, following a repository served by `git
 /// daemon`, and `berth agent`s, each node a network namespace with a link to a "LAN" bridge in a network
-/// namespace of its own (192.168.251.0/24). Agents reach the servers' node API on loopback. Everything
-/// goes at the end, whatever happened.
+/// namespace of its own (192.168.251.0/24). The servers listen for agents on the host's link to that LAN
+/// (192.168.251.1); each agent runs inside its node's namespace (nsenter, which keeps the host's /sys and
+/// its cgroups), so cutting a node's link cuts it off from the servers too. Everything goes at the end,
+/// whatever happened.
 final class ClusterHarness: @unchecked Sendable {
     final class Member: @unchecked Sendable {
         let name: String
@@ -31,6 +33,8 @@ final class ClusterHarness: @unchecked Sendable {
         let member: Member
         let netns: String
         let index: Int
+        /// The join token it starts with, when not the first server's.
+        var tokenFile: String?
         init(_ member: Member, netns: String, index: Int) {
             self.member = member
             self.netns = netns
@@ -94,11 +98,18 @@ final class ClusterHarness: @unchecked Sendable {
 
     // MARK: the network
 
+    static let hostAddress = "192.168.251.1"
+
     func makeLAN() throws {
         _ = try? ip(["netns", "del", lan])
         try ip(["netns", "add", lan])
         try ip(["-n", lan, "link", "add", "lan0", "type", "bridge"])
         try ip(["-n", lan, "link", "set", "lan0", "up"])
+        // The host's end goes with the LAN's namespace.
+        try ip(["link", "add", id + "h", "type", "veth", "peer", "name", "host", "netns", lan])
+        try ip(["-n", lan, "link", "set", "host", "master", "lan0", "up"])
+        try ip(["addr", "add", Self.hostAddress + "/24", "dev", id + "h"])
+        try ip(["link", "set", id + "h", "up"])
     }
 
     func makeNode(_ a: Agent) throws {
@@ -123,28 +134,35 @@ final class ClusterHarness: @unchecked Sendable {
 
     // MARK: processes
 
-    var serverURLs: String { servers.map { "https://127.0.0.1:\($0.nodePort)" }.joined(separator: ",") }
+    var serverURLs: String { servers.map { "https://\(Self.hostAddress):\($0.nodePort)" }.joined(separator: ",") }
     var tokenFile: String { servers[0].member.dir + "/state/server/node-token" }
 
     func start(_ s: Server) throws {
         try launch(s.member, ["server", "--repo", "git://127.0.0.1:\(gitPort)/repo.git", "--state-dir", s.member.dir + "/state", "--interval", "1s",
-                              "--listen", "127.0.0.1:\(s.apiPort)", "--agent-listen", "127.0.0.1:\(s.nodePort)", "--server-name", s.member.name,
+                              "--listen", "127.0.0.1:\(s.apiPort)", "--agent-listen", "\(Self.hostAddress):\(s.nodePort)", "--server-name", s.member.name,
                               "--store", etcd!.url])
         guard TestServers.waitForPort(s.apiPort, timeout: 30) else { throw TestFailure("server \(s.member.name) did not open its API") }
     }
 
     func start(_ a: Agent) throws {
-        try launch(a.member, ["agent", "--server", serverURLs, "--token-file", tokenFile, "--state-dir", a.member.dir + "/state",
+        try launch(a.member, in: a.netns, ["agent", "--server", serverURLs, "--token-file", a.tokenFile ?? tokenFile, "--state-dir", a.member.dir + "/state",
                               "--run-dir", a.member.dir + "/run", "--node-name", a.member.name, "--node-ip", a.address,
                               "--network-namespace", "/run/netns/" + a.netns, "--node-lease", nodeLease, "--stop-workloads-on-exit"] + a.member.args)
     }
 
-    private func launch(_ m: Member, _ args: [String]) throws {
+    private func launch(_ m: Member, in netns: String? = nil, _ args: [String]) throws {
         Orphans.adopt()
         try FileManager.default.createDirectory(atPath: m.dir, withIntermediateDirectories: true)
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: DaemonHarness.binaries + "/berth")
-        p.arguments = args
+        let berth = DaemonHarness.binaries + "/berth"
+        if let netns {
+            // nsenter execs berth in place: the process is the agent's.
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+            p.arguments = ["--net=/run/netns/" + netns, "--", berth] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: berth)
+            p.arguments = args
+        }
         if !FileManager.default.fileExists(atPath: m.log) { _ = FileManager.default.createFile(atPath: m.log, contents: nil) }
         let log = FileHandle(forWritingAtPath: m.log)!
         log.seekToEndOfFile()
@@ -187,6 +205,32 @@ final class ClusterHarness: @unchecked Sendable {
         _ = try? ip(["netns", "del", lan])
         gitServer?.stop()
         etcd?.stop()
+    }
+
+    /// A client in a node's namespace requesting `url` again and again until `stop`, which returns one
+    /// line per request: "ok", or "FAIL curl=CODE at TIME".
+    func client(in a: Agent, _ url: String) throws -> () -> [String] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        let stopFile = dir + "/stop-client-\(UInt32.random(in: 0..<1_000_000))"
+        p.arguments = ["--net=/run/netns/" + a.netns, "/bin/sh", "-c",
+                       "while [ ! -e \(stopFile) ]; do curl -sf -m 2 -o /dev/null \(url) && echo ok || echo \"FAIL curl=$? at $(date +%T.%N)\"; done"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        return {
+            _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
+            let results = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init)
+            p.waitUntilExit()
+            return results
+        }
+    }
+
+    /// The berth CLI against a server, with its API token for the commands that change things.
+    func cli(_ s: Server, _ args: [String]) throws -> String {
+        let admin: Set<String> = ["cordon", "uncordon", "drain", "node", "token"]
+        let token = admin.contains(args[0]) ? ["--token-file", s.member.dir + "/state/api-token"] : []
+        return try DaemonHarness.run([DaemonHarness.binaries + "/berth"] + args + ["--server", s.api] + token)
     }
 
     // MARK: the API

@@ -73,7 +73,7 @@ extension DaemonTests {
                 let body = #"{"writes":[{"key":"nodes/n2","value":"\#(Data(record.utf8).base64EncodedString())"}]}"#
                 let code = try DaemonHarness.run(["/usr/bin/curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", h.dir + "/ca.pem",
                                                   "-H", "Authorization: Bearer node:n1:\(joined["credential"]!)", "-H", "Content-Type: application/json",
-                                                  "--data-binary", body, "https://127.0.0.1:\(h.servers[0].nodePort)/v1/node/txn"])
+                                                  "--data-binary", body, "https://\(ClusterHarness.hostAddress):\(h.servers[0].nodePort)/v1/node/txn"])
                 #expect(code == "403")
                 #expect(try h.nodeReadiness()["n2"] == true)
 
@@ -113,6 +113,76 @@ extension DaemonTests {
                 #expect(try h.nodeReadiness() == ["n1": true, "n2": true, "n3": true])
                 for a in h.agents { #expect(try h.inNode(a, ["/usr/bin/curl", "-sS", "-m", "3", "http://\(vip)/index.html"]) == "hello") }
             }
+        }
+    }
+}
+
+extension DaemonTests.Cluster {
+    /// An operator cordons a node (nothing new goes there), drains it (its pods move while a client on the
+    /// Service sees no failure, within maxUnavailable 0), uncordons it; a rolling update across the nodes
+    /// fails no request either. A rotated token lets new nodes join and old nodes keep working; a node
+    /// removed loses its credential and its pods, and comes back by joining again.
+    @Test func operatorsCordonDrainRotateAndRemove() async throws {
+        try await ClusterHarness.with(servers: 1, nodes: [("n1", []), ("n2", []), ("n3", [])]) { h in
+            let s = h.servers[0]
+            try h.ws.commit(["web.yaml": Manifests.web(replicas: 3)], in: h.work, message: "web")
+            try h.start(s)
+            try await h.waitFor("the join token") { FileManager.default.fileExists(atPath: h.tokenFile) }
+            for a in h.agents { try h.start(a) }
+            try await h.waitFor("web 3/3 on three nodes", timeout: 60) {
+                let web = try h.pods("web")
+                return web.count == 3 && web.allSatisfy(\.ready) && Set(web.map(\.node)).count == 3
+            }
+            let vip = "http://\(try h.clusterIP("web"))/index.html"
+
+            #expect(try h.cli(s, ["cordon", "n3"]).contains("cordoned"))
+            try await h.waitFor("n3 SchedulingDisabled") { try h.cli(s, ["get", "nodes"]).contains("Ready,SchedulingDisabled") }
+            let wide = try h.cli(s, ["get", "nodes", "-o", "wide"])
+            #expect(wide.contains("192.168.251.13") && wide.contains("kubernetes.io/hostname=n3"), "\(wide)")
+
+            let stop = try h.client(in: h.agents[0], vip)
+            let drained = try h.cli(s, ["drain", "n3", "--timeout", "60"])
+            #expect(drained.contains("node n3 drained"))
+            var web = try h.pods("web")
+            #expect(web.count == 3 && !web.contains { $0.node == "n3" })
+            #expect(try h.cli(s, ["uncordon", "n3"]).contains("uncordoned"))
+            let rolled = try h.ws.commit(["web.yaml": Manifests.web(replicas: 3, version: "2")], in: h.work, message: "web: version 2")
+            try await h.waitFor("version 2 rolled out", timeout: 90) {
+                let status = try h.get(s, "/api/v1/status")
+                web = try h.pods("web")
+                let updated = (try h.get(s, "/api/v1/namespaces/default/deployments/web")["status"] as? [String: Any])?["updatedReplicas"] as? Int
+                return (status["appliedCommit"] as? [String: Any])?["id"] as? String == rolled && web.count == 3 && web.allSatisfy(\.ready) && updated == 3
+            }
+            let results = stop()
+            let failures = results.filter { $0.hasPrefix("FAIL") }
+            #expect(failures.isEmpty, "\(failures.count) of \(results.count) requests failed during the drain and the rollout: \(failures)")
+            #expect(results.count > 20)
+
+            // A rotated token: the old one no longer admits anyone; the new one does; joined nodes go on.
+            let old = try String(contentsOfFile: h.tokenFile, encoding: .utf8)
+            let rotated = try h.cli(s, ["token", "rotate"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(rotated.hasPrefix("K10") && rotated != old.trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(rotated.prefix(67) == old.prefix(67), "the CA stays: \(rotated.prefix(67)) vs \(old.prefix(67))")
+
+            // n3 removed: gone from the nodes, its credential refused, its pods elsewhere.
+            #expect(try h.cli(s, ["node", "rm", "n3"]).contains("removed"))
+            try await h.waitFor("n3 gone and web 3/3 elsewhere", timeout: 30) {
+                web = try h.pods("web")
+                return try h.nodeReadiness()["n3"] == nil && web.count == 3 && web.allSatisfy { $0.ready && $0.node != "n3" }
+            }
+            h.stop(h.agents[2].member)
+            // Joining again with the old token fails; with the new one it works.
+            try FileManager.default.removeItem(atPath: h.agents[2].member.dir + "/state/agent")
+            try rotated.write(toFile: h.dir + "/new-token", atomically: true, encoding: .utf8)
+            let refused = try? DaemonHarness.run(["/usr/bin/nsenter", "--net=/run/netns/" + h.agents[2].netns, "--", DaemonHarness.binaries + "/berth", "agent",
+                                                  "--server", h.serverURLs, "--token-file", h.tokenFile, "--state-dir", h.agents[2].member.dir + "/state",
+                                                  "--run-dir", h.agents[2].member.dir + "/run", "--node-name", "n3",
+                                                  "--network-namespace", "/run/netns/" + h.agents[2].netns])
+            #expect(refused == nil)
+            h.agents[2].tokenFile = h.dir + "/new-token"
+            try h.start(h.agents[2])
+            try await h.waitFor("n3 back", timeout: 20) { try h.nodeReadiness()["n3"] == true }
+            #expect(try h.nodeReadiness() == ["n1": true, "n2": true, "n3": true])
         }
     }
 }
