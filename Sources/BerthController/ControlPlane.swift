@@ -32,6 +32,12 @@ public actor ControlPlane {
     var leased: Set<String> = []
     /// Nodes an operator cordoned or drains.
     var cordons: [String: CordonRecord] = [:]
+    /// When each node not ready turned so, and the nodes taken for lost at the last pass.
+    var notReadySince: [String: Double] = [:]
+    var lost: Set<String> = []
+    /// How long a node stays not ready before it is taken for lost: nodes that vanish together (a
+    /// partition) are all seen gone within one renewal period, and then the 55% rule holds.
+    public var lossConfirmation = 3.0
     var endpoints: [ObjectKey: EndpointsRecord] = [:]
     var desired: [ObjectKey: KubeObject] = [:]
     var inventory: Set<ObjectKey> = []
@@ -232,7 +238,7 @@ public actor ControlPlane {
         }
         // A lost node stopped its pods itself when it could not renew its lease (an agent fences itself
         // before the lease runs out), so those being deleted are gone: nobody is left to report it.
-        let lost = lostNodes()
+        refreshLost(now: now)
         for p in pods.values where p.terminating && nodeGone(p.nodeName, lost: lost) { remove(p) }
         let work = dirty
         dirty.removeAll()
@@ -304,7 +310,7 @@ public actor ControlPlane {
         do {
             let owned = (podsByOwner[key] ?? []).compactMap { pods[$0] }
             let revs = revisions.values.filter { $0.namespace == key.namespace && $0.deployment == key.name }
-            let nodeStates = nodes, lost = lostNodes(), drained = cordons
+            let nodeStates = nodes, lost = lost, drained = cordons
             let plan = DeploymentSync.sync(d, pods: owned, revisions: revs, previous: statuses[key],
                                            nodeReady: { nodeStates[$0] != nil && !lost.contains($0) }, draining: { drained[$0]?.drain == true },
                                            now: now, nameSuffix: nextSuffix)
@@ -441,7 +447,7 @@ public actor ControlPlane {
         guard !record.terminating else { return }
         endpointsDirty = true
         record.terminating = true
-        if nodeGone(record.nodeName, lost: lostNodes()) {
+        if nodeGone(record.nodeName, lost: lost) {
             // Its node fenced itself: the pod is stopped already.
             remove(record)
             return
@@ -511,7 +517,6 @@ public actor ControlPlane {
         endpointsDirty = false
         var serving: [String: [PodRecord]] = [:]
         // A lost node's pods leave the Services at once: what they last reported cannot be trusted.
-        let lost = lostNodes()
         for p in pods.values where p.ready && !p.terminating && p.podIP != nil && !lost.contains(p.nodeName ?? "") {
             serving[p.namespace, default: []].append(p)
         }
@@ -541,13 +546,24 @@ public actor ControlPlane {
         podCIDRs = records
     }
 
-    /// The nodes whose pods are replaced elsewhere: those not ready, unless most nodes are (55% or more,
-    /// Kubernetes' unhealthy-zone threshold). Then this side is more likely the one cut off, or the store
-    /// stalled, and moving every pod would only do harm; with one node, its pods never move.
-    func lostNodes() -> Set<String> {
-        let notReady = nodes.values.filter { !$0.ready }.map(\.name)
-        guard Double(notReady.count) < 0.55 * Double(nodes.count) else { return [] }
-        return Set(notReady)
+    /// The nodes whose pods are replaced elsewhere: those not ready for `lossConfirmation`, unless most
+    /// nodes are not ready (55% or more, Kubernetes' unhealthy-zone threshold). Then this side is more
+    /// likely the one cut off, or the store stalled, and moving every pod would only do harm; with one
+    /// node, its pods never move.
+    func lostNodes(now: Double) -> Set<String> {
+        guard Double(notReadySince.count) < 0.55 * Double(nodes.count) else { return [] }
+        return Set(notReadySince.filter { now - $0.value >= lossConfirmation }.keys)
+    }
+
+    /// Takes the lost nodes anew; the pods of a node lost or found again are looked at.
+    func refreshLost(now: Double) {
+        let current = lostNodes(now: now)
+        guard current != lost else { return }
+        let changed = current.symmetricDifference(lost)
+        lost = current
+        endpointsDirty = true
+        for p in pods.values where changed.contains(p.nodeName ?? "") { dirty.insert(owner(of: p)) }
+        for (key, object) in desired { if case .daemonSet = object { dirty.insert(key) } }
     }
 
     /// The pod's node is lost (it fenced itself) or was removed (`berth node rm`): its pods are not running.
@@ -563,6 +579,7 @@ public actor ControlPlane {
         var node = registered[name]
         if !leased.contains(name) { node?.ready = false }
         if cordons[name] != nil { node?.unschedulable = true }
+        if node?.ready == false { notReadySince[name] = notReadySince[name] ?? clock() } else { notReadySince[name] = nil }
         guard nodes[name] != node else { return }
         nodes[name] = node
         schedulerCache = nil

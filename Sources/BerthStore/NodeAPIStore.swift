@@ -17,6 +17,9 @@ public final class NodeAPIStore: Store {
     private let current = Mutex(0)
     /// A watch whose server says nothing (not even its progress marks) for this long is broken.
     let watchSilence: Duration
+    /// A lease call that takes longer gives up, so that the next try goes out on a new connection: one
+    /// stuck on a link that was down would otherwise wait for TCP's retransmissions past the lease.
+    let leaseCallTimeout = TimeAmount.seconds(2)
 
     public init(servers: [String], caPEM: String, node: String, credential: String, watchSilence: Duration = .seconds(15)) throws {
         guard !servers.isEmpty else { throw StoreError(code: .invalid, message: "no server to reach") }
@@ -70,13 +73,13 @@ public final class NodeAPIStore: Store {
     }
 
     public func grantLease(ttl: Double) async throws -> LeaseID {
-        let l: NodeAPIWire.Lease = try await call(.POST, "/lease/grant", body: NodeAPIWire.Lease(ttl: ttl))
+        let l: NodeAPIWire.Lease = try await call(.POST, "/lease/grant", body: NodeAPIWire.Lease(ttl: ttl), timeout: leaseCallTimeout)
         guard let id = l.id else { throw StoreError(code: .corrupt, message: "the server granted no lease") }
         return LeaseID(id)
     }
 
     public func keepAlive(_ lease: LeaseID) async throws {
-        let _: NodeAPIWire.Lease = try await call(.POST, "/lease/keepalive", body: NodeAPIWire.Lease(id: lease.raw))
+        let _: NodeAPIWire.Lease = try await call(.POST, "/lease/keepalive", body: NodeAPIWire.Lease(id: lease.raw), timeout: leaseCallTimeout)
     }
 
     public func revokeLease(_ lease: LeaseID) async throws {
@@ -142,9 +145,10 @@ public final class NodeAPIStore: Store {
         try await call(method, path, query: query, body: Optional<NodeAPIWire.Revision>.none)
     }
 
-    private func call<Body: Encodable, Answer: Decodable>(_ method: HTTPMethod, _ path: String, query: [String: String] = [:], body: Body?) async throws -> Answer {
+    private func call<Body: Encodable, Answer: Decodable>(_ method: HTTPMethod, _ path: String, query: [String: String] = [:], body: Body?,
+                                                         timeout: TimeAmount = .seconds(15)) async throws -> Answer {
         let data = try body.map { try JSONEncoder().encode($0) }
-        let response = try await send(method, path, query: query, body: data, deadline: .now() + .seconds(15))
+        let response = try await send(method, path, query: query, body: data, deadline: .now() + timeout)
         let bytes = try await response.body.collect(upTo: 64 << 20)
         do {
             return try JSONDecoder().decode(Answer.self, from: Data(bytes.readableBytesView))

@@ -186,3 +186,116 @@ extension DaemonTests.Cluster {
         }
     }
 }
+
+extension DaemonTests.Cluster {
+    static let solo = """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: solo
+        spec:
+          replicas: 1
+          selector:
+            matchLabels:
+              app: solo
+          template:
+            metadata:
+              labels:
+                app: solo
+            spec:
+              terminationGracePeriodSeconds: 30
+              containers:
+                - name: work
+                  image: host
+                  command: ["/bin/busybox", "sleep", "3601"]
+        """
+
+    /// Processes of the solo pod on this machine, whichever node runs them.
+    static func soloProcesses() -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { e in
+            Int32(e) != nil && (try? String(contentsOfFile: "/proc/\(e)/cmdline", encoding: .utf8)) == "/bin/busybox\u{0}sleep\u{0}3601\u{0}"
+        }.count
+    }
+
+    /// With the default 10 s lease: a paused agent (3 s) and a cut link (3 s) are no loss. A node cut off
+    /// for longer stops its pods itself before the server replaces them, so the one-replica workload never
+    /// runs twice; back, it runs only what is still bound to it. Two of three agents killed at once: the
+    /// server takes itself for the side cut off and evicts nothing while they are gone.
+    @Test func aCutOffNodeFencesItselfAndMostNodesGoneEvictsNothing() async throws {
+        try await ClusterHarness.with(servers: 1, nodes: [("n1", []), ("n2", []), ("n3", [])]) { h in
+            h.nodeLease = "10"
+            try h.ws.commit(["web.yaml": Manifests.web(replicas: 3), "solo.yaml": Self.solo], in: h.work, message: "web and solo")
+            try h.start(h.servers[0])
+            try await h.waitFor("the join token") { FileManager.default.fileExists(atPath: h.tokenFile) }
+            for a in h.agents { try h.start(a) }
+            try await h.waitFor("web 3/3 and solo running", timeout: 60) {
+                let web = try h.pods("web"), solo = try h.pods("solo")
+                return web.count == 3 && web.allSatisfy(\.ready) && solo.count == 1 && solo[0].ready
+            }
+            let before = Set(try h.pods("web").map(\.name) + h.pods("solo").map(\.name))
+
+            // Blips shorter than the lease: nothing moves, no node turns NotReady.
+            let blipped = h.agents[0]
+            kill(blipped.member.process!.processIdentifier, SIGSTOP)
+            var notReady = false
+            for _ in 0..<15 {
+                try await Task.sleep(for: .milliseconds(200))
+                if try h.nodeReadiness().values.contains(false) { notReady = true }
+            }
+            kill(blipped.member.process!.processIdentifier, SIGCONT)
+            // A renewal between the two blips: they are two short outages, not one long one.
+            try await Task.sleep(for: .seconds(3))
+            try h.setLink(blipped, up: false)
+            for _ in 0..<15 {
+                try await Task.sleep(for: .milliseconds(200))
+                if try h.nodeReadiness().values.contains(false) { notReady = true }
+            }
+            try h.setLink(blipped, up: true)
+            for _ in 0..<15 {
+                try await Task.sleep(for: .milliseconds(200))
+                if try h.nodeReadiness().values.contains(false) { notReady = true }
+            }
+            #expect(!notReady, "a 3 s pause or cut made a node NotReady")
+            #expect(Set(try h.pods("web").map(\.name) + h.pods("solo").map(\.name)) == before)
+
+            // solo's node cut off: it stops solo, then the server runs it elsewhere; never two at once.
+            let soloNode = try #require(h.agents.first { $0.member.name == (try? h.pods("solo").first?.node) })
+            let cut = Date()
+            try h.setLink(soloNode, up: false)
+            var most = 0, stoppedAt: Double?, movedAt: Double?
+            while Date().timeIntervalSince(cut) < 40 && movedAt == nil {
+                let n = Self.soloProcesses()
+                most = max(most, n)
+                if n == 0 && stoppedAt == nil { stoppedAt = Date().timeIntervalSince(cut) }
+                if let p = try? h.pods("solo").first, p.node != soloNode.member.name, p.ready { movedAt = Date().timeIntervalSince(cut) }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(most == 1, "solo ran \(most) times at once")
+            let stopped = try #require(stoppedAt), moved = try #require(movedAt)
+            #expect(stopped < moved && moved < 20, "stopped after \(stopped) s, running elsewhere after \(moved) s")
+            let log = try String(contentsOfFile: soloNode.member.log, encoding: .utf8)
+            #expect(log.contains("stopping every pod before the servers replace them"))
+            try h.setLink(soloNode, up: true)
+            try await h.waitFor("the fenced node Ready again", timeout: 30) { try h.nodeReadiness()[soloNode.member.name] == true }
+            try await Task.sleep(for: .seconds(2))
+            #expect(Self.soloProcesses() == 1)
+            try await h.waitFor("web 3/3", timeout: 30) { try h.pods("web").filter(\.ready).count == 3 }
+
+            // Two of three agents killed: both NotReady, nothing evicted; restarted, they keep their pods.
+            let placed = try h.pods("web")
+            let killed = [h.agents[0], h.agents[1]]
+            for a in killed { h.stop(a.member, SIGKILL) }
+            try await h.waitFor("two nodes NotReady", timeout: 20) { try h.nodeReadiness().values.filter { !$0 }.count == 2 }
+            try await Task.sleep(for: .seconds(4))
+            #expect(try h.pods("web").map(\.name).sorted() == placed.map(\.name).sorted())
+            for a in killed { try h.start(a) }
+            try await h.waitFor("all nodes Ready", timeout: 30) { try h.nodeReadiness().values.allSatisfy { $0 } && h.nodeReadiness().count == 3 }
+            // The first back makes the other a minority gone: its pods may move now, as the partition heals.
+            try await h.waitFor("web 3/3 ready", timeout: 30) {
+                let web = try h.pods("web")
+                return web.count == 3 && web.allSatisfy(\.ready)
+            }
+        }
+    }
+}
