@@ -33,6 +33,10 @@ public struct ClusterKey: Hashable, Comparable, Sendable, CustomStringConvertibl
     public static func nodeLease(_ name: String) -> ClusterKey { ClusterKey("nodeleases/\(name)") }
     public static let nodeLeases = Prefix("nodeleases/")
 
+    /// How pod networks reach each other across nodes, as the servers chose it (`berth server --pod-network`).
+    public static let networkSettings = ClusterKey("network/settings")
+    public static let network = Prefix("network/")
+
     /// A node cordoned (or drained) by an operator: no new pods go there. Kept apart from the node's own
     /// record, which only the node writes.
     public static func cordon(_ name: String) -> ClusterKey { ClusterKey("cordons/\(name)") }

@@ -4,7 +4,7 @@
 /// refused.
 public enum NodeAccess {
     /// The prefixes a node lists and watches.
-    public static let readable: [ClusterKey.Prefix] = [ClusterKey.pods, ClusterKey.configs, ClusterKey.allEndpoints, ClusterKey.podCIDRs, ClusterKey.nodes, ClusterKey.nodeLeases]
+    public static let readable: [ClusterKey.Prefix] = [ClusterKey.pods, ClusterKey.configs, ClusterKey.allEndpoints, ClusterKey.podCIDRs, ClusterKey.nodes, ClusterKey.nodeLeases, ClusterKey.network]
 
     /// Why `node` may not read under `prefix` (a key or a prefix), nil when it may.
     public static func refusal(read path: String, by node: String) -> String? {

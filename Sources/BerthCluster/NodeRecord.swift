@@ -84,3 +84,22 @@ public struct CordonRecord: Codable, Sendable, Hashable {
 
     public var key: ClusterKey { .cordon(node) }
 }
+
+/// How each node reaches the other nodes' pod CIDRs: `routed` (a host route via the other node's address:
+/// the nodes share one L2 network) or `vxlan` (an overlay over UDP: the nodes need only reach each other's
+/// addresses; pods' MTU is 50 bytes below the nodes').
+public struct NetworkSettingsRecord: Codable, Sendable, Hashable {
+    public enum Mode: String, Codable, Sendable, CaseIterable {
+        case routed, vxlan
+    }
+
+    public var mode: Mode
+    public var vni: Int
+    public var port: Int
+
+    public init(mode: Mode, vni: Int = 1, port: Int = 8472) {
+        self.mode = mode
+        self.vni = vni
+        self.port = port
+    }
+}

@@ -628,6 +628,9 @@ public actor ControlPlane {
     }
 
     /// Every pod, by namespace and name.
+    /// The nodes taken for lost at the last pass: their pods were replaced elsewhere.
+    public var lostNodeNames: Set<String> { lost }
+
     /// Every registered node, not ready when its lease is gone.
     public var nodeRecords: [NodeRecord] { nodes.values.sorted { $0.name < $1.name } }
     public var allPods: [PodRecord] { pods.values.sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) } }

@@ -80,4 +80,10 @@ extension Daemon {
             events.add("Normal", "SuccessfulDelete", "deleted pod \(p.name)", kind: p.ownerKind, namespace: p.namespace, name: p.ownerName, at: now)
         }
     }
+
+    /// A node taken for lost: a Warning on the node, as Kubernetes' NodeNotReady.
+    func recordNodeLost(_ node: String, pods: Int, now: Double) {
+        events.add("Warning", "NodeLost", "node \(node) stopped renewing its lease: its \(pods) pods are replaced on other nodes",
+                   kind: "Node", namespace: "", name: node, at: now)
+    }
 }

@@ -67,8 +67,13 @@ extension Daemon {
         }
         // Every node as the store has it; this machine's node adds the conditions its agent sees.
         let local = await node?.nodeStatus
+        let losses = nodeLosses
         s.nodes = await plane.nodeRecords.map { n in
             var fields = [StatusField("ready", .bool(n.ready))]
+            if let loss = losses[n.name] {
+                fields.append(StatusField("lost", .bool(true)))
+                fields.append(StatusField("moved", .list(replacements(of: loss.pods, from: n.name, since: loss.at).map { .string($0) })))
+            }
             if n.unschedulable { fields.append(StatusField("unschedulable", .bool(true))) }
             if let address = n.address { fields.append(StatusField("address", .string(address))) }
             if let local, local.name == n.name {
@@ -174,6 +179,22 @@ extension Daemon {
         case .branch(let b): return b
         case .tag(let t): return "refs/tags/" + t
         case .commit(let c): return c.hex
+        }
+    }
+
+    /// Where a lost node's pods went: "web-5d8f-x2k → n1" for each whose owner has a pod made since the
+    /// loss on another node (paired in order), "web-5d8f-x2k → pending" while none is placed.
+    func replacements(of evicted: [PodRecord], from node: String, since: Double) -> [String] {
+        var taken: Set<String> = []
+        return evicted.map { old in
+            let next = records.filter { r in
+                r.ownerKind == old.ownerKind && r.ownerName == old.ownerName && r.namespace == old.namespace && r.nodeName != node
+                    && r.nodeName != nil && r.createdAt >= since - 5 && !taken.contains(r.name)
+                    && !evicted.contains { $0.name == r.name }
+            }.min { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }
+            guard let next else { return "\(old.name) → pending" }
+            taken.insert(next.name)
+            return "\(old.name) → \(next.nodeName ?? "")"
         }
     }
 }

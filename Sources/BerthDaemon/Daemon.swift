@@ -51,6 +51,8 @@ public actor Daemon {
     var reportedStatuses: [String: PodStatus] = [:]
     var lastChange = 0.0
     var events = EventLog()
+    /// The nodes taken for lost, with the pods they had then (their status files say where those went).
+    var nodeLosses: [String: (at: Double, pods: [PodRecord])] = [:]
 
     // Toward the status branch.
     var lastStatus: ClusterStatus?
@@ -324,6 +326,7 @@ public actor Daemon {
         }
         let newRecords = await plane.allPods
         reportedStatuses = await plane.reportedStatuses
+        noteLostNodes(await plane.lostNodeNames, now: now)
         if newRecords != records {
             recordSchedulingEvents(old: records, new: newRecords, now: now)
             records = newRecords
@@ -331,6 +334,18 @@ public actor Daemon {
         }
         if leading { await publishStatus(now) }
         updatePodMetrics()
+    }
+
+    /// A node newly lost: its pods as they were before the control plane replaced them, an event and a log
+    /// line; a node no longer lost is forgotten.
+    func noteLostNodes(_ lost: Set<String>, now: Double) {
+        for name in lost where nodeLosses[name] == nil {
+            let evicted = records.filter { $0.nodeName == name }
+            nodeLosses[name] = (now, evicted)
+            logger.warning("node \(name) lost (its lease ended): \(evicted.count) pods replaced on other nodes")
+            recordNodeLost(name, pods: evicted.count, now: now)
+        }
+        for name in nodeLosses.keys where !lost.contains(name) { nodeLosses[name] = nil }
     }
 
     var rolloutInProgress: Bool {

@@ -27,16 +27,43 @@ public struct HostNetwork: Sendable {
         (try? run([HostNetwork.ip, "-o", "link", "show", "dev", name])) != nil
     }
 
-    /// The bridge with the gateway address (`10.244.0.1/24`), up; forwarding on.
-    public func ensureBridge(_ name: String, address: String) throws(LinuxError) {
+    /// The bridge with the gateway address (`10.244.0.1/24`), up; forwarding on. `mtu`: the pods' (an
+    /// overlay's, below the nodes' network).
+    public func ensureBridge(_ name: String, address: String, mtu: Int? = nil) throws(LinuxError) {
         var batch = ""
         if !linkExists(name) { batch += "link add name \(name) type bridge\n" }
         let shown = (try? run([HostNetwork.ip, "-o", "-4", "addr", "show", "dev", name])) ?? ""
         if !shown.contains(" \(address) ") { batch += "addr replace \(address) dev \(name)\n" }
-        batch += "link set \(name) up\n"
+        batch += "link set \(name)\(mtu.map { " mtu \($0)" } ?? "") up\n"
         try run([HostNetwork.ip, "-batch", "-"], stdin: batch)
         try setSysctl("net/ipv4/ip_forward", "1")
     }
+
+    /// The MTU of the link that holds `address` in the node's namespace.
+    public func mtu(ofLinkWith address: String) -> Int? {
+        guard let shown = try? run([HostNetwork.ip, "-o", "-4", "addr", "show"]) else { return nil }
+        for line in shown.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 3, fields[3].split(separator: "/").first.map(String.init) == address else { continue }
+            guard let link = try? run([HostNetwork.ip, "-o", "link", "show", "dev", String(fields[1])]) else { return nil }
+            let words = link.split(separator: " ")
+            guard let i = words.firstIndex(of: "mtu"), i + 1 < words.count else { return nil }
+            return Int(words[i + 1])
+        }
+        return nil
+    }
+
+    /// A VXLAN device (`vni`, UDP `port`, from `local`) with a fixed MAC, `mtu` and `address`/32, up;
+    /// peers are added by hand (no learning).
+    public func ensureVXLAN(_ name: String, vni: Int, port: Int, local: String, mac: String, mtu: Int, address: String) throws(LinuxError) {
+        var batch = ""
+        if !linkExists(name) { batch += "link add \(name) type vxlan id \(vni) dstport \(port) local \(local) nolearning\n" }
+        batch += "link set \(name) address \(mac) mtu \(mtu) up\n"
+        batch += "addr replace \(address)/32 dev \(name)\n"
+        try run([HostNetwork.ip, "-batch", "-"], stdin: batch)
+    }
+
+    public static let bridgeTool = "/usr/sbin/bridge"
 
     public func removeLink(_ name: String) {
         _ = try? run([HostNetwork.ip, "link", "del", "dev", name])
@@ -44,10 +71,11 @@ public struct HostNetwork: Sendable {
 
     /// A veth pair: `hostSide` on the bridge, `eth0` inside the pod's network namespace (of process
     /// `pid`) with `address` (`10.244.0.5/24`), loopback up and the default route via `gateway`.
-    public func attachPod(hostSide: String, bridge: String, pid: Int32, address: String, gateway: String) throws(LinuxError) {
+    public func attachPod(hostSide: String, bridge: String, pid: Int32, address: String, gateway: String, mtu: Int? = nil) throws(LinuxError) {
         removeLink(hostSide)
+        let size = mtu.map { " mtu \($0)" } ?? ""
         try run([HostNetwork.ip, "-batch", "-"], stdin: """
-            link add name \(hostSide) type veth peer name eth0 netns \(pid)
+            link add name \(hostSide)\(size) type veth peer name eth0\(size) netns \(pid)
             link set \(hostSide) master \(bridge) up
 
             """)

@@ -290,7 +290,8 @@ extension NodeAgent {
         let pid = try runtime.create(id: id, bundle: dir + "/sandbox", root: .host)
         do {
             try runtime.start(id: id)
-            try network.attachPod(hostSide: vethName(p), bridge: config.bridge, pid: pid, address: "\(ip)/\(podCIDR.prefix)", gateway: podCIDR.first.description)
+            try network.attachPod(hostSide: vethName(p), bridge: config.bridge, pid: pid, address: "\(ip)/\(podCIDR.prefix)", gateway: podCIDR.first.description,
+                                  mtu: podMTU)
         } catch {
             try? runtime.delete(id: id, force: true)
             throw error

@@ -7,7 +7,17 @@ extension NodeAgent {
     func setUpNetwork() {
         guard let podCIDR else { return }
         do {
-            try network.ensureBridge(config.bridge, address: "\(podCIDR.first)/\(podCIDR.prefix)")
+            if overlay?.mode == .vxlan {
+                guard let local = config.nodeAddress, let underlay = network.mtu(ofLinkWith: local) else {
+                    for key in pods.keys { pods[key]?.message = "pod network: VXLAN needs the node's address (--node-ip) on one of its links" }
+                    return
+                }
+                let mtu = underlay - 50
+                try network.ensureVXLAN(Self.vxlanDevice, vni: overlay!.vni, port: overlay!.port, local: local, mac: Self.vtepMAC(local),
+                                        mtu: mtu, address: podCIDR.network.description)
+                podMTU = mtu
+            }
+            try network.ensureBridge(config.bridge, address: "\(podCIDR.first)/\(podCIDR.prefix)", mtu: podMTU)
             // Virtual IPs route to the bridge, so they never leave the node even without endpoints.
             try network.run([HostNetwork.ip, "route", "replace", serviceCIDR.description, "dev", config.bridge])
             networkReady = true
@@ -69,18 +79,47 @@ extension NodeAgent {
 
     static let withdrawalWait = 2.0
 
-    /// Routes each other node's pod CIDR to that node's address (`routes`: CIDR → address), and removes
-    /// those of nodes gone: pods reach pods on any node, and Services their backends there.
+    /// How pods reach other nodes, as the servers chose it; taken before the pod network is set up.
+    public func configure(network settings: NetworkSettingsRecord?) {
+        guard !networkReady else { return }
+        overlay = settings
+    }
+
+    static let vxlanDevice = "berth.vxlan"
+
+    /// The VXLAN device's MAC of the node at `address`: derived, so that no node has to publish its own.
+    static func vtepMAC(_ address: String) -> String {
+        "0a:58:" + address.split(separator: ".").map { String(format: "%02x", Int($0) ?? 0) }.joined(separator: ":")
+    }
+
+    /// Routes each other node's pod CIDR to that node (`routes`: CIDR → address), and removes those of
+    /// nodes gone: pods reach pods on any node, and Services their backends there. Routed: via the node's
+    /// address. VXLAN: via the overlay, with the peer's neighbour and forwarding entries.
     public func route(to routes: [String: String]) {
         guard networkReady, routes != appliedRoutes else { return }
-        var batch = ""
-        for (cidr, _) in appliedRoutes where routes[cidr] == nil { batch += "route del \(cidr)\n" }
+        let vxlan = overlay?.mode == .vxlan
+        var batch = "", fdb = ""
+        func gateway(_ cidr: String) -> String { CIDR(cidr)?.network.description ?? cidr }
+        for (cidr, via) in appliedRoutes where routes[cidr] != via {
+            batch += "route del \(cidr)\n"
+            if vxlan {
+                batch += "neigh del \(gateway(cidr)) dev \(Self.vxlanDevice)\n"
+                fdb += "fdb del \(Self.vtepMAC(via)) dev \(Self.vxlanDevice) dst \(via)\n"
+            }
+        }
         for (cidr, via) in routes.sorted(by: { $0.key < $1.key }) where appliedRoutes[cidr] != via {
-            batch += "route replace \(cidr) via \(via)\n"
+            if vxlan {
+                batch += "route replace \(cidr) via \(gateway(cidr)) dev \(Self.vxlanDevice) onlink\n"
+                batch += "neigh replace \(gateway(cidr)) lladdr \(Self.vtepMAC(via)) dev \(Self.vxlanDevice) nud permanent\n"
+                fdb += "fdb append \(Self.vtepMAC(via)) dev \(Self.vxlanDevice) dst \(via) self permanent\n"
+            } else {
+                batch += "route replace \(cidr) via \(via)\n"
+            }
         }
         do {
             // -force: one route that cannot be set (its node's address not reachable yet) does not stop the others.
             try network.run([HostNetwork.ip, "-force", "-batch", "-"], stdin: batch)
+            if !fdb.isEmpty { try network.run([HostNetwork.bridgeTool, "-force", "-batch", "-"], stdin: fdb) }
             appliedRoutes = routes
             routesError = nil
         } catch {

@@ -41,6 +41,9 @@ public actor NodeAgent {
     /// Routes to other nodes' pod CIDRs in force (CIDR → the node's address), and why the last change failed.
     var appliedRoutes: [String: String] = [:]
     var routesError: String?
+    /// How pods reach other nodes (nil: routed), and the pods' MTU under an overlay.
+    var overlay: NetworkSettingsRecord?
+    var podMTU: Int?
     /// The pod IPs of each Service in the rules in force.
     var appliedEndpoints: [String: [String]] = [:]
     var lastClusterIPs: [String?] = []
@@ -300,6 +303,7 @@ public actor NodeAgent {
         network.deleteTable(family: "inet", name: "berth")
         network.removeLink(config.bridge)
         for cidr in appliedRoutes.keys { _ = try? network.run([HostNetwork.ip, "route", "del", cidr]) }  // gone already: nothing to undo
+        network.removeLink(Self.vxlanDevice)
         networkReady = false
         appliedRules = nil
         appliedRoutes = [:]

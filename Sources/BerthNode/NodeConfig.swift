@@ -35,6 +35,9 @@ public struct NodeConfig: Sendable {
     /// The network namespace the node's side of pod networking lives in (bridge, veths, nftables);
     /// nil: this process's. Tests use one made for them.
     public var networkNamespace: String?
+    /// The node's address on the network between nodes (`berth agent --node-ip`): other nodes route its
+    /// pods' traffic to it.
+    public var nodeAddress: String?
 
     /// hostPath volumes only under these directories; none by default.
     public var hostPathRoots: [String] = []

@@ -15,6 +15,7 @@ public actor NodeFeed {
     private var endpoints: [ClusterKey: EndpointsRecord] = [:]
     private var podCIDRs: [ClusterKey: PodCIDRRecord] = [:]
     private var nodes: [ClusterKey: NodeRecord] = [:]
+    private var settings: NetworkSettingsRecord?
     private var followed: [ClusterKey.Prefix: Int64] = [:]
     private var listed = false
     /// Bumped by every change of what the node should run.
@@ -60,6 +61,9 @@ public actor NodeFeed {
     /// The pod CIDR the control plane gave this node, or why it has none; nil until it decided.
     public func podCIDR() -> PodCIDRRecord? { podCIDRs[.podCIDR(nodeName)] }
 
+    /// How pods reach other nodes, as the servers chose it; nil: routed.
+    public func networkSettings() -> NetworkSettingsRecord? { settings }
+
     /// The other nodes' pod CIDRs and the addresses they are reached at (CIDR → address).
     public func peerRoutes() -> [String: String] {
         var out: [String: String] = [:]
@@ -98,7 +102,7 @@ public actor NodeFeed {
         }
     }
 
-    private static let prefixes = [ClusterKey.pods, ClusterKey.configs, ClusterKey.allEndpoints, ClusterKey.podCIDRs, ClusterKey.nodes]
+    private static let prefixes = [ClusterKey.pods, ClusterKey.configs, ClusterKey.allEndpoints, ClusterKey.podCIDRs, ClusterKey.nodes, ClusterKey.network]
 
     private func list() async throws {
         let (pods, podsAt) = try await store.list(prefix: ClusterKey.pods.path)
@@ -106,6 +110,8 @@ public actor NodeFeed {
         let (backends, endpointsAt) = try await store.list(prefix: ClusterKey.allEndpoints.path)
         let (networks, podCIDRsAt) = try await store.list(prefix: ClusterKey.podCIDRs.path)
         let (peers, nodesAt) = try await store.list(prefix: ClusterKey.nodes.path)
+        let (networkValues, networkAt) = try await store.list(prefix: ClusterKey.network.path)
+        settings = networkValues.first { $0.key == ClusterKey.networkSettings.path }.flatMap { try? decoder.decode(NetworkSettingsRecord.self, from: Data($0.value)) }
         bound = [:]
         for v in pods {
             // A record that does not decode is not the control plane's: it is left alone.
@@ -128,7 +134,7 @@ public actor NodeFeed {
             if let r = try? decoder.decode(NodeRecord.self, from: Data(v.value)) { nodes[r.key] = r }
         }
         followed = [ClusterKey.pods: podsAt, ClusterKey.configs: configsAt, ClusterKey.allEndpoints: endpointsAt, ClusterKey.podCIDRs: podCIDRsAt,
-                    ClusterKey.nodes: nodesAt]
+                    ClusterKey.nodes: nodesAt, ClusterKey.network: networkAt]
         listed = true
         version += 1
         changed()
@@ -157,6 +163,14 @@ public actor NodeFeed {
             nodes[key] = r
         case .delete where prefix == ClusterKey.nodes:
             moved = nodes.removeValue(forKey: key)?.address != nil
+        case .put(let value, _) where prefix == ClusterKey.network:
+            guard key == .networkSettings else { return }
+            let r = try? decoder.decode(NetworkSettingsRecord.self, from: Data(value.value))
+            moved = settings != r
+            settings = r
+        case .delete where prefix == ClusterKey.network:
+            moved = settings != nil
+            settings = nil
         case .put(let value, _) where prefix == ClusterKey.allEndpoints:
             let e = try? decoder.decode(EndpointsRecord.self, from: Data(value.value))
             moved = endpoints[key] != e

@@ -15,8 +15,6 @@ public actor NodeService {
         public var leaseSeconds = 10.0
         /// The pod CIDR the node asks the control plane for; nil: any it picks.
         public var requestedPodCIDR: String?
-        /// The node's address on the network between nodes, which other nodes route its pods through.
-        public var address: String?
         public var idlePeriod = 1.0
         /// Stop every pod when the lease cannot be renewed for most of its time (`berth agent`: the servers
         /// replace a lost node's pods). Off where nothing replaces them (`berth run`).
@@ -152,6 +150,7 @@ public actor NodeService {
         if version != fedVersion, let input = await feed.desired() {
             fedVersion = version
             lastChange = now
+            await agent.configure(network: await feed.networkSettings())
             if let network = await feed.podCIDR() { await agent.assign(network) }
             await agent.update(pods: input.pods, view: input.view)
             await agent.route(to: await feed.peerRoutes())
@@ -166,7 +165,7 @@ public actor NodeService {
                                 allocatable: .init(cpuMilli: s.allocatable.cpuMilli, memory: s.allocatable.memory,
                                                    pods: s.allocatable.pods, extended: s.allocatable.extended),
                                 ready: ready, requestedPodCIDR: options.requestedPodCIDR)
-        record.address = options.address
+        record.address = agent.config.nodeAddress
         if try await reporter.register(record), nodeRecord == nil {
             log.info("node \(s.name) registered: \(s.allocatable.cpuMilli)m CPU, \(s.allocatable.memory >> 20) MiB allocatable")
         }

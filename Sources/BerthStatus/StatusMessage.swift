@@ -18,7 +18,7 @@ public enum StatusMessage {
                 subject = "rejected \(short): \(errors) error\(errors == 1 ? "" : "s")"
             case .applied? where !changes.contains { $0.path == "cluster.yaml" }:
                 let applied = s.appliedCommit.map { String($0.prefix(7)) } ?? short
-                subject = rolloutSubject(s, changes: changes, at: applied) ?? changedSubject(changes, at: applied)
+                subject = lossSubject(s, changes: changes) ?? rolloutSubject(s, changes: changes, at: applied) ?? changedSubject(changes, at: applied)
             case .applied?:
                 subject = "applied \(short): \(s.objects.count) object\(s.objects.count == 1 ? "" : "s")"
             case nil:
@@ -36,6 +36,23 @@ public enum StatusMessage {
         if !lines.isEmpty { message += "\n" + lines.joined(separator: "\n") + "\n" }
         if let c = s.lastCommit ?? s.appliedCommit { message += "\n\(trailer): \(c)\n" }
         return message
+    }
+
+    /// "node n2 lost: web-5d8f-x2k → n1, solo-7c1a-p9q → n3" for a node file that changed to say the node is
+    /// lost, with where each of its pods' replacements runs (from its `moved` list).
+    static func lossSubject(_ s: ClusterStatus, changes: [ChangedPath]) -> String? {
+        let changed = Set(changes.map(\.path))
+        let lost = s.nodes.filter { n in
+            changed.contains("nodes/\(n.name).yaml") && n.status.contains { $0.key == "lost" && $0.value == .bool(true) }
+        }
+        guard !lost.isEmpty else { return nil }
+        return lost.map { n -> String in
+            var moved: [String] = []
+            if case .list(let items)? = n.status.first(where: { $0.key == "moved" })?.value {
+                for case .string(let text) in items { moved.append(text) }
+            }
+            return "node \(n.name) lost" + (moved.isEmpty ? "" : ": " + moved.prefix(4).joined(separator: ", ") + (moved.count > 4 ? ", …" : ""))
+        }.joined(separator: "; ")
     }
 
     /// "web: rollout 2/3 ready at 4f2a9c1" for the Deployments whose status changed.

@@ -10,21 +10,32 @@ struct Berth: AsyncParsableCommand {
         commandName: "berth",
         abstract: "A GitOps reconciler: Git holds the desired state of the cluster and its history.",
         subcommands: [RunCommand.self, ServerCommand.self, AgentCommand.self, CordonCommand.self, UncordonCommand.self, DrainCommand.self, NodeCommand.self, TokenCommand.self, StatusCommand.self, GetCommand.self, DescribeCommand.self, LogsCommand.self,
-                      HistoryCommand.self, ValidateCommand.self, SourceCommand.self, RuntimeCommand.self, ImageCommand.self]
+                      HistoryCommand.self, ValidateCommand.self, SourceCommand.self, RuntimeCommand.self, ImageCommand.self, ConfigCommand.self]
     )
 
     /// Usage errors exit 2 (as `berth validate` promises), not ArgumentParser's 64.
     static func main() async {
+        var config: ConfigFile?
         do {
-            var command = try parseAsRoot()
+            var args = Array(CommandLine.arguments.dropFirst())
+            if let name = args.first, let type = ConfigFile.commands[name], let (path, _) = ConfigFile.path(in: args) {
+                let file = try ConfigFile(path: path, command: type, name: name)
+                args = [name] + file.merged(with: Array(args.dropFirst()))
+                config = file
+            }
+            var command = try parseAsRoot(args)
             if var async = command as? AsyncParsableCommand {
                 try await async.run()
             } else {
                 try command.run()
             }
+        } catch let e as ConfigFile.Failure {
+            StdStream.standardError.write("Error: \(e.description)\n")
+            Glibc.exit(2)
         } catch {
             if exitCode(for: error).rawValue == ExitCode.validationFailure.rawValue {
-                let message = fullMessage(for: error)
+                var message = fullMessage(for: error)
+                if let located = config?.locate(message) { message = located }
                 StdStream.standardError.write(message + "\n")
                 Glibc.exit(2)
             }

@@ -27,8 +27,12 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("tls-san"), help: "Another host name or IP address the serving certificate is valid for (repeatable).")
     var tlsSANs: [String] = []
 
+    @Option(help: "How pods reach pods on other nodes: routed (host routes; the nodes share one L2 network) or vxlan (an overlay over UDP 8472; the nodes need only reach each other).")
+    var podNetwork = "routed"
+
     func validate() throws {
         guard ControlFlags.hostPort(agentListen) != nil else { throw ValidationError("--agent-listen \(agentListen) is not HOST:PORT") }
+        guard NetworkSettingsRecord.Mode(rawValue: podNetwork) != nil else { throw ValidationError("--pod-network \(podNetwork) is not routed or vxlan") }
     }
 
     func run() async throws {
@@ -40,6 +44,9 @@ struct ServerCommand: AsyncParsableCommand {
         try control.apply(to: &config)
         let daemon = try await Daemon(config: config, logger: logger)
         let ca = try await ClusterCA.load(from: daemon.store)
+        // The servers' choice for every node; agents read it before they set up their pod network.
+        let settings = NetworkSettingsRecord(mode: NetworkSettingsRecord.Mode(rawValue: podNetwork)!)
+        try await daemon.store.put(ClusterKey.networkSettings.path, Array(try JSONEncoder().encode(settings)), lease: nil)
         let (agentHost, agentPort) = ControlFlags.hostPort(agentListen)!
         var names = ["localhost", "127.0.0.1", host] + tlsSANs
         if agentHost != "0.0.0.0" && agentHost != "::" { names.append(agentHost) }
@@ -109,13 +116,13 @@ struct AgentCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = common.logger()
         try CommonFlags.requireRoot("agent")
-        let nodeConfig = try node.nodeConfig(stateDir: common.stateDir, logger: logger)
+        var nodeConfig = try node.nodeConfig(stateDir: common.stateDir, logger: logger)
+        nodeConfig.nodeAddress = nodeIp
         let joined = try await credential(node: nodeConfig.nodeName, logger: logger)
         let store = try NodeAPIStore(servers: serverURLs, caPEM: joined.caPEM, node: nodeConfig.nodeName, credential: joined.credential)
         var options = NodeService.Options()
         options.leaseSeconds = nodeLease
         options.requestedPodCIDR = node.podCIDR
-        options.address = nodeIp
         options.stopWorkloadsOnExit = node.stopWorkloadsOnExit
         options.fenceOnLeaseLoss = true
         let service = try NodeService(config: nodeConfig, store: store, options: options,

@@ -8,6 +8,9 @@ import Logging
 
 /// What every long-running command takes.
 struct CommonFlags: ParsableArguments {
+    @Option(help: "A YAML file of options (default /etc/berth/config.yaml if it exists): each key an option's long name, command-line flags override it.")
+    var config: String?
+
     @Option(help: "State directory: the Git mirror, the store, pod state (runtime state goes under --run-dir).")
     var stateDir = "/var/lib/berth"
 

@@ -56,6 +56,8 @@ final class ClusterHarness: @unchecked Sendable {
     var agents: [Agent] = []
     /// The node lease of every agent: short, so that a lost node is seen in seconds.
     var nodeLease = "4"
+    /// More flags for every server.
+    var serverArgs: [String] = []
 
     init(ws: GitWorkspace) throws {
         self.ws = ws
@@ -140,7 +142,7 @@ final class ClusterHarness: @unchecked Sendable {
     func start(_ s: Server) throws {
         try launch(s.member, ["server", "--repo", "git://127.0.0.1:\(gitPort)/repo.git", "--state-dir", s.member.dir + "/state", "--interval", "1s",
                               "--listen", "127.0.0.1:\(s.apiPort)", "--agent-listen", "\(Self.hostAddress):\(s.nodePort)", "--server-name", s.member.name,
-                              "--store", etcd!.url])
+                              "--store", etcd!.url] + serverArgs)
         guard TestServers.waitForPort(s.apiPort, timeout: 30) else { throw TestFailure("server \(s.member.name) did not open its API") }
     }
 

@@ -91,11 +91,22 @@ extension DaemonTests {
                 #expect(healed < 15, "the lost node's pod ran elsewhere after \(healed) s")
                 #expect(try !h.pods("web").contains { $0.name == lostPod.name })
                 for _ in 0..<10 { #expect(try h.inNode(h.agents[0], ["/usr/bin/curl", "-sS", "-m", "3", "http://\(vip)/index.html"]) == "hello") }
+                // The status branch says the node was lost and where its pod went.
+                try await h.waitFor("a status commit about n2's loss", timeout: 20) {
+                    let subjects = try h.ws.git(["log", "--format=%s", "berth/status"], in: h.bare)
+                    return subjects.contains("node n2 lost: \(lostPod.name) → n")
+                }
+                let n2Status = try h.ws.git(["show", "berth/status:nodes/n2.yaml"], in: h.bare)
+                #expect(n2Status.contains("lost: true") && n2Status.contains("ready: false"), "\(n2Status)")
 
                 // n2 comes back: it rejoins with its saved credential and drops the pod replaced meanwhile.
                 try h.setLink(h.agents[1], up: true)
                 try h.start(h.agents[1])
                 try await h.waitFor("n2 Ready again", timeout: 20) { try h.nodeReadiness()["n2"] == true }
+                try await h.waitFor("n2's status file without the loss", timeout: 20) {
+                    let text = try h.ws.git(["show", "berth/status:nodes/n2.yaml"], in: h.bare)
+                    return !text.contains("lost") && text.contains("ready: true")
+                }
                 try await h.waitFor("n2's stale pod stopped", timeout: 30) {
                     try FileManager.default.contentsOfDirectory(atPath: h.agents[1].member.dir + "/state/node/pods").isEmpty
                 }
@@ -296,6 +307,47 @@ extension DaemonTests.Cluster {
                 let web = try h.pods("web")
                 return web.count == 3 && web.allSatisfy(\.ready)
             }
+        }
+    }
+}
+
+extension DaemonTests.Cluster {
+    /// `--pod-network vxlan`: each node has a VXLAN device with its peers' neighbour and forwarding
+    /// entries, routes to the other nodes' pods go through it, the pods' MTU is 50 below the LAN's, and
+    /// pods and Services answer across the nodes as in routed mode.
+    @Test func vxlanModeCarriesPodsAcrossNodes() async throws {
+        try await ClusterHarness.with(servers: 1, nodes: [("n1", []), ("n2", [])]) { h in
+            h.serverArgs = ["--pod-network", "vxlan"]
+            try h.ws.commit(["web.yaml": Manifests.web(replicas: 2)], in: h.work, message: "web")
+            try h.start(h.servers[0])
+            try await h.waitFor("the join token") { FileManager.default.fileExists(atPath: h.tokenFile) }
+            for a in h.agents { try h.start(a) }
+            try await h.waitFor("web 2/2 on two nodes", timeout: 60) {
+                let web = try h.pods("web")
+                return web.count == 2 && web.allSatisfy(\.ready) && Set(web.map(\.node)) == ["n1", "n2"]
+            }
+            let web = try h.pods("web")
+            let vip = try h.clusterIP("web")
+            for a in h.agents {
+                let device = try h.inNode(a, ["/usr/sbin/ip", "-d", "link", "show", "berth.vxlan"])
+                #expect(device.contains("vxlan id 1") && device.contains("dstport 8472") && device.contains("mtu 1450"), "\(device)")
+                #expect(try h.inNode(a, ["/usr/sbin/ip", "link", "show", "berth0"]).contains("mtu 1450"))
+                let remote = try #require(web.first { $0.node != a.member.name })
+                #expect(try h.inNode(a, ["/usr/sbin/ip", "route", "get", remote.ip]).contains("dev berth.vxlan"))
+                for p in web { #expect(try h.inNode(a, ["/usr/bin/curl", "-sS", "-m", "3", "http://\(p.ip):8080/index.html"]) == "hello") }
+                for _ in 0..<4 { #expect(try h.inNode(a, ["/usr/bin/curl", "-sS", "-m", "3", "http://\(vip)/index.html"]) == "hello") }
+            }
+            // A pod's own link has the overlay's MTU: a full-size packet from one pod reaches the other node's.
+            let pod = try #require(web.first { $0.node == "n1" }), other = try #require(web.first { $0.node == "n2" })
+            let pids = try DaemonHarness.run(["/usr/bin/pgrep", "-f", "httpd -f -p 8080"]).split(separator: "\n").map(String.init)
+            let pid = try #require(pids.first { p in
+                ((try? DaemonHarness.run(["/usr/bin/nsenter", "--net=/proc/\(p)/ns/net", "/usr/sbin/ip", "-o", "-4", "addr", "show", "eth0"])) ?? "")
+                    .contains(" \(pod.ip)/")
+            })
+            let mtu = try DaemonHarness.run(["/usr/bin/nsenter", "--net=/proc/\(pid)/ns/net", "/usr/sbin/ip", "-o", "link", "show", "eth0"])
+            #expect(mtu.contains("mtu 1450"), "\(mtu)")
+            let ping = try DaemonHarness.run(["/usr/bin/nsenter", "--net=/proc/\(pid)/ns/net", "/bin/busybox", "ping", "-c", "1", "-W", "2", "-s", "1422", other.ip])
+            #expect(ping.contains("1 packets received"), "\(ping)")
         }
     }
 }
