@@ -17,7 +17,7 @@ KEEP=1 keeps the scratch directory (logs, state) for a look afterwards.
 """
 import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time, urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlab import free_port, sh, workspace
+from daemonlab import cpu_seconds, free_port, rss_mib, sh, wait_for, workspace
 
 HOST = "192.168.253.1"
 
@@ -133,23 +133,12 @@ class Lab:
                 out.append((p["metadata"]["name"], p["spec"].get("nodeName", ""), ready))
         return out
 
-    def wait(self, what, cond, timeout=60, step=0.02):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                if cond():
-                    return
-            except OSError:
-                pass
-            time.sleep(step)
-        raise SystemExit("timed out waiting for " + what)
+    def wait(self, what, cond, timeout=60):
+        wait_for(what, cond, timeout, step=0.02)
 
     def cpu_rss(self, name):
         pid = self.procs[name].pid
-        fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        rss = next(int(l.split()[1]) / 1024 for l in open("/proc/%d/status" % pid) if l.startswith("VmRSS:"))
-        return cpu, rss
+        return cpu_seconds(pid), rss_mib(pid)
 
     def tear_down(self):
         for name in [n for n in self.procs if n.startswith("n")]:

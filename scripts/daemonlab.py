@@ -18,6 +18,28 @@ def workspace(tmp, user):
     git("clone", "-q", bare, work, cwd=tmp)
     return git, bare, work
 
+def wait_for(what, cond, timeout=60, step=0.01):
+    """Polls cond until it holds (an OSError, such as an API not up yet, counts as not yet)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if cond():
+                return
+        except OSError:
+            pass
+        time.sleep(step)
+    raise SystemExit("timed out waiting for " + what)
+
+def cpu_seconds(pid):
+    """The process's CPU time so far (utime + stime)."""
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+def rss_mib(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -68,24 +90,13 @@ class Daemon:
             and d["status"].get("readyReplicas") == d["status"].get("replicas") for d in items)
 
     def wait(self, what, cond, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                if cond():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.01)
-        raise SystemExit("timed out waiting for " + what)
+        wait_for(what, cond, timeout)
 
     def cpu_seconds(self):
-        fields = open("/proc/%d/stat" % self.proc.pid).read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def rss_mib(self):
-        for line in open("/proc/%d/status" % self.proc.pid):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        return rss_mib(self.proc.pid)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)

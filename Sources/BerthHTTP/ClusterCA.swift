@@ -13,13 +13,9 @@ public struct ClusterCA: Sendable {
     public let secrets: ClusterSecretsRecord
 
     /// The SHA-256 (hex) of the CA certificate's PEM, as a join token carries it.
-    public var hash: String { Self.hash(pem: secrets.caCertificatePEM) }
+    public var hash: String { NodeAPIWire.sha256(secrets.caCertificatePEM) }
 
     public var joinToken: JoinToken { JoinToken(caHash: hash, secret: secrets.joinSecret) }
-
-    public static func hash(pem: String) -> String {
-        SHA256.hash(data: Data(pem.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
 
     /// The store's CA, made and stored first if there is none (two servers starting at once: one wins the
     /// compare-and-swap, the other reads its CA).
@@ -43,7 +39,7 @@ public struct ClusterCA: Sendable {
         for _ in 0..<5 {
             guard let stored = try await store.get(key) else { break }
             var secrets = try JSONDecoder().decode(ClusterSecretsRecord.self, from: Data(stored.value))
-            secrets.joinSecret = randomSecret()
+            secrets.joinSecret = NodeAPIWire.randomSecret()
             if case .swapped = try await store.compareAndSwap(key, expected: stored.modRevision, value: Array(try JSONEncoder().encode(secrets))) {
                 return ClusterCA(secrets: secrets)
             }
@@ -66,13 +62,7 @@ public struct ClusterCA: Sendable {
             },
             issuerPrivateKey: caKey)
         return ClusterSecretsRecord(caCertificatePEM: try certificate.serializeAsPEM().pemString, caKeyPEM: key.pemRepresentation,
-                                    joinSecret: randomSecret())
-    }
-
-    /// 32 random bytes, hex.
-    public static func randomSecret() -> String {
-        var g = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &g)) }.joined()
+                                    joinSecret: NodeAPIWire.randomSecret())
     }
 
     /// A serving certificate for this server, valid for `names` (host names and IP addresses), signed by

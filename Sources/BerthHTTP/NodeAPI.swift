@@ -1,6 +1,5 @@
 import BerthCluster
 import BerthStore
-import Crypto
 import Foundation
 import Hummingbird
 import HummingbirdTLS
@@ -147,8 +146,8 @@ public final class NodeAPI: Sendable {
             logger.warning("node \(j.node) refused: wrong join token")
             throw Refused(.unauthorized, .forbidden, "the join token is not this cluster's (it may have been rotated: `berth token rotate` prints the new one)")
         }
-        let credential = ClusterCA.randomSecret()
-        let record = NodeCredentialRecord(node: j.node, secretHash: Self.hash(credential), issuedAt: Date().timeIntervalSince1970)
+        let credential = NodeAPIWire.randomSecret()
+        let record = NodeCredentialRecord(node: j.node, secretHash: NodeAPIWire.sha256(credential), issuedAt: Date().timeIntervalSince1970)
         let data = (try? JSONEncoder().encode(record)) ?? Data()
         // Joining again under a name (a wiped machine) replaces its credential: the old one stops working.
         _ = try await storeCall { try await self.store.put(record.key.path, Array(data), lease: nil) }
@@ -175,14 +174,10 @@ public final class NodeAPI: Sendable {
             expected = stored.flatMap { try? JSONDecoder().decode(NodeCredentialRecord.self, from: Data($0.value)) }?.secretHash
             if let expected { credentials.withLock { $0[node] = (expected, .now) } }
         }
-        guard let expected, Webhook.constantTimeEqual(Array(Self.hash(secret).utf8), Array(expected.utf8)) else {
+        guard let expected, Webhook.constantTimeEqual(Array(NodeAPIWire.sha256(secret).utf8), Array(expected.utf8)) else {
             throw Refused(.unauthorized, .forbidden, "node \(node)'s credential is not valid (removed, or replaced by a new join): join again")
         }
         return node
-    }
-
-    static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     static func validNodeName(_ name: String) -> Bool {

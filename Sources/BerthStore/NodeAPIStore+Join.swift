@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-import Crypto
 import Foundation
 import NIOCore
 import NIOSSL
@@ -19,7 +18,7 @@ extension NodeAPIStore {
         for server in servers.map({ $0.hasSuffix("/") ? String($0.dropLast()) : $0 }) {
             do {
                 let caPEM = try await fetchCA(server)
-                let hash = SHA256.hash(data: Data(caPEM.utf8)).map { String(format: "%02x", $0) }.joined()
+                let hash = NodeAPIWire.sha256(caPEM)
                 guard hash == caHash.lowercased() else {
                     throw StoreError(code: .forbidden, message: "\(server) presents a CA whose hash \(hash.prefix(12))… is not the token's \(caHash.prefix(12))…: not this cluster's server, or the token is old")
                 }

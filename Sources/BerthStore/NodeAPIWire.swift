@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// The node API's JSON: the `Store` calls an agent makes, carried over HTTPS to a server, which makes them
@@ -171,5 +172,16 @@ public enum NodeAPIWire {
             self.node = node
             self.credential = credential
         }
+    }
+
+    /// The SHA-256 of `text`, hex: how a join token pins the CA, and how servers keep node credentials.
+    public static func sha256(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// 32 random bytes, hex: join secrets, node credentials, API tokens.
+    public static func randomSecret() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &g)) }.joined()
     }
 }

@@ -3,6 +3,7 @@ import BerthDaemon
 import BerthModel
 import BerthNode
 import BerthSource
+import BerthStore
 import Foundation
 import Logging
 
@@ -110,8 +111,7 @@ struct ControlFlags: ParsableArguments {
     static func secretFile(_ path: String) throws -> String {
         if let data = FileManager.default.contents(atPath: path) { return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        var g = SystemRandomNumberGenerator()
-        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &g)) }.joined()
+        let token = NodeAPIWire.randomSecret()
         guard FileManager.default.createFile(atPath: path, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw ValidationError("cannot write \(path)")
         }

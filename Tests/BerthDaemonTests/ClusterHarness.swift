@@ -177,11 +177,7 @@ final class ClusterHarness: @unchecked Sendable {
     func stop(_ m: Member, _ signal: Int32 = SIGTERM, timeout: Double = 60) {
         guard let p = m.process else { return }
         m.process = nil
-        kill(p.processIdentifier, signal)
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(20_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
+        stopProcess(p, signal, timeout: timeout)
     }
 
     func tearDown() {
@@ -286,14 +282,6 @@ final class ClusterHarness: @unchecked Sendable {
     }
 
     func waitFor(_ what: String, timeout: Double = 30, _ condition: () throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last: (any Error)?
-        while Date() < deadline {
-            do {
-                if try condition() { return }
-            } catch { last = error }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        throw TestFailure("timed out after \(Int(timeout)) s waiting for \(what)\(last.map { " (last error: \($0))" } ?? "")")
+        try await BerthDaemonTests.waitFor(what, timeout: timeout, condition)
     }
 }

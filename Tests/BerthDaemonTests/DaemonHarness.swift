@@ -119,11 +119,7 @@ final class DaemonHarness: @unchecked Sendable {
     func stop(_ signal: Int32 = SIGTERM, timeout: Double = 90) {
         guard let p = daemon else { return }
         daemon = nil
-        kill(p.processIdentifier, signal)
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(20_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
+        stopProcess(p, signal, timeout: timeout)
     }
 
     func tearDown() {
@@ -239,15 +235,7 @@ final class DaemonHarness: @unchecked Sendable {
     }
 
     func waitFor(_ what: String, timeout: Double = 30, _ condition: () throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last: (any Error)?
-        while Date() < deadline {
-            do {
-                if try condition() { return }
-            } catch { last = error }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        throw TestFailure("timed out after \(Int(timeout)) s waiting for \(what)\(last.map { " (last error: \($0))" } ?? "")")
+        try await BerthDaemonTests.waitFor(what, timeout: timeout, condition)
     }
 
     /// A status branch file as the Git server holds it.
@@ -258,4 +246,27 @@ final class DaemonHarness: @unchecked Sendable {
     func note(_ commit: String) throws -> String {
         try ws.git(["notes", "--ref", "berth", "show", commit], in: bare)
     }
+}
+
+/// Waits until `condition` holds, trying every 200 ms; an error it throws counts as "not yet" and is
+/// quoted if time runs out.
+func waitFor(_ what: String, timeout: Double = 30, _ condition: () throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    var last: (any Error)?
+    while Date() < deadline {
+        do {
+            if try condition() { return }
+        } catch { last = error }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    throw TestFailure("timed out after \(Int(timeout)) s waiting for \(what)\(last.map { " (last error: \($0))" } ?? "")")
+}
+
+/// Sends `signal`, then SIGKILL if the process is still there after `timeout` seconds, and reaps it.
+func stopProcess(_ p: Process, _ signal: Int32, timeout: Double) {
+    kill(p.processIdentifier, signal)
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < deadline { usleep(20_000) }
+    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    p.waitUntilExit()
 }
