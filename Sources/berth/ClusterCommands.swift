@@ -133,8 +133,10 @@ struct AgentCommand: AsyncParsableCommand {
         try await group.run()
     }
 
-    /// The node's credential: the one saved at the last join while the servers take it, else a new join
-    /// with the token (a wiped machine, a removed node, a credential replaced).
+    /// The node's credential: the one saved at the last join unless the servers refuse it, else a new join
+    /// with the token (a wiped machine, a removed node, a credential replaced). Servers that cannot be
+    /// reached are waited for (1 s, doubling to 10 s): a node that starts before them, or while its link
+    /// comes back, joins when they answer. A refusal (a wrong token or CA) is final.
     func credential(node: String, logger: Logger) async throws -> NodeAPIStore.Joined {
         let path = common.stateDir + "/agent/credential.json"
         if let data = FileManager.default.contents(atPath: path), let saved = try? JSONDecoder().decode(NodeAPIStore.Joined.self, from: data) {
@@ -145,12 +147,27 @@ struct AgentCommand: AsyncParsableCommand {
                 return saved
             } catch let e as StoreError where e.code == .forbidden {
                 logger.notice("the saved credential is refused (\(e.message)); joining again")
+            } catch {
+                // Unreachable for now: the node service retries with the saved credential.
+                logger.warning("the servers do not answer yet (\(error)); starting with the saved credential")
+                return saved
             }
         }
         guard let token = try joinToken() else {
             throw ValidationError("this node has not joined yet: give the join token with --token-file or $\(tokenEnv)")
         }
-        let joined = try await NodeAPIStore.join(servers: serverURLs, caHash: token.caHash, secret: token.secret, node: node)
+        var delay = 1.0
+        var joined: NodeAPIStore.Joined
+        while true {
+            do {
+                joined = try await NodeAPIStore.join(servers: serverURLs, caHash: token.caHash, secret: token.secret, node: node)
+                break
+            } catch let e as StoreError where e.code != .forbidden {
+                logger.warning("cannot join yet (retried in \(Int(delay)) s): \(e.message)")
+                try await Task.sleep(for: .seconds(delay))
+                delay = min(delay * 2, 10)
+            }
+        }
         try FileManager.default.createDirectory(atPath: common.stateDir + "/agent", withIntermediateDirectories: true)
         guard FileManager.default.createFile(atPath: path, contents: try JSONEncoder().encode(joined), attributes: [.posixPermissions: 0o600]) else {
             throw ValidationError("cannot write \(path)")
