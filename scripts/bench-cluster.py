@@ -141,6 +141,15 @@ class Lab:
         return cpu_seconds(pid), rss_mib(pid)
 
     def tear_down(self):
+        # A node whose agent was killed still runs its pods: its agent comes back to adopt them, then
+        # stops them (--stop-workloads-on-exit) with the rest.
+        for i in (1, 2, 3):
+            name = "n%d" % i
+            pods = "%s/%s/state/node/pods" % (self.tmp, name)
+            if name not in self.procs and os.path.isdir(pods) and os.listdir(pods):
+                subprocess.run(["ip", "-n", self.lan, "link", "set", "lan%d" % i, "up"], capture_output=True)
+                self.start_agent(i)
+                time.sleep(5)
         for name in [n for n in self.procs if n.startswith("n")]:
             self.stop(name)
         for name in ["server", "etcd"]:
