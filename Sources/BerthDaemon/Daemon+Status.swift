@@ -72,7 +72,7 @@ extension Daemon {
             var fields = [StatusField("ready", .bool(n.ready))]
             if let loss = losses[n.name] {
                 fields.append(StatusField("lost", .bool(true)))
-                fields.append(StatusField("moved", .list(replacements(of: loss.pods, from: n.name, since: loss.at).map { .string($0) })))
+                fields.append(StatusField("moved", .list(loss.moved.map { .string($0) })))
             }
             if n.unschedulable { fields.append(StatusField("unschedulable", .bool(true))) }
             if let address = n.address { fields.append(StatusField("address", .string(address))) }
@@ -83,9 +83,7 @@ extension Daemon {
             }
             if !n.labels.isEmpty { fields.append(StatusField("labels", .map(n.labels.sorted { $0.key < $1.key }.map { StatusField($0.key, .string($0.value)) }))) }
             if !n.taints.isEmpty {
-                fields.append(StatusField("taints", .list(n.taints.map { t in
-                    .string(t.key + (t.value.isEmpty ? "" : "=" + t.value) + ":" + t.effect.rawValue)
-                })))
+                fields.append(StatusField("taints", .list(n.taints.map { .string($0.description) })))
             }
             var allocatable = [StatusField("cpu", .string("\(n.allocatable.cpuMilli)m")), StatusField("memory", .string("\(n.allocatable.memory >> 20)Mi")),
                                StatusField("pods", .int(Int(n.allocatable.pods)))]

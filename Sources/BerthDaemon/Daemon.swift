@@ -51,8 +51,16 @@ public actor Daemon {
     var reportedStatuses: [String: PodStatus] = [:]
     var lastChange = 0.0
     var events = EventLog()
-    /// The nodes taken for lost, with the pods they had then (their status files say where those went).
-    var nodeLosses: [String: (at: Double, pods: [PodRecord])] = [:]
+    /// The nodes taken for lost, with the pods they had then and where those went (their status files).
+    var nodeLosses: [String: NodeLoss] = [:]
+
+    struct NodeLoss {
+        var at: Double
+        var pods: [PodRecord]
+        /// "pod → node" for each of `pods`; looked for again only while one is still pending.
+        var moved: [String] = []
+        var settled: Bool { !moved.isEmpty && !moved.contains { $0.hasSuffix(" → pending") } }
+    }
 
     // Toward the status branch.
     var lastStatus: ClusterStatus?
@@ -341,11 +349,15 @@ public actor Daemon {
     func noteLostNodes(_ lost: Set<String>, now: Double) {
         for name in lost where nodeLosses[name] == nil {
             let evicted = records.filter { $0.nodeName == name }
-            nodeLosses[name] = (now, evicted)
+            nodeLosses[name] = NodeLoss(at: now, pods: evicted)
             logger.warning("node \(name) lost (its lease ended): \(evicted.count) pods replaced on other nodes")
             recordNodeLost(name, pods: evicted.count, now: now)
         }
         for name in nodeLosses.keys where !lost.contains(name) { nodeLosses[name] = nil }
+        // Where the pods went, while some have no replacement placed yet: not again on every status pass.
+        for (name, loss) in nodeLosses where !loss.settled {
+            nodeLosses[name]?.moved = replacements(of: loss.pods, from: name, since: loss.at)
+        }
     }
 
     var rolloutInProgress: Bool {

@@ -1,5 +1,5 @@
 /// A node taint: pods without a matching toleration keep off (or prefer to, or are evicted).
-public struct Taint: Sendable, Hashable, Codable {
+public struct Taint: Sendable, Hashable, Codable, CustomStringConvertible {
     public var key: String
     public var value: String
     public var effect: Toleration.Effect
@@ -9,6 +9,9 @@ public struct Taint: Sendable, Hashable, Codable {
         self.value = value
         self.effect = effect
     }
+
+    /// `key[=value]:Effect`, as `berth agent --taint` takes it.
+    public var description: String { key + (value.isEmpty ? "" : "=" + value) + ":" + effect.rawValue }
 
     public func tolerated(by tolerations: [Toleration]) -> Bool {
         tolerations.contains { t in
