@@ -50,6 +50,8 @@ struct PodState: Codable, Equatable {
     var sandboxPid: Int32?
     var runs: [Run]
     var terminatingSince: Double?
+    /// When a terminating pod left this node's Service rules (it gets SIGTERM once other nodes' had time to).
+    var withdrawnAt: Double?
     /// Set when SIGTERM is sent to a terminating pod: SIGKILL at this time.
     var killAt: Double?
     var retryAt = 0.0
