@@ -87,7 +87,7 @@ public actor Daemon {
         case .etcd(let options):
             store = try EtcdStore(options: options)
         }
-        plane = try await ControlPlane(store: store, clock: { Date().timeIntervalSince1970 })
+        plane = try await ControlPlane(store: store, clock: { Date().timeIntervalSince1970 }, clusterCIDR: config.clusterCIDR)
         if let nodeConfig = config.node {
             var options = NodeService.Options()
             options.leaseSeconds = config.nodeLeaseSeconds

@@ -26,6 +26,8 @@ public struct DaemonConfig: Sendable {
     public var nodeLeaseSeconds = 10.0
     /// The pod CIDR the node asks the control plane for; nil: any it picks.
     public var requestedPodCIDR: String?
+    /// Where the control plane takes each node's /24 pod network from (`berth server --cluster-cidr`).
+    public var clusterCIDR = "10.244.0.0/16"
     /// Poll interval after a good sync (±10% jitter); webhooks and the post-receive hook sync at once.
     public var interval: Duration = .seconds(15)
     public var listenHost = "127.0.0.1"

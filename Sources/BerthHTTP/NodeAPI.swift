@@ -22,12 +22,43 @@ public final class NodeAPI: Sendable {
     private let credentials = Mutex<[String: (hash: String, at: ContinuousClock.Instant)]>([:])
     /// How often a watch says it is alive when nothing changes.
     let progressInterval: Duration
+    /// The agents' watches of each prefix they follow share one store watch; a pod change is decoded
+    /// once, for the nodes it was and is bound to.
+    let shared: [String: SharedWatch<Binding>]
+
+    struct Binding: Sendable {
+        var pod = false
+        var now: String?
+        var before: String?
+        func visible(to node: String) -> Bool { !pod || now == node || before == node }
+    }
 
     public init(store: any Store, ca: ClusterCA, logger: Logger, progressInterval: Duration = .seconds(5)) {
         self.store = store
         self.ca = ca
         self.logger = logger
         self.progressInterval = progressInterval
+        var shared: [String: SharedWatch<Binding>] = [:]
+        for prefix in NodeAccess.readable {
+            shared[prefix.path] = SharedWatch(store: store, prefix: prefix.path) { e in
+                guard prefix == ClusterKey.pods else { return Binding() }
+                return Self.binding(e)
+            }
+        }
+        self.shared = shared
+    }
+
+    /// Ends the shared watches (the server stops).
+    public func stop() {
+        for s in shared.values { s.stop() }
+    }
+
+    /// The nodes a pod change concerns: the one it is bound to, and the one it was (which drops it).
+    static func binding(_ e: WatchEvent) -> Binding {
+        switch e {
+        case .put(let v, let previous): Binding(pod: true, now: boundNode(v.value), before: previous.flatMap { boundNode($0.value) })
+        case .delete(_, _, let previous): Binding(pod: true, now: nil, before: boundNode(previous.value))
+        }
     }
 
     struct Refused: Error {
@@ -125,7 +156,11 @@ public final class NodeAPI: Sendable {
                 let q = request.uri.queryParameters
                 let prefix = q["prefix"].map(String.init) ?? ""
                 try Self.checkRead(prefix, by: node)
-                let stream = try await self.storeCall { try await self.store.watch(prefix: prefix, after: q["after"].flatMap { Int64($0) } ?? 0) }
+                let after = q["after"].flatMap { Int64($0) } ?? 0
+                let stream = try await self.storeCall {
+                    if let hub = self.shared[prefix] { return try await hub.watch(after: after) { $0.visible(to: node) } }
+                    return try await self.store.watch(prefix: prefix, after: after)
+                }
                 return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: self.watchBody(stream, prefix: prefix, node: node))
             } catch let refused as Refused {
                 return Self.refusal(refused)
@@ -283,25 +318,19 @@ public final class NodeAPI: Sendable {
     /// The watch as lines of JSON, with a progress mark whenever nothing was sent for a while, so that
     /// the agent tells a quiet watch from a dead link.
     func watchBody(_ events: AsyncThrowingStream<WatchEvent, any Error>, prefix: String, node: String) -> ResponseBody {
-        let (lines, out) = AsyncStream.makeStream(of: NodeAPIWire.Event.self, bufferingPolicy: .unbounded)
+        // An agent that reads slower than changes come is cut off, rather than held in memory here: it
+        // watches again from where it got to.
+        let (lines, out) = AsyncStream.makeStream(of: NodeAPIWire.Event.self, bufferingPolicy: .bufferingOldest(10_000))
         let pump = Task {
-            var last: Int64 = 0
             do {
                 for try await e in events {
-                    last = e.revision
-                    if e.key.hasPrefix(ClusterKey.pods.path) {
-                        let now: String?, before: String?
-                        switch e {
-                        case .put(let v, let previous): (now, before) = (Self.boundNode(v.value), previous.flatMap { Self.boundNode($0.value) })
-                        case .delete(_, _, let previous): (now, before) = (nil, Self.boundNode(previous.value))
-                        }
-                        // A pod that moved away reaches its old node too, which drops it.
-                        guard now == node || before == node else {
-                            out.yield(NodeAPIWire.Event(progress: last))
-                            continue
-                        }
+                    // A pod that moved away reaches its old node too, which drops it. (The shared watches
+                    // filtered already; a store watch of the node's own did not.)
+                    if e.key.hasPrefix(ClusterKey.pods.path) && !Self.binding(e).visible(to: node) { continue }
+                    if case .dropped = out.yield(NodeAPIWire.Event(e)) {
+                        out.finish()
+                        return
                     }
-                    out.yield(NodeAPIWire.Event(e))
                 }
                 out.yield(NodeAPIWire.Event(error: .init(code: StoreError.Code.unavailable.rawValue, message: "the store ended the watch of \(prefix)")))
             } catch {

@@ -2,6 +2,7 @@ import ArgumentParser
 import BerthCluster
 import BerthDaemon
 import BerthHTTP
+import BerthModel
 import BerthNode
 import BerthStore
 import Foundation
@@ -30,7 +31,13 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "How pods reach pods on other nodes: routed (host routes; the nodes share one L2 network) or vxlan (an overlay over UDP 8472; the nodes need only reach each other).")
     var podNetwork = "routed"
 
+    @Option(name: .customLong("cluster-cidr"), help: "The network each node's /24 of pod addresses comes from (a /16 holds 256 nodes).")
+    var clusterCIDR = "10.244.0.0/16"
+
     func validate() throws {
+        guard let cidr = CIDR(clusterCIDR), cidr.description == clusterCIDR, cidr.prefix <= 24 else {
+            throw ValidationError("--cluster-cidr \(clusterCIDR) is not an IPv4 network of /24 or larger, such as 10.244.0.0/16")
+        }
         guard ControlFlags.hostPort(agentListen) != nil else { throw ValidationError("--agent-listen \(agentListen) is not HOST:PORT") }
         guard NetworkSettingsRecord.Mode(rawValue: podNetwork) != nil else { throw ValidationError("--pod-network \(podNetwork) is not routed or vxlan") }
     }
@@ -42,6 +49,7 @@ struct ServerCommand: AsyncParsableCommand {
         var config = DaemonConfig(source: sourceConfig, serverName: serverName ?? host.split(separator: ".").first.map(String.init) ?? "server",
                                   token: try control.token(stateDir: common.stateDir))
         try control.apply(to: &config)
+        config.clusterCIDR = clusterCIDR
         let daemon = try await Daemon(config: config, logger: logger)
         let ca = try await ClusterCA.load(from: daemon.store)
         // The servers' choice for every node; agents read it before they set up their pod network.
@@ -58,8 +66,9 @@ struct ServerCommand: AsyncParsableCommand {
             throw ValidationError("cannot write \(tokenPath)")
         }
         let nodeAPI = NodeAPI(store: daemon.store, ca: ca, logger: logger)
+        defer { nodeAPI.stop() }
         logger.info("berth server \(config.name): API on http://\(control.listen), node API on https://\(agentListen); agents join with the token in \(tokenPath)")
-        let services: [any Service] = [APIServer.service(for: daemon, logger: logger), try nodeAPI.service(host: agentHost, port: agentPort, tls: tls)]
+        let services: [any ServiceLifecycle.Service] = [APIServer.service(for: daemon, logger: logger), try nodeAPI.service(host: agentHost, port: agentPort, tls: tls)]
         let group = ServiceGroup(configuration: .init(services: services + (await daemon.services()),
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
