@@ -150,7 +150,7 @@ let package = Package(
             name: "berth-bench",
             dependencies: [
                 "BerthModel", "BerthYAML", "BerthGit", "BerthSource", "BerthCluster", "BerthStore", "BerthScheduler",
-                "BerthController", "BerthRuntime", "BerthLinux", "BerthNode", "BerthTestSupport",
+                "BerthController", "BerthRuntime", "BerthLinux", "BerthNode", "BerthTestSupport", "BerthConcurrency",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

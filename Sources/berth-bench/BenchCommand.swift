@@ -8,7 +8,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth-bench",
         abstract: "Benchmark helpers (see docs/benchmarks.md).",
-        subcommands: [Generate.self, Source.self, SchedulerBench.self, ControllerBench.self, StoreWriter.self, StoreEtcd.self, NodeBench.self]
+        subcommands: [Generate.self, Source.self, SchedulerBench.self, ControllerBench.self, StoreWriter.self, StoreEtcd.self, NodeBench.self, NodesBench.self]
     )
 
     /// Where berth-bench runs from: berth-shim and berth-init sit next to it.

@@ -17,6 +17,8 @@ public final class TestEtcd: @unchecked Sendable {
     public let dir: String
     public let members: [Member]
     private var processes: [ServerProcess?]
+    /// The members' processes (for their CPU time and memory).
+    public var pids: [pid_t] { processes.compactMap { $0?.pid } }
     private let token = "berth-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
 
     /// The CA of the members' certificates, when they serve TLS to clients.
