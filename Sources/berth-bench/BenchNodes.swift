@@ -213,16 +213,33 @@ final class SimulatedNode: Sendable {
         reporter = NodeReporter(store: store) { Date().timeIntervalSince1970 }
     }
 
+    /// Joins as an agent does, trying again after a failure (a busy server answers late) for up to a minute.
     static func join(servers: [String], token: JoinToken, name: String) async throws -> SimulatedNode {
-        let joined = try await NodeAPIStore.join(servers: servers, caHash: token.caHash, secret: token.secret, node: name)
-        let node = SimulatedNode(name: name, store: try NodeAPIStore(servers: servers, caPEM: joined.caPEM, node: name, credential: joined.credential))
-        try await node.reporter.heartbeat(node: name, ttl: 10)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            var store: NodeAPIStore?
+            do {
+                let joined = try await NodeAPIStore.join(servers: servers, caHash: token.caHash, secret: token.secret, node: name)
+                store = try NodeAPIStore(servers: servers, caPEM: joined.caPEM, node: name, credential: joined.credential)
+                let node = SimulatedNode(name: name, store: store!)
+                try await node.start()
+                return node
+            } catch {
+                await store?.close()
+                guard ContinuousClock.now < deadline else { throw ValidationError("node \(name) cannot join: \(error)") }
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func start() async throws {
+        try await reporter.heartbeat(node: name, ttl: 10)
         let allocatable = NodeRecord.Allocatable(cpuMilli: 32_000, memory: 128 << 30, pods: 110)
-        try await node.reporter.register(NodeRecord(name: name, labels: ["kubernetes.io/hostname": name], allocatable: allocatable))
-        await node.feed.start()
+        try await reporter.register(NodeRecord(name: name, labels: ["kubernetes.io/hostname": name], allocatable: allocatable))
+        await feed.start()
+        let node = self
         let task = Task { await node.loop() }
-        node.state.withLock { $0.task = task }
-        return node
+        state.withLock { $0.task = task }
     }
 
     func stop() {
