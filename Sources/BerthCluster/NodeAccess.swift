@@ -1,7 +1,9 @@
+import BerthModel
+
 /// What a node may do through the servers' node API, as Kubernetes' node authorizer decides it: read what
 /// a node needs to run its pods and route to other nodes, and write only its own node record, lease and
 /// its pods' status. Everything else (credentials, the CA, the leader key, the controllers' records) is
-/// refused.
+/// refused. A node reads the ConfigMaps, Secrets and claims of the pods bound to it only (`ConfigGrants`).
 public enum NodeAccess {
     /// The prefixes a node lists and watches.
     public static let readable: [ClusterKey.Prefix] = [ClusterKey.pods, ClusterKey.configs, ClusterKey.allEndpoints, ClusterKey.podCIDRs, ClusterKey.nodes, ClusterKey.nodeLeases, ClusterKey.network]
@@ -26,6 +28,20 @@ public enum NodeAccess {
             return .success(.podStatus(namespace: parts[0], name: parts[1]))
         }
         return .failure(Refusal(message: "node \(node) may not write \(path): a node writes only its own node, lease and pods' status"))
+    }
+
+    /// The ConfigMaps, Secrets and claims a pod may read (optional references too), as config keys.
+    public static func configs(of pod: PodRecord) -> Set<String> {
+        Set(ObjectFacts.references(of: pod.spec, at: .root, optional: true).map {
+            ClusterKey.config(kind: $0.kind.rawValue, namespace: pod.namespace, name: $0.name).path
+        })
+    }
+
+    /// Whether a config key is everyone's to read (a Service: every node proxies every Service) rather
+    /// than only the nodes whose pods refer to it.
+    public static func isShared(config path: String) -> Bool {
+        guard let parts = ClusterKey(stored: path)?.components(under: ClusterKey.configs), parts.count >= 2 else { return false }
+        return parts[1] == "Service"
     }
 
     public struct Refusal: Error, Equatable, Sendable {

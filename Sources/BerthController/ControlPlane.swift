@@ -242,7 +242,13 @@ public actor ControlPlane {
         for p in pods.values where p.terminating && nodeGone(p.nodeName, lost: lost) { remove(p) }
         let work = dirty
         dirty.removeAll()
-        func create(_ created: [PodRecord], for key: ObjectKey) throws {
+        // Pods made in one pass are bounded (Kubernetes' ReplicaSet controller makes at most 500 per sync):
+        // a pass stays short, so leases are renewed and nodes heard between passes; the rest come next pass.
+        var budget = Self.podsPerPass
+        func create(_ all: [PodRecord], for key: ObjectKey) throws {
+            let created = all.prefix(budget)
+            budget -= created.count
+            if created.count < all.count { dirty.insert(key) }
             for var p in created {
                 p.waitingReason = missingConfiguration(p.spec, namespace: p.namespace)
                 if p.waitingReason != nil { waitingPods.insert(p.key) }
@@ -459,6 +465,9 @@ public actor ControlPlane {
     // MARK: scheduling
 
     /// Places pending pods; an unschedulable pod records why and waits 1 s, doubling to 10 s, before the next try.
+    /// Pods made, and pods bound, in one pass at most.
+    static let podsPerPass = 500
+
     private func schedule(now: Double) throws {
         let pending = pods.values.filter { $0.nodeName == nil && !$0.terminating }
             .filter { (backoff[$0.key]?.until ?? 0) <= now }.sorted { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }
@@ -474,7 +483,8 @@ public actor ControlPlane {
             schedulerCache = scheduler
         }
         // A binding that conflicts (its node changed the pod first) drops the scheduler's cache in flush.
-        for var p in pending {
+        // At most `podsPerPass` a pass: the others wait for the next.
+        for var p in pending.prefix(Self.podsPerPass) {
             switch scheduler.schedule(request(for: p)) {
             case .bind(let node):
                 p.nodeName = node

@@ -16,6 +16,10 @@ extension Daemon {
         if let e = applyError { s.findings.append(Finding(at: SourceLocation(path: "", line: 0, column: 0), severity: .error, message: e, field: "")) }
         s.sourceError = sourceError
         var deploymentStatuses: [ObjectKey: DeploymentStatus] = [:]
+        // Pods by owner and by node, once: looked up per object and per node, thousands of each.
+        let owned = Dictionary(grouping: records) { Daemon.ownerIndex($0.ownerKind, $0.namespace, $0.ownerName) }
+        var placed: [String: Int] = [:]
+        for r in records where !r.terminating { if let n = r.nodeName { placed[n, default: 0] += 1 } }
         for key in desired.objects.keys.sorted() {
             guard let sourced = desired.objects[key] else { continue }
             var fields: [StatusField] = []
@@ -33,22 +37,22 @@ extension Daemon {
                         StatusField("conditions", Daemon.conditions(d.conditions)),
                     ]
                 }
-                fields.append(StatusField("pods", podList(owner: key)))
+                fields.append(StatusField("pods", podList(owned[Daemon.ownerIndex(key.kind.rawValue, key.namespace, key.name)] ?? [])))
             case .job:
                 if let j = await plane.jobStatus(of: key) {
                     fields = [StatusField("active", .int(j.active)), StatusField("succeeded", .int(j.succeeded)),
                               StatusField("failed", .int(j.failed)), StatusField("conditions", Daemon.conditions(j.conditions))]
                 }
-                fields.append(StatusField("pods", podList(owner: key)))
+                fields.append(StatusField("pods", podList(owned[Daemon.ownerIndex(key.kind.rawValue, key.namespace, key.name)] ?? [])))
             case .daemonSet:
                 if let d = await plane.daemonSetStatus(of: key) {
                     fields = [StatusField("desiredNumberScheduled", .int(d.desiredNumberScheduled)),
                               StatusField("numberReady", .int(d.numberReady)),
                               StatusField("updatedNumberScheduled", .int(d.updatedNumberScheduled))]
                 }
-                fields.append(StatusField("pods", podList(owner: key)))
+                fields.append(StatusField("pods", podList(owned[Daemon.ownerIndex(key.kind.rawValue, key.namespace, key.name)] ?? [])))
             case .pod:
-                fields = [StatusField("pods", podList(owner: key))]
+                fields = [StatusField("pods", podList(owned[Daemon.ownerIndex(key.kind.rawValue, key.namespace, key.name)] ?? []))]
             case .service:
                 let service = await plane.service(key)
                 if let ip = service?.clusterIP { fields.append(StatusField("clusterIP", .string(ip))) }
@@ -89,7 +93,7 @@ extension Daemon {
                                StatusField("pods", .int(Int(n.allocatable.pods)))]
             for (name, count) in n.allocatable.extended.sorted(by: { $0.key < $1.key }) { allocatable.append(StatusField(name, .int(Int(count)))) }
             fields.append(StatusField("allocatable", .map(allocatable)))
-            fields.append(StatusField("pods", .int(records.count { $0.nodeName == n.name && !$0.terminating })))
+            fields.append(StatusField("pods", .int(placed[n.name] ?? 0)))
             return ClusterStatus.Node(name: n.name, status: fields)
         }
         await noteRollouts(deploymentStatuses)
@@ -144,8 +148,10 @@ extension Daemon {
     }
 
     /// The pods of a workload as the status branch shows them.
-    func podList(owner: ObjectKey) -> StatusValue {
-        .list(records.filter { $0.ownerKind == owner.kind.rawValue && $0.ownerName == owner.name && $0.namespace == owner.namespace }.map { p in
+    static func ownerIndex(_ kind: String, _ namespace: String, _ name: String) -> String { kind + "/" + namespace + "/" + name }
+
+    func podList(_ pods: [PodRecord]) -> StatusValue {
+        .list(pods.map { p in
             var f = [StatusField("name", .string(p.name)), StatusField("phase", .string(p.phase.rawValue)),
                      StatusField("ready", .bool(p.ready)), StatusField("restarts", .int(p.restarts))]
             if let n = p.nodeName { f.append(StatusField("node", .string(n))) }

@@ -25,12 +25,16 @@ public final class NodeAPI: Sendable {
     /// The agents' watches of each prefix they follow share one store watch; a pod change is decoded
     /// once, for the nodes it was and is bound to.
     let shared: [String: SharedWatch<Binding>]
+    /// The ConfigMaps, Secrets and claims each node may read, kept by the pods' shared watch.
+    let grants = ConfigGrants()
 
+    /// Whom a change concerns: a pod's, the node it is bound to and the one it was (which drops it); a
+    /// config's other than a Service's, the nodes its grants name; anything else, every node.
     struct Binding: Sendable {
         var pod = false
         var now: String?
         var before: String?
-        func visible(to node: String) -> Bool { !pod || now == node || before == node }
+        var config: String?
     }
 
     public init(store: any Store, ca: ClusterCA, logger: Logger, progressInterval: Duration = .seconds(5)) {
@@ -38,13 +42,21 @@ public final class NodeAPI: Sendable {
         self.ca = ca
         self.logger = logger
         self.progressInterval = progressInterval
+        let grants = grants
         var shared: [String: SharedWatch<Binding>] = [:]
-        for prefix in NodeAccess.readable {
-            shared[prefix.path] = SharedWatch(store: store, prefix: prefix.path) { e in
-                guard prefix == ClusterKey.pods else { return Binding() }
-                return Self.binding(e)
-            }
+        for prefix in NodeAccess.readable where prefix != ClusterKey.pods {
+            shared[prefix.path] = SharedWatch(store: store, prefix: prefix.path) { Self.binding($0) }
         }
+        // The pods' watch keeps the grants: a node hears of a pod bound to it only once its configs are granted.
+        shared[ClusterKey.pods.path] = SharedWatch(store: store, prefix: ClusterKey.pods.path, seed: { values in
+            grants.reset(values.compactMap { v in Self.pod(v.value).map { ($0, v.modRevision) } })
+        }, tag: { e in
+            guard let key = Self.podKey(e.key) else { return Binding() }
+            var record: PodRecord?
+            if case .put(let v, _) = e { record = Self.pod(v.value) }
+            grants.update(pod: key, to: record, revision: e.revision)
+            return Self.binding(e, now: record)
+        })
         self.shared = shared
     }
 
@@ -53,12 +65,41 @@ public final class NodeAPI: Sendable {
         for s in shared.values { s.stop() }
     }
 
-    /// The nodes a pod change concerns: the one it is bound to, and the one it was (which drops it).
-    static func binding(_ e: WatchEvent) -> Binding {
-        switch e {
-        case .put(let v, let previous): Binding(pod: true, now: boundNode(v.value), before: previous.flatMap { boundNode($0.value) })
-        case .delete(_, _, let previous): Binding(pod: true, now: nil, before: boundNode(previous.value))
+    /// Whom the change concerns; for a pod, `now` is its new record when the caller decoded it already.
+    static func binding(_ e: WatchEvent, now record: PodRecord? = nil) -> Binding {
+        if e.key.hasPrefix(ClusterKey.pods.path) {
+            switch e {
+            case .put(let v, let previous):
+                return Binding(pod: true, now: (record ?? pod(v.value))?.nodeName, before: previous.flatMap { pod($0.value)?.nodeName })
+            case .delete(_, _, let previous):
+                return Binding(pod: true, now: nil, before: pod(previous.value)?.nodeName)
+            }
         }
+        if e.key.hasPrefix(ClusterKey.configs.path) && !NodeAccess.isShared(config: e.key) { return Binding(config: e.key) }
+        return Binding()
+    }
+
+    func visible(_ b: Binding, to node: String) -> Bool {
+        if b.pod { return b.now == node || b.before == node }
+        if let config = b.config { return grants.allows(node, config) }
+        return true
+    }
+
+    /// A value a node may read: a pod bound to it, a config its pods refer to, anything else readable.
+    /// A pod the grants have at this revision is not decoded again (an agent lists every pod).
+    func visible(_ v: StoredValue, to node: String) -> Bool {
+        if v.key.hasPrefix(ClusterKey.pods.path) {
+            if let key = Self.podKey(v.key), let bound = grants.node(ofPod: key, at: v.modRevision) { return bound == node }
+            return Self.pod(v.value)?.nodeName == node
+        }
+        if v.key.hasPrefix(ClusterKey.configs.path) { return grants.allows(node, v.key) }
+        return true
+    }
+
+    /// Reads of configs are answered once the grants are known (the pods' shared watch started).
+    func readyToGrant(_ path: String) async throws(Refused) {
+        guard path.hasPrefix(ClusterKey.configs.path) || ClusterKey.configs.path.hasPrefix(path) else { return }
+        try await storeCall { try await self.shared[ClusterKey.pods.path]?.start() }
     }
 
     struct Refused: Error {
@@ -84,8 +125,9 @@ public final class NodeAPI: Sendable {
                 let node = try await self.authenticate(request)
                 let prefix = request.uri.queryParameters["prefix"].map(String.init) ?? ""
                 try Self.checkRead(prefix, by: node)
+                try await self.readyToGrant(prefix)
                 let (values, revision) = try await self.storeCall { try await self.store.list(prefix: prefix) }
-                return NodeAPIWire.List(values: values.filter { Self.visible($0, under: prefix, to: node) }.map(NodeAPIWire.Value.init), revision: revision)
+                return NodeAPIWire.List(values: values.filter { self.visible($0, to: node) }.map(NodeAPIWire.Value.init), revision: revision)
             }
         }
         router.get(RouterPath(p + "/get")) { request, _ in
@@ -93,8 +135,9 @@ public final class NodeAPI: Sendable {
                 let node = try await self.authenticate(request)
                 let key = request.uri.queryParameters["key"].map(String.init) ?? ""
                 try Self.checkRead(key, by: node)
+                try await self.readyToGrant(key)
                 let value = try await self.storeCall { try await self.store.get(key) }
-                return NodeAPIWire.Got(value: value.flatMap { Self.visible($0, under: key, to: node) ? NodeAPIWire.Value($0) : nil })
+                return NodeAPIWire.Got(value: value.flatMap { self.visible($0, to: node) ? NodeAPIWire.Value($0) : nil })
             }
         }
         router.get(RouterPath(p + "/revision")) { request, _ in
@@ -151,17 +194,14 @@ public final class NodeAPI: Sendable {
             }
         }
         router.get(RouterPath(p + "/watch")) { request, _ -> Response in
+            let q = request.uri.queryParameters
+            return await self.watch([.init(prefix: q["prefix"].map(String.init) ?? "", after: q["after"].flatMap { Int64($0) } ?? 0)], request)
+        }
+        router.post(RouterPath(p + "/follow")) { request, _ -> Response in
             do {
-                let node = try await self.authenticate(request)
-                let q = request.uri.queryParameters
-                let prefix = q["prefix"].map(String.init) ?? ""
-                try Self.checkRead(prefix, by: node)
-                let after = q["after"].flatMap { Int64($0) } ?? 0
-                let stream = try await self.storeCall {
-                    if let hub = self.shared[prefix] { return try await hub.watch(after: after) { $0.visible(to: node) } }
-                    return try await self.store.watch(prefix: prefix, after: after)
-                }
-                return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: self.watchBody(stream, prefix: prefix, node: node))
+                let follow = try await Self.decode(request, NodeAPIWire.Follow.self)
+                guard (1...16).contains(follow.prefixes.count) else { throw Refused(.badRequest, .invalid, "follow 1 to 16 prefixes, not \(follow.prefixes.count)") }
+                return await self.watch(follow.prefixes, request)
             } catch let refused as Refused {
                 return Self.refusal(refused)
             }
@@ -227,14 +267,14 @@ public final class NodeAPI: Sendable {
         if let why = NodeAccess.refusal(read: path, by: node) { throw Refused(.forbidden, .forbidden, why) }
     }
 
-    /// A node sees the pods bound to it, nothing of the others'.
-    static func visible(_ v: StoredValue, under prefix: String, to node: String) -> Bool {
-        guard v.key.hasPrefix(ClusterKey.pods.path) else { return true }
-        return boundNode(v.value) == node
+    /// "namespace/name" of a pod's key.
+    static func podKey(_ path: String) -> String? {
+        guard let parts = ClusterKey(stored: path)?.components(under: ClusterKey.pods), parts.count == 2 else { return nil }
+        return parts[0] + "/" + parts[1]
     }
 
-    static func boundNode(_ bytes: [UInt8]) -> String? {
-        (try? JSONDecoder().decode(PodRecord.self, from: Data(bytes)))?.nodeName
+    static func pod(_ bytes: [UInt8]) -> PodRecord? {
+        try? JSONDecoder().decode(PodRecord.self, from: Data(bytes))
     }
 
     /// A write is the node's own: its node record and lease under its name, the status of a pod bound to it.
@@ -261,7 +301,7 @@ public final class NodeAPI: Sendable {
                 throw Refused(.forbidden, .forbidden, "node \(node) wrote a status of \(namespace)/\(name) that is not its own")
             }
             let pod = try await storeCall { try await self.store.get(ClusterKey.pod(namespace: namespace, name: name).path) }
-            guard let pod, Self.boundNode(pod.value) == node else {
+            guard let pod, Self.pod(pod.value)?.nodeName == node else {
                 throw Refused(.forbidden, .forbidden, "pod \(namespace)/\(name) is not bound to node \(node)")
             }
         }
@@ -315,28 +355,53 @@ public final class NodeAPI: Sendable {
         return Response(status: r.status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    /// The watch as lines of JSON, with a progress mark whenever nothing was sent for a while, so that
-    /// the agent tells a quiet watch from a dead link.
-    func watchBody(_ events: AsyncThrowingStream<WatchEvent, any Error>, prefix: String, node: String) -> ResponseBody {
+    /// Watches of the prefixes, each from its revision, on one answer: the shared watch of a prefix agents
+    /// follow, else a store watch of the node's own.
+    func watch(_ prefixes: [NodeAPIWire.Follow.From], _ request: Request) async -> Response {
+        do {
+            let node = try await authenticate(request)
+            var streams: [(String, AsyncThrowingStream<WatchEvent, any Error>)] = []
+            for from in prefixes {
+                try Self.checkRead(from.prefix, by: node)
+                try await readyToGrant(from.prefix)
+                streams.append((from.prefix, try await storeCall {
+                    if let hub = self.shared[from.prefix] { return try await hub.watch(after: from.after) { self.visible($0, to: node) } }
+                    return try await self.store.watch(prefix: from.prefix, after: from.after)
+                }))
+            }
+            return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: watchBody(streams, node: node))
+        } catch let refused as Refused {
+            return Self.refusal(refused)
+        } catch {
+            return Self.refusal(Refused(.serviceUnavailable, .unavailable, "\(error)"))
+        }
+    }
+
+    /// The watches as lines of JSON, with a progress mark whenever nothing was sent for a while, so that
+    /// the agent tells a quiet watch from a dead link. The first watch to end ends the answer.
+    func watchBody(_ streams: [(prefix: String, events: AsyncThrowingStream<WatchEvent, any Error>)], node: String) -> ResponseBody {
         // An agent that reads slower than changes come is cut off, rather than held in memory here: it
         // watches again from where it got to.
         let (lines, out) = AsyncStream.makeStream(of: NodeAPIWire.Event.self, bufferingPolicy: .bufferingOldest(10_000))
         let pump = Task {
-            do {
-                for try await e in events {
-                    // A pod that moved away reaches its old node too, which drops it. (The shared watches
-                    // filtered already; a store watch of the node's own did not.)
-                    if e.key.hasPrefix(ClusterKey.pods.path) && !Self.binding(e).visible(to: node) { continue }
-                    if case .dropped = out.yield(NodeAPIWire.Event(e)) {
+            await withTaskGroup(of: Void.self) { group in
+                for (prefix, events) in streams {
+                    group.addTask {
+                        do {
+                            for try await e in events {
+                                // A pod that moved away reaches its old node too, which drops it. (The shared
+                                // watches filtered already; a store watch of the node's own did not.)
+                                if !self.visible(Self.binding(e), to: node) { continue }
+                                if case .dropped = out.yield(NodeAPIWire.Event(e)) { break }
+                            }
+                            out.yield(NodeAPIWire.Event(error: .init(code: StoreError.Code.unavailable.rawValue, message: "the store ended the watch of \(prefix)")))
+                        } catch {
+                            out.yield(NodeAPIWire.Event(error: .init((error as? StoreError) ?? StoreError(code: .unavailable, message: "\(error)"))))
+                        }
                         out.finish()
-                        return
                     }
                 }
-                out.yield(NodeAPIWire.Event(error: .init(code: StoreError.Code.unavailable.rawValue, message: "the store ended the watch of \(prefix)")))
-            } catch {
-                out.yield(NodeAPIWire.Event(error: .init((error as? StoreError) ?? StoreError(code: .unavailable, message: "\(error)"))))
             }
-            out.finish()
         }
         let interval = progressInterval
         let ticker = Task {

@@ -83,9 +83,9 @@ public final class ObjectFacts: Sendable {
         }
     }
 
-    /// References from a pod spec that must resolve (optional ones are left out), in pod order: containers'
-    /// env and envFrom (init containers first), then volumes.
-    public static func references(of spec: PodSpec, at path: FieldPath) -> [Reference] {
+    /// References from a pod spec that must resolve (optional ones too with `optional`), in pod order:
+    /// containers' env and envFrom (init containers first), then volumes.
+    public static func references(of spec: PodSpec, at path: FieldPath, optional: Bool = false) -> [Reference] {
         var out: [Reference] = []
         func containers(_ group: String, _ list: [Container]) {
             for (ci, c) in list.enumerated() {
@@ -93,11 +93,11 @@ public final class ObjectFacts: Sendable {
                 for (ei, e) in c.env.enumerated() {
                     let vp = cp.field("env").index(ei).field("valueFrom")
                     switch e.valueFrom {
-                    case .configMapKeyRef(let k)? where !k.optional && !k.name.isEmpty:
+                    case .configMapKeyRef(let k)? where (optional || !k.optional) && !k.name.isEmpty:
                         let f = vp.field("configMapKeyRef")
                         out.append(Reference(kind: .configMap, name: k.name, field: f.field("name"),
                                              keys: k.key.isEmpty ? [] : [KeyUse(key: k.key, field: f.field("key"))]))
-                    case .secretKeyRef(let k)? where !k.optional && !k.name.isEmpty:
+                    case .secretKeyRef(let k)? where (optional || !k.optional) && !k.name.isEmpty:
                         let f = vp.field("secretKeyRef")
                         out.append(Reference(kind: .secret, name: k.name, field: f.field("name"),
                                              keys: k.key.isEmpty ? [] : [KeyUse(key: k.key, field: f.field("key"))]))
@@ -107,9 +107,9 @@ public final class ObjectFacts: Sendable {
                 for (fi, f) in c.envFrom.enumerated() {
                     let fp = cp.field("envFrom").index(fi)
                     switch f.source {
-                    case .configMap(let name, false)? where !name.isEmpty:
+                    case .configMap(let name, let isOptional)? where (optional || !isOptional) && !name.isEmpty:
                         out.append(Reference(kind: .configMap, name: name, field: fp.field("configMapRef").field("name"), keys: []))
-                    case .secret(let name, false)? where !name.isEmpty:
+                    case .secret(let name, let isOptional)? where (optional || !isOptional) && !name.isEmpty:
                         out.append(Reference(kind: .secret, name: name, field: fp.field("secretRef").field("name"), keys: []))
                     default: break
                     }
@@ -125,11 +125,11 @@ public final class ObjectFacts: Sendable {
         for (vi, v) in spec.volumes.enumerated() {
             let vp = path.field("volumes").index(vi)
             switch v.source {
-            case .configMap(let p) where !p.optional && !p.name.isEmpty:
+            case .configMap(let p) where (optional || !p.optional) && !p.name.isEmpty:
                 let sp = vp.field("configMap")
                 out.append(Reference(kind: .configMap, name: p.name, field: sp.field("name"),
                                      keys: p.items.enumerated().map { KeyUse(key: $1.key, field: sp.field("items").index($0).field("key")) }))
-            case .secret(let p) where !p.optional && !p.name.isEmpty:
+            case .secret(let p) where (optional || !p.optional) && !p.name.isEmpty:
                 let sp = vp.field("secret")
                 out.append(Reference(kind: .secret, name: p.name, field: sp.field("secretName"),
                                      keys: p.items.enumerated().map { KeyUse(key: $1.key, field: sp.field("items").index($0).field("key")) }))

@@ -46,6 +46,8 @@ public actor NodeAgent {
     var podMTU: Int?
     /// The pod IPs of each Service in the rules in force.
     var appliedEndpoints: [String: [String]] = [:]
+    /// The Services or their endpoints changed since the last tick.
+    var servicesChanged = false
     var lastClusterIPs: [String?] = []
     /// Why the Services' table could not be set (nft's error), until it can.
     var servicesError: String?
@@ -142,6 +144,7 @@ public actor NodeAgent {
         if newView.configMaps != view.configMaps || newView.secrets != view.secrets || newView.services != view.services || newView.claims != view.claims {
             viewChanged = true
         }
+        if newView.endpoints != view.endpoints || newView.services != view.services { servicesChanged = true }
         view = newView
     }
 
@@ -176,6 +179,11 @@ public actor NodeAgent {
         Reaper.reap()
         applyProbeResults(now)
         if !networkReady { setUpNetwork() }
+        // New endpoints now, not after the pods' work below (starting containers can take a while).
+        if servicesChanged {
+            servicesChanged = false
+            syncServices(servingEndpoints())
+        }
         for (key, pod) in desired where pods[key] == nil {
             pods[key] = PodState(pod: pod, uid: NodeAgent.makeUID(), now: now)
         }

@@ -1,4 +1,5 @@
 import BerthCluster
+import BerthConcurrency
 import BerthModel
 import BerthStore
 import Foundation
@@ -18,6 +19,10 @@ public actor NodeFeed {
     private var settings: NetworkSettingsRecord?
     private var followed: [ClusterKey.Prefix: Int64] = [:]
     private var listed = false
+    /// The revision each config's value (or removal) was read at.
+    private var configRevisions: [ClusterKey: Int64] = [:]
+    private var fetching: Task<Void, Never>?
+    private let fetchWake = WakeSignal()
     /// Bumped by every change of what the node should run.
     public private(set) var version = 0
     private var following: Task<Void, Never>?
@@ -38,6 +43,8 @@ public actor NodeFeed {
     public func stop() {
         following?.cancel()
         following = nil
+        fetching?.cancel()
+        fetching = nil
     }
 
     /// The pods bound here that should run, and what they refer to; nil until the first list is read.
@@ -118,8 +125,12 @@ public actor NodeFeed {
             if let p = try? decoder.decode(PodRecord.self, from: Data(v.value)), p.nodeName == nodeName { bound[p.key] = p }
         }
         configs = [:]
+        configRevisions = [:]
         for v in records {
-            if let r = try? decoder.decode(ConfigRecord.self, from: Data(v.value)) { configs[r.key] = r }
+            if let r = try? decoder.decode(ConfigRecord.self, from: Data(v.value)) {
+                configs[r.key] = r
+                configRevisions[r.key] = v.modRevision
+            }
         }
         endpoints = [:]
         for v in backends {
@@ -138,6 +149,7 @@ public actor NodeFeed {
         listed = true
         version += 1
         changed()
+        fetchMissingConfigs()
     }
 
     private func ingest(_ event: WatchEvent, under prefix: ClusterKey.Prefix) {
@@ -176,19 +188,81 @@ public actor NodeFeed {
             moved = endpoints[key] != e
             endpoints[key] = e
         case .put(let value, _):
-            let r = try? decoder.decode(ConfigRecord.self, from: Data(value.value))
-            moved = configs[key] != r
-            configs[key] = r
+            moved = takeConfig(key, value)
         case .delete where prefix == ClusterKey.pods:
             moved = bound.removeValue(forKey: key) != nil
         case .delete where prefix == ClusterKey.allEndpoints:
             moved = endpoints.removeValue(forKey: key) != nil
         case .delete:
+            configRevisions[key] = event.revision
             moved = configs.removeValue(forKey: key) != nil
         }
+        if prefix == ClusterKey.pods && moved { fetchMissingConfigs() }
         if moved {
             version += 1
             changed()
+        }
+    }
+
+    /// A config's value, unless the feed has a later one (a read and the watch may cross).
+    private func takeConfig(_ key: ClusterKey, _ value: StoredValue) -> Bool {
+        guard value.modRevision > configRevisions[key] ?? 0 else { return false }
+        configRevisions[key] = value.modRevision
+        let r = try? decoder.decode(ConfigRecord.self, from: Data(value.value))
+        defer { configs[key] = r }
+        return configs[key] != r
+    }
+
+    // MARK: configs of newly bound pods
+
+    /// The servers send a node the changes of a ConfigMap or Secret only once a pod bound to it refers to
+    /// it: one made before is read here, when the pod arrives.
+    /// The ConfigMaps, Secrets and claims the bound pods refer to.
+    private var wantedConfigs: Set<ClusterKey> {
+        Set(bound.values.flatMap { NodeAccess.configs(of: $0) }.compactMap(ClusterKey.init(stored:)))
+    }
+
+    /// Drops the configs no bound pod refers to any more (the servers stop sending their changes, so a pod
+    /// that refers to one later reads it afresh), and reads those missing.
+    private func fetchMissingConfigs() {
+        guard listed else { return }
+        let wanted = wantedConfigs
+        for key in Set(configs.keys).union(configRevisions.keys) where !wanted.contains(key) && !NodeAccess.isShared(config: key.path) {
+            configs[key] = nil
+            configRevisions[key] = nil
+        }
+        guard fetching == nil else {
+            let wake = fetchWake
+            Task { await wake.signal() }
+            return
+        }
+        fetching = Task { await self.fetchConfigs() }
+    }
+
+    private func fetchConfigs() async {
+        defer { fetching = nil }
+        var retry: [ClusterKey: (at: ContinuousClock.Instant, delay: Duration)] = [:]
+        while !Task.isCancelled {
+            let missing = wantedConfigs.subtracting(configs.keys).sorted { $0.path < $1.path }
+            retry = retry.filter { missing.contains($0.key) }
+            guard !missing.isEmpty else { return }
+            var moved = false
+            for key in missing where (retry[key]?.at ?? .now) <= .now {
+                if let value = try? await store.get(key.path), takeConfig(key, value) {
+                    moved = true
+                    retry[key] = nil
+                } else {
+                    // Not there (yet, or the server has not granted it yet): again later, less often.
+                    let delay = min((retry[key]?.delay ?? .milliseconds(100)) * 2, .seconds(30))
+                    retry[key] = (.now + delay, delay)
+                }
+            }
+            if moved {
+                version += 1
+                changed()
+            }
+            // Until the next retry, or a newly bound pod.
+            await fetchWake.wait(upTo: (retry.values.map(\.at).min() ?? .now) - .now)
         }
     }
 }

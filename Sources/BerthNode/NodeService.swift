@@ -116,9 +116,11 @@ public actor NodeService {
         }
     }
 
-    /// One pass: the agent acts, the store hears what changed, and the agent gets the feed's news.
+    /// One pass: the agent gets the feed's news, acts on it, and the store hears what changed. The news
+    /// comes first so that this tick applies it (a Service's new endpoints before any slow pod set-up).
     func step() async {
         let now = NodeAgent.now
+        if await !checkFence(now) { await feedAgent(now) }
         await agent.tick()
         let current = await agent.statuses()
         if current != statuses {
@@ -143,9 +145,11 @@ public actor NodeService {
         } catch {
             log.warning("node \(nodeName): cannot report to the store: \(error)")
         }
-        if await checkFence(now) { return }
-        // The agent's input is what the store binds to this node; until the feed has read it once, the
-        // agent keeps what it runs (pods adopted after a restart).
+    }
+
+    /// The agent's input is what the store binds to this node; until the feed has read it once, the agent
+    /// keeps what it runs (pods adopted after a restart).
+    private func feedAgent(_ now: Double) async {
         let version = await feed.version
         if version != fedVersion, let input = await feed.desired() {
             fedVersion = version
@@ -217,6 +221,8 @@ public actor NodeService {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(renewed ? options.leaseSeconds / 4 : min(0.5, options.leaseSeconds / 4)))
             renewed = await heartbeat()
+            // Here as well as in the loop: a step can wait on a report to an unreachable server.
+            _ = await checkFence(NodeAgent.now)
         }
     }
 

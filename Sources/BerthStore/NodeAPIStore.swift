@@ -99,6 +99,27 @@ public final class NodeAPIStore: Store {
 
     public func watch(prefix: String, after revision: Int64) async throws -> AsyncThrowingStream<WatchEvent, any Error> {
         let response = try await send(.GET, "/watch", query: ["prefix": prefix, "after": String(revision)], body: nil, deadline: .now() + .hours(24 * 365))
+        return events(of: response, what: prefix)
+    }
+
+    /// Every prefix on one stream (one connection rather than one per prefix); each event goes to the
+    /// longest prefix its key is under.
+    public func follow(_ prefixes: [(prefix: String, after: Int64)],
+                       ingest: @escaping @Sendable (WatchEvent, _ prefix: String) async -> Void) async throws {
+        let body = try JSONEncoder().encode(NodeAPIWire.Follow(prefixes: prefixes.map { .init(prefix: $0.prefix, after: $0.after) }))
+        let response = try await send(.POST, "/follow", query: [:], body: body, deadline: .now() + .hours(24 * 365))
+        let byLength = prefixes.map(\.prefix).sorted { $0.count > $1.count }
+        for try await event in events(of: response, what: byLength.joined(separator: ", ")) {
+            guard let prefix = byLength.first(where: { event.key.hasPrefix($0) }) else {
+                throw StoreError(code: .corrupt, message: "the server sent \(event.key), under none of the prefixes followed")
+            }
+            await ingest(event, prefix)
+        }
+    }
+
+    /// The events of a watch answer, lines of JSON; the stream ends with an error when the server reports
+    /// one, ends the answer, or says nothing (not even its progress marks) for `watchSilence`.
+    private func events(of response: HTTPClientResponse, what: String) -> AsyncThrowingStream<WatchEvent, any Error> {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: WatchEvent.self)
         let silence = watchSilence
         let reader = Task {
@@ -108,7 +129,7 @@ public final class NodeAPIStore: Store {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(1))
                     if ContinuousClock.now - lastHeard.withLock({ $0 }) > silence {
-                        continuation.finish(throwing: StoreError(code: .unavailable, message: "the watch of \(prefix) went silent"))
+                        continuation.finish(throwing: StoreError(code: .unavailable, message: "the watch of \(what) went silent"))
                         return
                     }
                 }
@@ -130,9 +151,9 @@ public final class NodeAPIStore: Store {
                         if let event = e.event { continuation.yield(event) }
                     }
                 }
-                continuation.finish(throwing: StoreError(code: .unavailable, message: "the server ended the watch of \(prefix)"))
+                continuation.finish(throwing: StoreError(code: .unavailable, message: "the server ended the watch of \(what)"))
             } catch {
-                continuation.finish(throwing: error as? StoreError ?? StoreError(code: .unavailable, message: "the watch of \(prefix): \(error)"))
+                continuation.finish(throwing: error as? StoreError ?? StoreError(code: .unavailable, message: "the watch of \(what): \(error)"))
             }
         }
         continuation.onTermination = { _ in reader.cancel() }

@@ -126,6 +126,20 @@ public enum NodeAPIWire {
         }
     }
 
+    /// The prefixes an agent follows on one stream (`/follow`), each from its revision.
+    public struct Follow: Codable, Sendable {
+        public struct From: Codable, Sendable {
+            public var prefix: String
+            public var after: Int64
+            public init(prefix: String, after: Int64) {
+                self.prefix = prefix
+                self.after = after
+            }
+        }
+        public var prefixes: [From]
+        public init(prefixes: [From]) { self.prefixes = prefixes }
+    }
+
     public struct Lease: Codable, Sendable {
         public var id: Int64?
         public var ttl: Double?

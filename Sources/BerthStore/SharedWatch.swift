@@ -34,24 +34,42 @@ public final class SharedWatch<Tag: Sendable>: Sendable {
 
     private let state = Mutex(State())
 
-    public init(store: any Store, prefix: String, capacity: Int = 10_000, backlog: Int = 10_000, tag: @escaping @Sendable (WatchEvent) -> Tag) {
+    /// With `seed`, the shared watch starts from a list of the prefix, handed to `seed` before any change
+    /// is tagged: `tag` may then keep state of what is under the prefix.
+    let seed: (@Sendable ([StoredValue]) -> Void)?
+
+    public init(store: any Store, prefix: String, capacity: Int = 10_000, backlog: Int = 10_000,
+                seed: (@Sendable ([StoredValue]) -> Void)? = nil, tag: @escaping @Sendable (WatchEvent) -> Tag) {
         self.store = store
         self.prefix = prefix
         self.capacity = capacity
         self.backlog = backlog
+        self.seed = seed
         self.tag = tag
+    }
+
+    /// Starts the shared watch if it does not run (again, after it failed).
+    public func start() async throws {
+        guard state.withLock({ $0.following == nil }) else { return }
+        var listed: [StoredValue]?
+        let now: Int64
+        if seed != nil {
+            let (values, revision) = try await store.list(prefix: prefix)
+            (listed, now) = (values, revision)
+        } else {
+            now = try await store.revision
+        }
+        state.withLock { s in
+            guard s.following == nil else { return }
+            if let listed { seed?(listed) }
+            s.from = now
+            s.following = Task { await self.follow(after: now) }
+        }
     }
 
     /// The changes after `revision` whose tag `accepts` takes, then as they happen.
     public func watch(after revision: Int64, accepts: @escaping @Sendable (Tag) -> Bool) async throws -> Events {
-        if state.withLock({ $0.following == nil }) {
-            let now = try await store.revision
-            state.withLock { s in
-                guard s.following == nil else { return }
-                s.from = now
-                s.following = Task { await self.follow(after: now) }
-            }
-        }
+        try await start()
         let (stream, continuation) = Events.makeStream(bufferingPolicy: .bufferingOldest(backlog))
         let id: Int? = state.withLock { s in
             guard revision >= s.from, s.following != nil else { return nil }

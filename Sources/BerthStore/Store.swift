@@ -136,6 +136,10 @@ public protocol Store: Sendable {
     /// Drops the history before `revision`; watches from earlier answer `compacted`.
     func compact(to revision: Int64) async throws
     var revision: Int64 { get async throws }
+    /// Watches each prefix from the revision given for it and hands every event to `ingest`, in order for
+    /// each prefix, until a watch fails: the error is thrown (`compacted`: list again, then follow).
+    func follow(_ prefixes: [(prefix: String, after: Int64)],
+                ingest: @escaping @Sendable (WatchEvent, _ prefix: String) async -> Void) async throws
 }
 
 extension Store {
@@ -151,8 +155,7 @@ extension Store {
 }
 
 extension Store {
-    /// Watches each prefix from the revision given for it and hands every event to `ingest`, in order for
-    /// each prefix, until a watch fails: the error is thrown (`compacted`: list again, then follow).
+    /// One watch per prefix.
     public func follow(_ prefixes: [(prefix: String, after: Int64)],
                        ingest: @escaping @Sendable (WatchEvent, _ prefix: String) async -> Void) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -19,12 +19,6 @@ extension BenchCommand {
         @Option(help: "Seconds of wrk per target.")
         var seconds = 5
 
-        func rss() -> Int {
-            let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-            return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
-        }
-
         func run() async throws {
             let exe = BenchCommand.binaryDirectory
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-bench-node-\(getpid())").path
@@ -42,7 +36,7 @@ extension BenchCommand {
                 _ = try? Subprocess.run(["/usr/sbin/ip", "netns", "del", netns])
                 try? FileManager.default.removeItem(atPath: dir)
             }
-            let baseline = rss()
+            let baseline = rssMiB(getpid())
             var list: [Pod] = []
             for i in 0..<pods {
                 var p = Pod()
@@ -72,9 +66,9 @@ extension BenchCommand {
                 try await Task.sleep(nanoseconds: 20_000_000)
             }
             let elapsed = Date().timeIntervalSince(start)
-            let withPods = rss()
+            let withPods = rssMiB(getpid())
             print(String(format: "%d of %d pods Running in %.2f s", running, pods, elapsed))
-            print("agent RSS: \(baseline / 1024) MiB before, \(withPods / 1024) MiB with the pods (\(String(format: "%.2f", Double(withPods - baseline) / 1024 / Double(pods))) MiB per pod)")
+            print(String(format: "agent RSS: %.0f MiB before, %.0f MiB with the pods (%.2f MiB per pod)", baseline, withPods, (withPods - baseline) / Double(pods)))
             let podIP = await agent.status(namespace: "default", name: "p0")?.podIP ?? ""
             // The endpoints the control plane would store for the one web pod.
             let backend = EndpointsRecord.Address(pod: "p0", ip: podIP, node: "bench", ports: EndpointsRecord.targetPorts(of: svc, in: list[0].spec))

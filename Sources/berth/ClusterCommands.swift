@@ -62,9 +62,9 @@ struct ServerCommand: AsyncParsableCommand {
         // The join token, for agents: readable by root only, as k3s keeps server/node-token.
         let tokenPath = common.stateDir + "/server/node-token"
         try FileManager.default.createDirectory(atPath: common.stateDir + "/server", withIntermediateDirectories: true)
-        guard FileManager.default.createFile(atPath: tokenPath, contents: Data((ca.joinToken.description + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw ValidationError("cannot write \(tokenPath)")
-        }
+        try Self.write(ca.joinToken, to: tokenPath)
+        let following = Task { await Self.keepTokenFile(tokenPath, store: daemon.store, written: ca.joinToken, logger: logger) }
+        defer { following.cancel() }
         let nodeAPI = NodeAPI(store: daemon.store, ca: ca, logger: logger)
         defer { nodeAPI.stop() }
         logger.info("berth server \(config.name): API on http://\(control.listen), node API on https://\(agentListen); agents join with the token in \(tokenPath)")
@@ -72,6 +72,36 @@ struct ServerCommand: AsyncParsableCommand {
         let group = ServiceGroup(configuration: .init(services: services + (await daemon.services()),
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+extension ServerCommand {
+    static func write(_ token: JoinToken, to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: Data((token.description + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(path)")
+        }
+    }
+
+    /// The token file follows the join secret: `berth token rotate` through any server changes it.
+    static func keepTokenFile(_ path: String, store: any Store, written: JoinToken, logger: Logger) async {
+        var current = written
+        func refresh() async throws {
+            let latest = try await ClusterCA.load(from: store).joinToken
+            guard latest != current else { return }
+            try write(latest, to: path)
+            current = latest
+            logger.info("the join token changed: \(path) has the new one")
+        }
+        while !Task.isCancelled {
+            do {
+                let revision = try await store.revision
+                try await refresh()
+                for try await _ in try await store.watch(prefix: ClusterKey.clusterSecrets.path, after: revision) { try await refresh() }
+            } catch {
+                logger.debug("following the join secret: \(error)")
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
     }
 }
 

@@ -33,8 +33,6 @@ final class ClusterHarness: @unchecked Sendable {
         let member: Member
         let netns: String
         let index: Int
-        /// The join token it starts with, when not the first server's.
-        var tokenFile: String?
         init(_ member: Member, netns: String, index: Int) {
             self.member = member
             self.netns = netns
@@ -147,7 +145,7 @@ final class ClusterHarness: @unchecked Sendable {
     }
 
     func start(_ a: Agent) throws {
-        try launch(a.member, in: a.netns, ["agent", "--server", serverURLs, "--token-file", a.tokenFile ?? tokenFile, "--state-dir", a.member.dir + "/state",
+        try launch(a.member, in: a.netns, ["agent", "--server", serverURLs, "--token-file", tokenFile, "--state-dir", a.member.dir + "/state",
                               "--run-dir", a.member.dir + "/run", "--node-name", a.member.name, "--node-ip", a.address,
                               "--network-namespace", "/run/netns/" + a.netns, "--node-lease", nodeLease, "--stop-workloads-on-exit"] + a.member.args)
     }

@@ -26,9 +26,20 @@ extension DaemonTests {
                     - name: work
                       image: host
                       command: ["/bin/busybox", "sleep", "3600"]
+                      env:
+                        - name: KEY
+                          valueFrom:
+                            secretKeyRef: {name: gpu-key, key: key}
                       resources:
                         limits:
                           nvidia.com/gpu: 1
+            ---
+            apiVersion: v1
+            kind: Secret
+            metadata:
+              name: gpu-key
+            stringData:
+              key: only-for-the-gpu-node
             """
 
         /// Two servers on etcd and three agents, each node a network namespace on a shared LAN: the nodes
@@ -52,7 +63,7 @@ extension DaemonTests {
 
                 try await h.waitFor("web on three nodes and gpu on the GPU node", timeout: 60) {
                     let web = try h.pods("web"), gpu = try h.pods("gpu")
-                    return web.count == 3 && web.allSatisfy(\.ready) && gpu.count == 2 && gpu.allSatisfy { $0.ready || !$0.node.isEmpty }
+                    return web.count == 3 && web.allSatisfy(\.ready) && gpu.count == 2 && gpu.allSatisfy(\.ready)
                 }
                 let web = try h.pods("web")
                 #expect(Set(web.map(\.node)) == ["n1", "n2", "n3"], "spread: \(web.map(\.node))")
@@ -76,6 +87,17 @@ extension DaemonTests {
                                                   "--data-binary", body, "https://\(ClusterHarness.hostAddress):\(h.servers[0].nodePort)/v1/node/txn"])
                 #expect(code == "403")
                 #expect(try h.nodeReadiness()["n2"] == true)
+                // n1 reads the ConfigMap its web pod mounts, not the Secret of the GPU pods (n3 has it: they run).
+                func asN1(_ path: String) throws -> String {
+                    try DaemonHarness.run(["/usr/bin/curl", "-sS", "--cacert", h.dir + "/ca.pem", "-H", "Authorization: Bearer node:n1:\(joined["credential"]!)",
+                                           "https://\(ClusterHarness.hostAddress):\(h.servers[0].nodePort)/v1/node/" + path])
+                }
+                let listed = try JSONSerialization.jsonObject(with: Data(try asN1("list?prefix=config/").utf8)) as? [String: Any]
+                let keys = (listed?["values"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String }
+                #expect(keys.contains("config/default/ConfigMap/web-content") && keys.contains("config/default/Service/web"), "\(keys)")
+                #expect(!keys.contains("config/default/Secret/gpu-key"), "\(keys)")
+                let got = try JSONSerialization.jsonObject(with: Data(try asN1("get?key=config/default/Secret/gpu-key").utf8)) as? [String: Any]
+                #expect(got != nil && got?["value"] == nil, "\(String(describing: got))")
 
                 // kill -9 n2's agent and cut its link: NotReady within the lease, its pod replaced elsewhere.
                 let lostPod = try #require(web.first { $0.node == "n2" })
@@ -174,6 +196,10 @@ extension DaemonTests.Cluster {
             let rotated = try h.cli(s, ["token", "rotate"]).trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(rotated.hasPrefix("K10") && rotated != old.trimmingCharacters(in: .whitespacesAndNewlines))
             #expect(rotated.prefix(67) == old.prefix(67), "the CA stays: \(rotated.prefix(67)) vs \(old.prefix(67))")
+            try old.write(toFile: h.dir + "/old-token", atomically: true, encoding: .utf8)
+            try await h.waitFor("the server's token file has the new token") {
+                try String(contentsOfFile: h.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == rotated
+            }
 
             // n3 removed: gone from the nodes, its credential refused, its pods elsewhere.
             #expect(try h.cli(s, ["node", "rm", "n3"]).contains("removed"))
@@ -184,13 +210,11 @@ extension DaemonTests.Cluster {
             h.stop(h.agents[2].member)
             // Joining again with the old token fails; with the new one it works.
             try FileManager.default.removeItem(atPath: h.agents[2].member.dir + "/state/agent")
-            try rotated.write(toFile: h.dir + "/new-token", atomically: true, encoding: .utf8)
             let refused = try? DaemonHarness.run(["/usr/bin/nsenter", "--net=/run/netns/" + h.agents[2].netns, "--", DaemonHarness.binaries + "/berth", "agent",
-                                                  "--server", h.serverURLs, "--token-file", h.tokenFile, "--state-dir", h.agents[2].member.dir + "/state",
+                                                  "--server", h.serverURLs, "--token-file", h.dir + "/old-token", "--state-dir", h.agents[2].member.dir + "/state",
                                                   "--run-dir", h.agents[2].member.dir + "/run", "--node-name", "n3",
                                                   "--network-namespace", "/run/netns/" + h.agents[2].netns])
             #expect(refused == nil)
-            h.agents[2].tokenFile = h.dir + "/new-token"
             try h.start(h.agents[2])
             try await h.waitFor("n3 back", timeout: 20) { try h.nodeReadiness()["n3"] == true }
             #expect(try h.nodeReadiness() == ["n1": true, "n2": true, "n3": true])
