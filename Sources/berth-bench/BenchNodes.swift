@@ -47,7 +47,7 @@ extension BenchCommand {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-bench-nodes-\(getpid())").path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; etcd \(members) member(s) on loopback; \(nodes) nodes, \(pods) pods\(services ? " with Services" : "")")
+            say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; etcd \(members) member(s) on loopback; \(nodes) nodes, \(pods) pods\(services ? " with Services" : "")")
             let etcd = try await TestEtcd.start(dir: dir + "/etcd", members: members)
             defer { etcd.stop() }
             let ws = GitWorkspace(root: dir)
@@ -100,9 +100,9 @@ extension BenchCommand {
             defer { for n in joined { n.stop() } }
             try await wait("\(nodes) nodes Ready", timeout: timeout) { try readyNodes(api: api) == nodes }
             var took = (ContinuousClock.now - start).seconds
-            print(String(format: "join: %d nodes Ready in %.1f s (%.0f nodes/s; kwok makes 20/s); each join p50 %.2f s, p95 %.2f s",
+            say(String(format: "join: %d nodes Ready in %.1f s (%.0f nodes/s; kwok makes 20/s); each join p50 %.2f s, p95 %.2f s",
                          nodes, took, Double(nodes) / took, percentile(latencies, 0.5), percentile(latencies, 0.95)))
-            print("  CPU: " + cpu.report(over: took))
+            say("  CPU: " + cpu.report(over: took))
 
             // 2. Place the pods.
             cpu = CPUTimes(processes)
@@ -121,18 +121,18 @@ extension BenchCommand {
             }
             took = (ContinuousClock.now - start).seconds
             let perNode = joined.map(\.counts.running)
-            print(String(format: "pods: %d bound in %.1f s, all Running in %.1f s (%.0f pods/s; kwok 20/s); per node %d–%d",
+            say(String(format: "pods: %d bound in %.1f s, all Running in %.1f s (%.0f pods/s; kwok 20/s); per node %d–%d",
                          pods, boundAt ?? took, took, Double(pods) / took, perNode.min() ?? 0, perNode.max() ?? 0))
-            print("  CPU: " + cpu.report(over: took))
+            say("  CPU: " + cpu.report(over: took))
 
             // 3. Idle: heartbeats only.
             cpu = CPUTimes(processes)
             try await Task.sleep(for: .seconds(idle))
-            print("idle \(idle) s, \(nodes) nodes heartbeating: " + cpu.report(over: Double(idle)))
+            say("idle \(idle) s, \(nodes) nodes heartbeating: " + cpu.report(over: Double(idle)))
             let store = try EtcdStore(options: try EtcdOptions(url: etcd.url))
             let size = try await store.databaseSize()
             await store.close()
-            print(String(format: "memory: server %.0f MiB RSS, etcd %.0f MiB; etcd database %.1f MB allocated, %.1f MB in use",
+            say(String(format: "memory: server %.0f MiB RSS, etcd %.0f MiB; etcd database %.1f MB allocated, %.1f MB in use",
                          rssMiB(server.processIdentifier), etcd.pids.map(rssMiB).reduce(0, +), Double(size.size) / 1e6, Double(size.inUse) / 1e6))
         }
 
@@ -184,6 +184,12 @@ struct CPUTimes {
             return String(format: "%@ %.1f s (%.1f%% of a core)", name, used, 100 * used / seconds)
         }.joined(separator: ", ")
     }
+}
+
+/// A line to standard output at once (print is buffered when it goes to a file): a log shows how far a
+/// long run got.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
 func rssMiB(_ pid: pid_t) -> Double {

@@ -45,7 +45,8 @@ extension DaemonTests {
         /// Two servers on etcd and three agents, each node a network namespace on a shared LAN: the nodes
         /// join with the token and are Ready; a Deployment spreads over them and its Service answers from
         /// every node, whichever node the chosen backend runs on; pods reach pods on other nodes; only the
-        /// GPU node gets the GPU pods; a node's credential cannot write another node's records (403). An
+        /// GPU node gets the GPU pods, and only it reads their Secret; a node's credential cannot write
+        /// another node's records (403). An
         /// agent killed and cut off is NotReady within its lease, its pods run elsewhere and the Service
         /// answers; it rejoins. The leading server killed, the other leads and no pod is disturbed.
         @Test func serversAndAgentsRunPodsAcrossNodesAndHealANodeLoss() async throws {
@@ -253,10 +254,10 @@ extension DaemonTests.Cluster {
         }.count
     }
 
-    /// With the default 10 s lease: a paused agent (3 s) and a cut link (3 s) are no loss. A node cut off
-    /// for longer stops its pods itself before the server replaces them, so the one-replica workload never
-    /// runs twice; back, it runs only what is still bound to it. Two of three agents killed at once: the
-    /// server takes itself for the side cut off and evicts nothing while they are gone.
+    /// With the default 10 s lease: a paused agent (3 s), a cut link (3 s) and etcd's leader killed are no
+    /// loss. A node cut off for longer stops its pods itself before the server replaces them, so the
+    /// one-replica workload never runs twice; back, it runs only what is still bound to it. Two of three
+    /// agents killed at once: the server takes itself for the side cut off and evicts nothing meanwhile.
     @Test func aCutOffNodeFencesItselfAndMostNodesGoneEvictsNothing() async throws {
         try await ClusterHarness.with(servers: 1, nodes: [("n1", []), ("n2", []), ("n3", [])]) { h in
             h.nodeLease = "10"
@@ -292,6 +293,16 @@ extension DaemonTests.Cluster {
                 if try h.nodeReadiness().values.contains(false) { notReady = true }
             }
             #expect(!notReady, "a 3 s pause or cut made a node NotReady")
+            #expect(Set(try h.pods("web").map(\.name) + h.pods("solo").map(\.name)) == before)
+
+            // etcd's leader killed: the other two members elect one; the nodes' leases carry on.
+            let etcd = try #require(h.etcd)
+            etcd.kill(try etcd.leader())
+            for _ in 0..<40 {
+                try await Task.sleep(for: .milliseconds(200))
+                if try h.nodeReadiness().values.contains(false) { notReady = true }
+            }
+            #expect(!notReady, "an etcd leader change made a node NotReady")
             #expect(Set(try h.pods("web").map(\.name) + h.pods("solo").map(\.name)) == before)
 
             // solo's node cut off: it stops solo, then the server runs it elsewhere; never two at once.
