@@ -11,8 +11,11 @@ host's /sys and cgroups). All of it is removed at the end.
    The node is then restored (link up, agent started; it drops the replaced pods) before the next round.
    The agents keep the default 10 s lease.
 3. idle: each agent's CPU time and RSS over a window, with 2 pods per node.
+4. routes: a node removed (`berth node rm`), timed until the others have dropped the route to its pod
+   CIDR; its agent then started afresh, timed until it and the others route to each other.
 
-Usage: bench-cluster.py BERTH_BINARY [--joins 5] [--losses 10] [--idle-seconds 60]
+Usage: bench-cluster.py BERTH_BINARY [--joins 5] [--losses 10] [--idle-seconds 60] [--route-rounds 5]
+                         [--pod-network routed|vxlan]
 KEEP=1 keeps the scratch directory (logs, state) for a look afterwards.
 """
 import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time, urllib.request
@@ -44,8 +47,9 @@ spec:
 
 
 class Lab:
-    def __init__(self, binary, tmp):
+    def __init__(self, binary, tmp, pod_network):
         self.binary, self.tmp, self.tag = binary, tmp, "bk%d" % (os.getpid() % 1000)
+        self.pod_network = pod_network
         self.lan = self.tag + "-lan"
         self.procs = {}
         self.netns = []
@@ -90,7 +94,7 @@ class Lab:
         log = open(self.tmp + "/server.log", "a")
         self.procs["server"] = subprocess.Popen(
             [self.binary, "server", "--repo", repo, "--state-dir", self.tmp + "/server", "--interval", "1s",
-             "--listen", self.api[7:], "--agent-listen", self.node_api[8:], "--store", self.etcd_url],
+             "--listen", self.api[7:], "--agent-listen", self.node_api[8:], "--store", self.etcd_url, "--pod-network", self.pod_network],
             stdout=log, stderr=log)
         self.token = self.tmp + "/server/server/node-token"
         self.wait("the server's join token", lambda: os.path.exists(self.token), 60)
@@ -114,6 +118,21 @@ class Lab:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+    def routes_to(self, i, j):
+        """Whether node i routes node j's pod CIDR: a route via j's address in i's namespace; with VXLAN, the
+        forwarding entry to j's address (the agent writes it after the route and the neighbour entry)."""
+        ns = "%s-n%d" % (self.tag, i)
+        if self.pod_network == "vxlan":
+            out = subprocess.run(["bridge", "-n", ns, "fdb", "show", "dev", "berth.vxlan"], capture_output=True, text=True).stdout
+            return ("dst 192.168.253.%d " % (10 + j)) in out
+        out = subprocess.run(["ip", "-n", ns, "route", "show"], capture_output=True, text=True).stdout
+        return ("via 192.168.253.%d " % (10 + j)) in out
+
+    def remove_node(self, name):
+        token = open(self.tmp + "/server/api-token").read().strip()
+        req = urllib.request.Request(self.api + "/api/v1/nodes/" + name, method="DELETE", headers={"Authorization": "Bearer " + token})
+        urllib.request.urlopen(req, timeout=10).read()
 
     def get(self, path):
         with urllib.request.urlopen(self.api + path, timeout=5) as r:
@@ -170,9 +189,11 @@ def main():
     a.add_argument("--joins", type=int, default=5)
     a.add_argument("--losses", type=int, default=10)
     a.add_argument("--idle-seconds", type=int, default=60)
+    a.add_argument("--route-rounds", type=int, default=5)
+    a.add_argument("--pod-network", choices=["routed", "vxlan"], default="routed")
     args = a.parse_args()
     tmp = tempfile.mkdtemp(prefix="berth-bench-cluster-")
-    lab = Lab(os.path.abspath(args.binary), tmp)
+    lab = Lab(os.path.abspath(args.binary), tmp, args.pod_network)
     try:
         git, bare, work = workspace(tmp, "bench")
         with open(work + "/spread.yaml", "w") as f:
@@ -217,6 +238,25 @@ def main():
         for n in ("n1", "n2", "n3"):
             print("idle agent %s, 2 pods, %d s: CPU %.2f%% of a core, RSS %.1f MiB (max)" % (
                 n, args.idle_seconds, 100 * (after[n][0] - before[n][0]) / args.idle_seconds, rss[n]))
+
+        # 4. Routes: n3 removed (`berth node rm`) until the others drop its route; then joined afresh
+        # (new credential, pod CIDR given again) until every node routes to every other.
+        gone, joined = [], []
+        for round in range(args.route_rounds):
+            t0 = time.monotonic()
+            lab.remove_node("n3")
+            lab.wait("n1 and n2 without a route to n3", lambda: not lab.routes_to(1, 3) and not lab.routes_to(2, 3), 30)
+            gone.append(time.monotonic() - t0)
+            lab.stop("n3")
+            shutil.rmtree(tmp + "/n3/state/agent", ignore_errors=True)
+            t0 = time.monotonic()
+            lab.start_agent(3)
+            lab.wait("routes between n3 and the others", lambda: all(lab.routes_to(i, j) for i, j in ((1, 3), (2, 3), (3, 1), (3, 2))), 30)
+            joined.append(time.monotonic() - t0)
+            lab.wait("n3 Ready", lambda: lab.ready_nodes().get("n3") is True, 60)
+        print("routes (%s): node removed → its entries gone from the others: %s" % (args.pod_network, summary(gone)))
+        print("routes (%s): agent start (a fresh join) → entries both ways with every node: %s" % (args.pod_network, summary(joined)))
+        lab.wait("6 pods ready", settled, 120)
 
         # 2. Node loss → its pods Running elsewhere.
         losses = []

@@ -214,9 +214,9 @@ public actor NodeFeed {
     }
 
     // MARK: configs of newly bound pods
+    // The servers send a node the changes of a ConfigMap or Secret only while a pod bound to it refers to
+    // it: one made before is read here, when the pod arrives.
 
-    /// The servers send a node the changes of a ConfigMap or Secret only once a pod bound to it refers to
-    /// it: one made before is read here, when the pod arrives.
     /// The ConfigMaps, Secrets and claims the bound pods refer to.
     private var wantedConfigs: Set<ClusterKey> {
         Set(bound.values.flatMap { NodeAccess.configs(of: $0) }.compactMap(ClusterKey.init(stored:)))
