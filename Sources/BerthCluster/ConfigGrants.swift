@@ -22,8 +22,10 @@ public final class ConfigGrants: Sendable {
         }
     }
 
-    /// The pod `key` ("namespace/name") is now `record` (nil: removed), as of `revision`.
-    public func update(pod key: String, to record: PodRecord?, revision: Int64) {
+    /// The pod `key` ("namespace/name") is now `record` (nil: removed), as of `revision`; returns the node
+    /// it was bound to until then.
+    @discardableResult
+    public func update(pod key: String, to record: PodRecord?, revision: Int64) -> String? {
         state.withLock { Self.set(&$0, key, record, revision) }
     }
 
@@ -37,17 +39,20 @@ public final class ConfigGrants: Sendable {
         NodeAccess.isShared(config: config) || state.withLock { ($0.counts[node]?[config] ?? 0) > 0 }
     }
 
-    private static func set(_ s: inout State, _ key: String, _ record: PodRecord?, _ revision: Int64) {
-        if let old = s.pods.removeValue(forKey: key) {
+    @discardableResult
+    private static func set(_ s: inout State, _ key: String, _ record: PodRecord?, _ revision: Int64) -> String? {
+        let old = s.pods.removeValue(forKey: key)
+        if let old {
             for c in old.configs {
                 let n = (s.counts[old.node]?[c] ?? 1) - 1
                 s.counts[old.node]?[c] = n > 0 ? n : nil
             }
             if s.counts[old.node]?.isEmpty == true { s.counts[old.node] = nil }
         }
-        guard let record, let node = record.nodeName else { return }
+        guard let record, let node = record.nodeName else { return old?.node }
         let configs = NodeAccess.configs(of: record)
         s.pods[key] = (node, configs, revision)
         for c in configs { s.counts[node, default: [:]][c, default: 0] += 1 }
+        return old?.node
     }
 }

@@ -42,6 +42,10 @@ public struct PodRecord: Codable, Sendable, Hashable {
     }
 
     public var key: ClusterKey { .pod(namespace: namespace, name: name) }
+    /// The workload that made the pod (a Deployment when the kind is not one berth knows).
+    public var owner: ObjectKey {
+        ObjectKey(kind: ObjectKind(rawValue: ownerKind) ?? .deployment, namespace: namespace, name: ownerName)
+    }
     public var isActive: Bool { !terminating && phase != .failed && phase != .succeeded }
 
     /// Ready for at least `minReadySeconds`.

@@ -30,7 +30,7 @@ extension ControlPlane {
         for v in try await list(ClusterKey.pods).values {
             let p = try decoder.decode(PodRecord.self, from: Data(v.value))
             pods[p.key] = p
-            podsByOwner[owner(of: p), default: []].insert(p.key)
+            podsByOwner[p.owner, default: []].insert(p.key)
             if p.waitingReason != nil { waitingPods.insert(p.key) }
         }
         for v in try await list(ClusterKey.revisions).values {
@@ -151,14 +151,14 @@ extension ControlPlane {
                     continue
                 }
                 schedulerCache = nil
-                if let old = pods[key] { dirty.insert(owner(of: old)) }
+                if let old = pods[key] { dirty.insert(old.owner) }
                 if let current {
                     let p = try decoder.decode(PodRecord.self, from: Data(current.value))
                     pods[key] = p
-                    dirty.insert(owner(of: p))
+                    dirty.insert(p.owner)
                 } else if let old = pods.removeValue(forKey: key) {
                     podDetails[key] = nil
-                    podsByOwner[owner(of: old)]?.remove(key)
+                    podsByOwner[old.owner]?.remove(key)
                     waitingPods.remove(key)
                 }
                 endpointsDirty = true

@@ -109,10 +109,6 @@ public actor ControlPlane {
         var key: ObjectKey { ObjectKey(kind: ObjectKind(rawValue: kind) ?? .configMap, namespace: namespace, name: name) }
     }
 
-    func owner(of p: PodRecord) -> ObjectKey {
-        ObjectKey(kind: ObjectKind(rawValue: p.ownerKind) ?? .deployment, namespace: p.namespace, name: p.ownerName)
-    }
-
     /// Starts leading: reads the store afresh (another leader may have changed it) and writes from now on
     /// under `fence` (nil: the only control plane, as on the embedded store).
     public func lead(under fence: StoreFence?) async throws {
@@ -447,7 +443,7 @@ public actor ControlPlane {
             stageDelete(key)
             waitingPods.remove(key)
             pods[key] = nil
-            podsByOwner[owner(of: record)]?.remove(key)
+            podsByOwner[record.owner]?.remove(key)
             return
         }
         guard !record.terminating else { return }
@@ -464,10 +460,10 @@ public actor ControlPlane {
 
     // MARK: scheduling
 
-    /// Places pending pods; an unschedulable pod records why and waits 1 s, doubling to 10 s, before the next try.
     /// Pods made, and pods bound, in one pass at most.
     static let podsPerPass = 500
 
+    /// Places pending pods; an unschedulable pod records why and waits 1 s, doubling to 10 s, before the next try.
     private func schedule(now: Double) throws {
         let pending = pods.values.filter { $0.nodeName == nil && !$0.terminating }
             .filter { (backoff[$0.key]?.until ?? 0) <= now }.sorted { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }
@@ -572,7 +568,7 @@ public actor ControlPlane {
         let changed = current.symmetricDifference(lost)
         lost = current
         endpointsDirty = true
-        for p in pods.values where changed.contains(p.nodeName ?? "") { dirty.insert(owner(of: p)) }
+        for p in pods.values where changed.contains(p.nodeName ?? "") { dirty.insert(p.owner) }
         for (key, object) in desired { if case .daemonSet = object { dirty.insert(key) } }
     }
 
@@ -594,7 +590,7 @@ public actor ControlPlane {
         nodes[name] = node
         schedulerCache = nil
         endpointsDirty = true
-        for p in pods.values where p.nodeName == name { dirty.insert(owner(of: p)) }
+        for p in pods.values where p.nodeName == name { dirty.insert(p.owner) }
         for (key, object) in desired { if case .daemonSet = object { dirty.insert(key) } }
     }
 
@@ -617,7 +613,7 @@ public actor ControlPlane {
         guard p != before else { return }
         if p.ready != before.ready || p.podIP != before.podIP { endpointsDirty = true }
         pods[p.key] = p
-        dirty.insert(owner(of: p))
+        dirty.insert(p.owner)
     }
 
     /// The pod and its node's status go from the store; its owner looks again.
@@ -627,8 +623,8 @@ public actor ControlPlane {
         forgetOnNode(record)
         pods[record.key] = nil
         podDetails[record.key] = nil
-        podsByOwner[owner(of: record)]?.remove(record.key)
-        dirty.insert(owner(of: record))
+        podsByOwner[record.owner]?.remove(record.key)
+        dirty.insert(record.owner)
     }
 
     // MARK: reading

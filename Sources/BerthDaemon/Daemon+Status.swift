@@ -17,7 +17,7 @@ extension Daemon {
         s.sourceError = sourceError
         var deploymentStatuses: [ObjectKey: DeploymentStatus] = [:]
         // Pods by owner and by node, once: looked up per object and per node, thousands of each.
-        let owned = Dictionary(grouping: records) { Daemon.ownerIndex($0.ownerKind, $0.namespace, $0.ownerName) }
+        let owned = Dictionary(grouping: records, by: \.owner)
         var placed: [String: Int] = [:]
         for r in records where !r.terminating { if let n = r.nodeName { placed[n, default: 0] += 1 } }
         for key in desired.objects.keys.sorted() {
@@ -37,22 +37,22 @@ extension Daemon {
                         StatusField("conditions", Daemon.conditions(d.conditions)),
                     ]
                 }
-                fields.append(StatusField("pods", podList(owned[Daemon.ownerIndex(key.kind.rawValue, key.namespace, key.name)] ?? [])))
+                fields.append(StatusField("pods", podList(owned[key] ?? [])))
             case .job:
                 if let j = await plane.jobStatus(of: key) {
                     fields = [StatusField("active", .int(j.active)), StatusField("succeeded", .int(j.succeeded)),
                               StatusField("failed", .int(j.failed)), StatusField("conditions", Daemon.conditions(j.conditions))]
                 }
-                fields.append(StatusField("pods", podList(owned[Daemon.ownerIndex(key.kind.rawValue, key.namespace, key.name)] ?? [])))
+                fields.append(StatusField("pods", podList(owned[key] ?? [])))
             case .daemonSet:
                 if let d = await plane.daemonSetStatus(of: key) {
                     fields = [StatusField("desiredNumberScheduled", .int(d.desiredNumberScheduled)),
                               StatusField("numberReady", .int(d.numberReady)),
                               StatusField("updatedNumberScheduled", .int(d.updatedNumberScheduled))]
                 }
-                fields.append(StatusField("pods", podList(owned[Daemon.ownerIndex(key.kind.rawValue, key.namespace, key.name)] ?? [])))
+                fields.append(StatusField("pods", podList(owned[key] ?? [])))
             case .pod:
-                fields = [StatusField("pods", podList(owned[Daemon.ownerIndex(key.kind.rawValue, key.namespace, key.name)] ?? []))]
+                fields = [StatusField("pods", podList(owned[key] ?? []))]
             case .service:
                 let service = await plane.service(key)
                 if let ip = service?.clusterIP { fields.append(StatusField("clusterIP", .string(ip))) }
@@ -148,8 +148,6 @@ extension Daemon {
     }
 
     /// The pods of a workload as the status branch shows them.
-    static func ownerIndex(_ kind: String, _ namespace: String, _ name: String) -> String { kind + "/" + namespace + "/" + name }
-
     func podList(_ pods: [PodRecord]) -> StatusValue {
         .list(pods.map { p in
             var f = [StatusField("name", .string(p.name)), StatusField("phase", .string(p.phase.rawValue)),
@@ -192,7 +190,7 @@ extension Daemon {
         var taken: Set<String> = []
         return evicted.map { old in
             let next = records.filter { r in
-                r.ownerKind == old.ownerKind && r.ownerName == old.ownerName && r.namespace == old.namespace && r.nodeName != node
+                r.owner == old.owner && r.nodeName != node
                     && r.nodeName != nil && r.createdAt >= since - 5 && !taken.contains(r.name)
                     && !evicted.contains { $0.name == r.name }
             }.min { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }

@@ -54,8 +54,9 @@ public final class NodeAPI: Sendable {
             guard let key = Self.podKey(e.key) else { return Binding() }
             var record: PodRecord?
             if case .put(let v, _) = e { record = Self.pod(v.value) }
-            grants.update(pod: key, to: record, revision: e.revision)
-            return Self.binding(e, now: record)
+            // The grants had the pod's previous version: it is not decoded again.
+            let before = grants.update(pod: key, to: record, revision: e.revision)
+            return Binding(pod: true, now: record?.nodeName, before: before)
         })
         self.shared = shared
     }
@@ -65,12 +66,12 @@ public final class NodeAPI: Sendable {
         for s in shared.values { s.stop() }
     }
 
-    /// Whom the change concerns; for a pod, `now` is its new record when the caller decoded it already.
-    static func binding(_ e: WatchEvent, now record: PodRecord? = nil) -> Binding {
+    /// Whom the change concerns.
+    static func binding(_ e: WatchEvent) -> Binding {
         if e.key.hasPrefix(ClusterKey.pods.path) {
             switch e {
             case .put(let v, let previous):
-                return Binding(pod: true, now: (record ?? pod(v.value))?.nodeName, before: previous.flatMap { pod($0.value)?.nodeName })
+                return Binding(pod: true, now: pod(v.value)?.nodeName, before: previous.flatMap { pod($0.value)?.nodeName })
             case .delete(_, _, let previous):
                 return Binding(pod: true, now: nil, before: pod(previous.value)?.nodeName)
             }

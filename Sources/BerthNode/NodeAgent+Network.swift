@@ -50,7 +50,10 @@ extension NodeAgent {
         do {
             try network.replaceTable(family: "inet", name: "berth", body: rules)
             appliedRules = rules
+            let before = Set(appliedEndpoints.values.joined())
             appliedEndpoints = serving.mapValues { $0.map(\.ip).sorted() }
+            let after = Set(appliedEndpoints.values.joined())
+            for (key, p) in pods { if let ip = p.ip, before.contains(ip), !after.contains(ip) { pods[key]?.withdrawnAt = NodeAgent.now } }
             servicesError = nil
         } catch {
             servicesError = "nftables: \(error)"

@@ -210,7 +210,6 @@ public actor NodeAgent {
         }
         if refresh { collectClaims() }
         collectImages(now)
-        let servedBefore = Set(appliedEndpoints.values.joined())
         let endpoints = servingEndpoints()
         syncServices(endpoints)
         // SIGTERM only once the Services' rules no longer send new connections to the pod; the grace
@@ -224,11 +223,7 @@ public actor NodeAgent {
         // a fenced node is cut off from them and has no time to spare.
         let propagation = appliedRoutes.isEmpty || graceCap != nil ? 0 : Self.endpointPropagation
         for (key, p) in pods where p.terminatingSince != nil && p.killAt == nil && !serving.contains(key) {
-            if p.withdrawnAt == nil {
-                let wasServing = p.ip.map(servedBefore.contains) ?? false
-                pods[key]?.withdrawnAt = wasServing ? now : now - propagation
-            }
-            guard now - (pods[key]?.withdrawnAt ?? now) >= propagation else { continue }
+            if let withdrawn = p.withdrawnAt, now - withdrawn < propagation { continue }
             send(SIGTERM, to: p)
             pods[key]?.killAt = now + min(Double(p.pod.spec.terminationGracePeriodSeconds ?? 30), graceCap ?? .infinity)
             if let p = pods[key] { save(p) }

@@ -50,7 +50,8 @@ struct PodState: Codable, Equatable {
     var sandboxPid: Int32?
     var runs: [Run]
     var terminatingSince: Double?
-    /// When a terminating pod left this node's Service rules (it gets SIGTERM once other nodes' had time to).
+    /// When the pod last left this node's Service rules: stopping, it gets SIGTERM once other nodes' rules
+    /// had time to drop it too.
     var withdrawnAt: Double?
     /// Set when SIGTERM is sent to a terminating pod: SIGKILL at this time.
     var killAt: Double?
