@@ -4,7 +4,7 @@ import Testing
 
 extension DaemonTests {
     @Suite struct Cluster {
-        static let manifests = Manifests.web(replicas: 3) + """
+        static func manifests(web replicas: Int) -> String { Manifests.web(replicas: replicas) + """
 
             ---
             apiVersion: apps/v1
@@ -40,7 +40,7 @@ extension DaemonTests {
               name: gpu-key
             stringData:
               key: only-for-the-gpu-node
-            """
+            """ }
 
         /// Two servers on etcd and three agents, each node a network namespace on a shared LAN: the nodes
         /// join with the token and are Ready; a Deployment spreads over them and its Service answers from
@@ -52,7 +52,8 @@ extension DaemonTests {
         @Test func serversAndAgentsRunPodsAcrossNodesAndHealANodeLoss() async throws {
             try await ClusterHarness.with(servers: 2, nodes: [("n1", []), ("n2", []),
                                                              ("n3", ["--resource", "nvidia.com/gpu=2", "--label", "accelerator=gpu"])]) { h in
-                try h.ws.commit(["apps.yaml": Self.manifests], in: h.work, message: "web and gpu")
+                // web's pods are asked for once every node is Ready: spread over the nodes there are.
+                try h.ws.commit(["apps.yaml": Self.manifests(web: 0)], in: h.work, message: "web and gpu")
                 try h.start(h.servers[0])
                 try await h.waitFor("the join token") { FileManager.default.fileExists(atPath: h.tokenFile) }
                 try h.start(h.servers[1])
@@ -61,6 +62,7 @@ extension DaemonTests {
                 try await h.waitFor("three Ready nodes", timeout: 30) { try h.nodeReadiness() == ["n1": true, "n2": true, "n3": true] }
                 let join = Date().timeIntervalSince(joinStart)
                 #expect(join < 10, "three agents took \(join) s from start to Ready")
+                try h.ws.commit(["apps.yaml": Self.manifests(web: 3)], in: h.work, message: "web: 3 replicas")
 
                 try await h.waitFor("web on three nodes and gpu on the GPU node", timeout: 60) {
                     let web = try h.pods("web"), gpu = try h.pods("gpu")
