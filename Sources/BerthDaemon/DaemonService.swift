@@ -1,3 +1,4 @@
+import BerthLinux
 import BerthNode
 import BerthStore
 import ServiceLifecycle
@@ -68,6 +69,29 @@ extension Daemon {
     /// The store, this machine's node, the controllers and the source, for one ServiceGroup (after the HTTP
     /// server), which shuts them down in the reverse order: the source first, the store last.
     public func services() -> [any Service] {
-        [StoreLifecycle(store: store)] + (node.map { [NodeLifecycle(node: $0)] } ?? []) + [ControllerService(daemon: self), SourceService(daemon: self)]
+        [StoreLifecycle(store: store)] + (node.map { [NodeLifecycle(node: $0)] } ?? []) + [ControllerService(daemon: self), SourceService(daemon: self), MappedPagesService()]
+    }
+}
+
+/// Lets go of the code pages the process no longer uses, once start-up is over and then every minute
+/// (`MappedPages`): an idle process's RSS is then what it runs, not everything it once touched.
+public struct MappedPagesService: Service {
+    let first: Duration
+    let every: Duration
+
+    public init(first: Duration = .seconds(10), every: Duration = .seconds(60)) {
+        self.first = first
+        self.every = every
+    }
+
+    public func run() async throws {
+        let (first, every) = (first, every)
+        await cancelWhenGracefulShutdown {
+            var wait = first
+            while (try? await Task.sleep(for: wait)) != nil {
+                MappedPages.releaseReadOnlyFileMappings()
+                wait = every
+            }
+        }
     }
 }

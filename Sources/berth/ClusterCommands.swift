@@ -167,7 +167,7 @@ struct AgentCommand: AsyncParsableCommand {
         let service = try NodeService(config: nodeConfig, store: store, options: options,
                                       log: .init(info: { logger.info("\($0)") }, warning: { logger.warning("\($0)") }))
         logger.info("berth agent \(nodeConfig.nodeName): following \(serverURLs.joined(separator: ", ")), state in \(common.stateDir)")
-        let group = ServiceGroup(configuration: .init(services: [StoreLifecycle(store: store), NodeLifecycle(node: service)],
+        let group = ServiceGroup(configuration: .init(services: [StoreLifecycle(store: store), NodeLifecycle(node: service), MappedPagesService()],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
