@@ -131,6 +131,10 @@ public struct ContainerSpec: Sendable {
     public var noNewPrivileges = true
     public var rlimits: [(resource: Int32, soft: UInt64, hard: UInt64)] = []
     public var seccomp: SeccompProgram?
+    /// The process's umask (runc's default when the config gives none).
+    public var umask: UInt32 = 0o022
+    /// Mount propagation flags for the container's root (MS_SHARED, MS_SLAVE, ... with MS_REC); 0: private.
+    public var rootPropagation: UInt = 0
 
     public init() {}
 }

@@ -63,6 +63,8 @@ public enum SpecEncoding {
             tag(34); u32(UInt32(s.devices.count))
             for d in s.devices { str(d.path); u64(UInt64(d.mode)); u64(UInt64(d.major)); u64(UInt64(d.minor)); u64(UInt64(d.uid)); u64(UInt64(d.gid)) }
         }
+        tag(35); u64(UInt64(s.umask))
+        if s.rootPropagation != 0 { tag(36); u64(UInt64(s.rootPropagation)) }
         if s.namespaces.contains(.user) {
             tag(30); str(IDMapping.mapText(s.uidMappings))
             tag(31); str(IDMapping.mapText(s.gidMappings))

@@ -48,8 +48,9 @@ public struct ContainerManager: Sendable {
     }
 
     /// Sets the container up and leaves it waiting before exec; returns its pid.
-    /// With `attach`, the container writes to the caller's stdout and stderr (`run`); otherwise to
-    /// `<state>/container.log`, and nothing of it holds the caller's descriptors (`create` returns at once).
+    /// With `attach`, the container has the caller's stdin, stdout and stderr (runc's `create`: the caller
+    /// reads the container's output until it ends); otherwise it writes to `<state>/container.log`, and
+    /// nothing of it holds the caller's descriptors.
     /// Where a container's root comes from: the bundle's rootfs, an image of the store (through an overlay
     /// with the container's own upper directory, so no write reaches the store), or the host's root, read-only.
     public enum RootSource: Sendable {
@@ -180,8 +181,8 @@ public struct ContainerManager: Sendable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addclose(&actions, fds[0])
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         if !attach {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }

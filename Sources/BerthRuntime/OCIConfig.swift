@@ -42,6 +42,11 @@ public struct OCIConfig {
     ]
     /// Propagation options: every mount in the container is private already (its root is made rprivate).
     static let propagation: Set<String> = ["private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"]
+    /// MS_PRIVATE, MS_SLAVE, MS_SHARED, MS_UNBINDABLE, each with MS_REC for the r- forms.
+    static let propagationFlags: [String: UInt] = [
+        "private": 1 << 18, "rprivate": 1 << 18 | 16384, "slave": 1 << 19, "rslave": 1 << 19 | 16384,
+        "shared": 1 << 20, "rshared": 1 << 20 | 16384, "unbindable": 1 << 17, "runbindable": 1 << 17 | 16384,
+    ]
 
     static let rlimits: [String: Int32] = [
         "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4, "RLIMIT_RSS": 5,
@@ -73,6 +78,10 @@ public struct OCIConfig {
             spec.uid = UInt32(try user.int("uid") ?? 0)
             spec.gid = UInt32(try user.int("gid") ?? 0)
             spec.additionalGids = try user.ints("additionalGids").map { UInt32($0) }
+            if let umask = try user.int("umask") {
+                guard (0...0o777).contains(umask) else { throw user.fail("umask", "must be between 0 and 0777") }
+                spec.umask = UInt32(umask)
+            }
             try user.finish()
         }
         spec.args = try process.strings("args", required: true)
@@ -153,9 +162,7 @@ public struct OCIConfig {
         spec.namespaces = []
         for var n in try linux.objects("namespaces") {
             let type = try n.string("type", required: true)!
-            guard let ns = Namespace(rawValue: type), ns != .cgroup else {
-                throw n.fail("type", "\(type) namespaces are not supported yet")
-            }
+            guard let ns = Namespace(rawValue: type) else { throw n.fail("type", "unknown namespace type \(type)") }
             guard !spec.namespaces.contains(ns), !spec.joinNamespaces.contains(where: { $0.type == ns }) else {
                 throw n.fail("type", "\(type) is listed twice")
             }
@@ -213,7 +220,15 @@ public struct OCIConfig {
             let type = try d.string("type", required: true)!
             let kinds: [String: UInt32] = ["c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000]
             guard let kind = kinds[type] else { throw d.fail("type", "must be c, u, b or p") }
-            let major = type == "p" ? 0 : try d.uint32("major"), minor = type == "p" ? 0 : try d.uint32("minor")
+            var major: UInt32 = 0, minor: UInt32 = 0
+            if type == "p" {
+                // A FIFO has no device number; writers give one anyway (0, 0).
+                _ = try d.int("major")
+                _ = try d.int("minor")
+            } else {
+                major = try d.uint32("major")
+                minor = try d.uint32("minor")
+            }
             let mode = UInt32(try d.int("fileMode") ?? 0o666) & 0o7777
             spec.devices.append(DeviceNode(path: path, mode: kind | mode, major: major, minor: minor,
                                            uid: UInt32(try d.int("uid") ?? 0), gid: UInt32(try d.int("gid") ?? 0)))
@@ -225,6 +240,12 @@ public struct OCIConfig {
             let kind = d.mode & 0o170000
             guard kind == 0o020000 || kind == 0o060000 else { return nil }
             return DeviceRule(allow: true, type: kind == 0o060000 ? "b" : "c", major: Int64(d.major), minor: Int64(d.minor))
+        }
+        if let propagation = try linux.string("rootfsPropagation") {
+            guard let flags = OCIConfig.propagationFlags[propagation] else {
+                throw linux.fail("rootfsPropagation", "must be one of \(OCIConfig.propagationFlags.keys.sorted().joined(separator: ", "))")
+            }
+            spec.rootPropagation = flags
         }
         spec.maskedPaths = try linux.strings("maskedPaths")
         spec.readonlyPaths = try linux.strings("readonlyPaths")
@@ -307,9 +328,6 @@ public struct OCIConfig {
                                                valueTwo: try ar.uint64("valueTwo") ?? 0, op: try ar.string("op", required: true)!))
                 try ar.finish()
             }
-            s.skip("comment")
-            s.skip("includes")
-            s.skip("excludes")
             rules.append(SeccompProfile.Rule(names: names, action: a, args: args))
             try s.finish()
         }
@@ -438,9 +456,48 @@ struct Reader {
         return try Reader(v, path: name(key), file: file)
     }
 
+    /// A field the runtime spec defines and berth did not read is an error (berth would not honour it); one
+    /// the spec does not define is ignored, as the spec requires. Objects not listed take no unknown field.
     func finish() throws {
-        if let unknown = pairs.first(where: { !seen.contains($0.key.scalarText ?? "") }) {
-            throw Reader.error(file, unknown.key, "\(name(unknown.key.scalarText ?? "?")) is not supported by berth")
+        // "linux.devices[2]" → "linux.devices[]"
+        var pattern = "", inIndex = false
+        for c in path {
+            if c == "[" { inIndex = true; pattern.append("[") } else if c == "]" { inIndex = false; pattern.append("]") } else if !inIndex { pattern.append(c) }
+        }
+        let known = Reader.specFields[pattern]
+        for pair in pairs where !seen.contains(pair.key.scalarText ?? "") {
+            if let known, !known.contains(pair.key.scalarText ?? "") { continue }
+            throw Reader.error(file, pair.key, "\(name(pair.key.scalarText ?? "?")) is not supported by berth")
         }
     }
+
+    /// The fields of the runtime spec (1.1) in the objects berth reads, by path ("" is the top).
+    static let specFields: [String: Set<String>] = [
+        "": ["ociVersion", "process", "root", "hostname", "domainname", "mounts", "hooks", "annotations", "linux",
+             "solaris", "windows", "vm", "zos"],
+        "process": ["terminal", "consoleSize", "cwd", "env", "args", "commandLine", "rlimits", "apparmorProfile",
+                    "capabilities", "noNewPrivileges", "oomScoreAdj", "selinuxLabel", "user", "scheduler", "ioPriority",
+                    "execCPUAffinity"],
+        "process.user": ["uid", "gid", "umask", "additionalGids", "username"],
+        "process.capabilities": ["bounding", "effective", "permitted", "inheritable", "ambient"],
+        "process.rlimits[]": ["type", "soft", "hard"],
+        "root": ["path", "readonly"],
+        "mounts[]": ["destination", "source", "options", "type", "uidMappings", "gidMappings"],
+        "linux": ["namespaces", "uidMappings", "gidMappings", "timeOffsets", "devices", "netDevices", "cgroupsPath",
+                  "rootfsPropagation", "seccomp", "sysctl", "resources", "intelRdt", "personality", "unified",
+                  "maskedPaths", "readonlyPaths", "mountLabel"],
+        "linux.namespaces[]": ["type", "path"],
+        "linux.uidMappings[]": ["containerID", "hostID", "size"],
+        "linux.gidMappings[]": ["containerID", "hostID", "size"],
+        "linux.devices[]": ["type", "path", "major", "minor", "fileMode", "uid", "gid"],
+        "linux.resources": ["devices", "memory", "cpu", "blockIO", "hugepageLimits", "network", "pids", "rdma", "unified"],
+        "linux.resources.memory": ["limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller",
+                                   "useHierarchy", "checkBeforeUpdate"],
+        "linux.resources.cpu": ["shares", "quota", "burst", "period", "realtimeRuntime", "realtimePeriod", "cpus", "mems", "idle"],
+        "linux.resources.pids": ["limit"],
+        "linux.resources.devices[]": ["allow", "type", "major", "minor", "access"],
+        "linux.seccomp": ["defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath", "listenerMetadata", "syscalls"],
+        "linux.seccomp.syscalls[]": ["names", "action", "errnoRet", "args"],
+        "linux.seccomp.syscalls[].args[]": ["index", "value", "valueTwo", "op"],
+    ]
 }

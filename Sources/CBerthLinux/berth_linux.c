@@ -175,6 +175,7 @@ int berth_apply_identity(const struct berth_spec *s, const char **stage, const c
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) FAIL("capabilities", "PR_CAP_AMBIENT_RAISE");
     }
     if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) FAIL("no_new_privs", "prctl");
+    umask(s->umask);
     return 0;
 #undef FAIL
 }
@@ -207,6 +208,9 @@ static int child(void *arg) {
         if (write(a->cgroup_fds[i], "0", 1) != 1) fail(efd, "cgroup", "write", s->cgroups[i]);
         close(a->cgroup_fds[i]);
     }
+    /* A cgroup namespace is made here, not at clone: its root is the cgroup the process is in when it is
+       made, which on v1 is the container's only from now on. */
+    if ((s->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) != 0) fail(efd, "namespaces", "unshare", "cgroup");
 
     for (size_t i = 0; a->join_fds && i < s->njoins; i++) {
         if (a->join_fds[i] < 0) continue;
@@ -335,6 +339,8 @@ static int child(void *arg) {
         if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) != 0) fail(efd, "pivot_root", "mount", "old root (slave)");
         if (umount2(".", MNT_DETACH) != 0) fail(efd, "pivot_root", "umount2", "old root");
         if (chdir("/") != 0) fail(efd, "pivot_root", "chdir", "/");
+        /* linux.rootfsPropagation: on this namespace's own root, so nothing reaches the host's mounts. */
+        if (s->root_propagation && mount(NULL, "/", NULL, s->root_propagation, NULL) != 0) fail(efd, "rootfs", "mount", "/ (propagation)");
         /* The container's own /proc/sys, before it is made read-only. */
         for (size_t i = 0; i < s->nsysctls; i++) {
             const char *eq = strchr(s->sysctls[i], '=');
@@ -500,7 +506,7 @@ int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *e
     if (!failed && into_fd >= 0) {
         struct clone3_args ca;
         memset(&ca, 0, sizeof ca);
-        ca.flags = (uint64_t)(unsigned)spec->clone_flags | CLONE_INTO_CGROUP;
+        ca.flags = (uint64_t)(unsigned)(spec->clone_flags & ~CLONE_NEWCGROUP) | CLONE_INTO_CGROUP;
         ca.exit_signal = SIGCHLD;
         ca.cgroup = (uint64_t)into_fd;
         /* Without CLONE_VM the child runs on a copy of this stack, as after fork. */
@@ -523,7 +529,7 @@ int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *e
         stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         if (stack == MAP_FAILED) { spawn_error(error, "spawn", "mmap", NULL); failed = 1; }
         else {
-            child_pid = clone(child, stack + stack_size, spec->clone_flags | SIGCHLD, &args);
+            child_pid = clone(child, stack + stack_size, (spec->clone_flags & ~CLONE_NEWCGROUP) | SIGCHLD, &args);
             saved = errno;
         }
     }
@@ -663,8 +669,9 @@ int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const 
     if (write_state(dir, "pid", pidline) != 0) { dprintf(notify, "error state: cannot write pid\n"); kill(pid, SIGKILL); return 1; }
     dprintf(notify, "ok %d\n", pid);
     close(notify);
+    /* The caller's stdio is the container's alone now: its reader sees the end when the container ends. */
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) { dup2(null, 0); }
+    if (null >= 0) { dup2(null, 0); dup2(null, 1); dup2(null, 2); }
 
     int status = 0;
     if (logging) {
@@ -790,6 +797,7 @@ int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s
     struct reader r = { buf, buf + len };
     memset(s, 0, sizeof *s);
     s->stdin_fd = s->stdout_fd = s->stderr_fd = -1;
+    s->umask = 022;
     uint64_t v; const char *str; size_t n;
     while (r.p < r.end) {
         uint32_t tag;
@@ -884,6 +892,8 @@ int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s
             }
             s->devices = d; s->ndevices = count; break;
         }
+        case 35: if (rd_u64(&r, &v)) return -1; s->umask = (mode_t)(v & 0777); break;
+        case 36: if (rd_u64(&r, &v)) return -1; s->root_propagation = (unsigned long)v; break;
         case 30: if (rd_str(&r, &s->uid_map)) return -1; break;
         case 31: if (rd_str(&r, &s->gid_map)) return -1; break;
         default: return -1;

@@ -15,7 +15,9 @@ let usage = """
 
     commands:
       run [--bundle DIR] ID      create, start, wait, remove; exits with the container's code (128+N for a signal)
-      create [--bundle DIR] ID   set a container up; its process waits for `start`
+      create [--bundle DIR] ID   set a container up; its process waits for `start`. It keeps the stdin,
+                                 stdout and stderr of `create` (as runc's do), or with --container-log
+                                 writes to STATE/ID/container.log
       start ID                   let a created container run its process
       state ID                   print a container's state as OCI state JSON
       kill ID [SIGNAL]           send a signal (default TERM)
@@ -30,18 +32,37 @@ let usage = """
 
     options (before or after the command):
       --root DIR                 directory for runtime state (default /run/berth/runtime)
+      --log FILE                 errors are appended to FILE rather than written to stderr
+      --log-format text|json     the form of --log lines (json: runc's {"level","msg","time"})
       -b, --bundle DIR           bundle directory (default .)
+      --pid-file FILE            create, run: write the container's pid to FILE
       --image NAME|host          root from an image of the store (an overlay per container), or `host`
                                  for a read-only view of this machine's root
       --state-dir DIR            state directory of the image store (default /var/lib/berth)
-      --log-max-bytes N          a created container's log rotates past N bytes (default 10485760)
-      --log-files N              log files kept per container, the current one included (default 5)
+      --container-log            create: the container's output goes to a log in its state directory
+      --log-max-bytes N          that log rotates past N bytes (default 10485760; implies --container-log)
+      --log-files N              log files kept, the current one included (default 5; implies --container-log)
       -f, --force                delete: kill the container first
       --interval DURATION        events: time between stats (5s, 500ms; default 5s)
 
     """
 
+/// Where errors go: stderr, or the file of --log (runc's clients, containerd's shim among them, read the
+/// reason of a failure there), as text or as runc's JSON lines.
+nonisolated(unsafe) var errorLog: (path: String, json: Bool)?
+
 func fail(_ message: String, status: Int32 = 1) -> Never {
+    if let log = errorLog {
+        let line = log.json
+            ? jsonText(["level": "error", "msg": message, "time": utcNow()], indent: nil) + "\n"
+            : "berth runtime: \(message)\n"
+        let fd = open(log.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            _ = line.withCString { write(fd, $0, strlen($0)) }
+            close(fd)
+            exit(status)
+        }
+    }
     let text = "berth runtime: \(message)\n"
     _ = text.withCString { write(2, $0, strlen($0)) }
     exit(status)
@@ -59,6 +80,10 @@ struct Arguments {
     var stateDir = "/var/lib/berth"
     var logMaxBytes = 10 << 20
     var logFiles = 5
+    var containerLog = false
+    var pidFile: String?
+    var log: String?
+    var logFormat = "text"
     var force = false
     var withInit = false
     var statsOnce = false
@@ -88,8 +113,14 @@ struct Arguments {
             case "-b", "--bundle": bundle = take(arg)
             case "--image": image = take(arg)
             case "--state-dir": stateDir = take(arg)
-            case "--log-max-bytes": logMaxBytes = inline.flatMap { Int($0) } ?? number(arg)
-            case "--log-files": logFiles = inline.flatMap { Int($0) } ?? number(arg)
+            case "--log-max-bytes": logMaxBytes = inline.flatMap { Int($0) } ?? number(arg); containerLog = true
+            case "--log-files": logFiles = inline.flatMap { Int($0) } ?? number(arg); containerLog = true
+            case "--container-log": containerLog = true
+            case "--pid-file": pidFile = take(arg)
+            case "--log": log = take(arg)
+            case "--log-format":
+                logFormat = take(arg)
+                guard logFormat == "text" || logFormat == "json" else { fail("--log-format is text or json", status: 2) }
             case "-f", "--force": force = true
             case "--init": withInit = true
             case "--stats": statsOnce = true
@@ -162,11 +193,33 @@ func statsEvent(_ id: String, _ s: CgroupStats) -> String {
     return jsonText(["type": "stats", "id": id, "data": ["cpu": ["usage": cpu], "memory": memory, "pids": pids]], indent: nil)
 }
 
+/// RFC 3339 in UTC, as runc's JSON log lines carry.
+func utcNow() -> String {
+    var now = time(nil)
+    var parts = tm()
+    gmtime_r(&now, &parts)
+    var buf = [CChar](repeating: 0, count: 32)
+    strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+    return String(cString: buf)
+}
+
+/// Written whole or not at all (a temporary file renamed), as clients poll for it.
+func writePidFile(_ path: String, _ pid: Int32) throws {
+    let temp = Files.parentPath(path) + "/.pid-file.\(getpid())"
+    try Files.write("\(pid)", to: temp, mode: 0o644)
+    guard rename(temp, path) == 0 else {
+        let reason = String(cString: strerror(errno))
+        unlink(temp)
+        throw RuntimeError("cannot write the pid file \(path): \(reason)")
+    }
+}
+
 func attempt<T>(_ body: () throws -> T) -> T {
     do { return try body() } catch { fail("\(error)") }
 }
 
 let args = Arguments(CommandLine.arguments.dropFirst())
+if let log = args.log { errorLog = (log, args.logFormat == "json") }
 guard let command = args.positional.first else {
     _ = usage.withCString { write(2, $0, strlen($0)) }
     exit(2)
@@ -175,7 +228,8 @@ guard let command = args.positional.first else {
 switch command {
 case "create":
     let m = args.manager
-    _ = attempt { try m.create(id: args.id(command), bundle: args.bundle, root: args.source) }
+    let pid = attempt { try m.create(id: args.id(command), bundle: args.bundle, attach: !args.containerLog, root: args.source) }
+    if let path = args.pidFile { attempt { try writePidFile(path, pid) } }
 case "start":
     attempt { try args.manager.start(id: args.id(command)) }
 case "state":
@@ -231,6 +285,9 @@ case "run":
     let m = args.manager
     let code = attempt {
         try m.run(id: id, bundle: args.bundle, root: args.source) { pid in
+            if let path = args.pidFile {
+                do { try writePidFile(path, pid) } catch { _ = kill(pid, SIGKILL); fail("\(error)") }
+            }
             // Signals for berth go to the container's process, as runc forwards them.
             forwardTo = pid
             for sig in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] {

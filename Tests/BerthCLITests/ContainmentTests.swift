@@ -114,7 +114,7 @@ import Glibc
             try b.config("sleep 0.3; sh -c 'kill -KILL 0'; exit 7")
             let root = b.dir + "/state"
             let id = "signal-\(getpid())"
-            #expect(try berth(root, ["create", "--bundle", b.dir, id]).status == 0)
+            #expect(try berth(root, ["create", "--container-log", "--bundle", b.dir, id]).status == 0)
             #expect(try berth(root, ["start", id]).status == 0)
             let s = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
             let pid = s?["pid"] as? Int ?? 0

@@ -226,7 +226,7 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
             try b.config("while true; do sleep 0.1; done")
             let root = b.dir + "/state"
             let sandbox = "sandbox-\(getpid())"
-            #expect(try berth(root, ["create", "--bundle", b.dir, sandbox]).status == 0)
+            #expect(try berth(root, ["create", "--container-log", "--bundle", b.dir, sandbox]).status == 0)
             #expect(try berth(root, ["start", sandbox]).status == 0)
             defer {
                 _ = try? berth(root, ["delete", "--force", sandbox])
@@ -303,7 +303,7 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
             #expect(run.stdout == "2\n/dev/init\0--\0sh\0-c\0sh -c 'sleep 0.1 &'; sleep 0.5; echo $$; cat /proc/1/cmdline; echo; grep -l zombie /proc/[0-9]*/status; exit 3\0\n")
 
             func stopsOnTerm(_ id: String) throws -> String? {
-                #expect(try berth(root, ["create", "--bundle", b.dir, id]).status == 0)
+                #expect(try berth(root, ["create", "--container-log", "--bundle", b.dir, id]).status == 0)
                 defer { _ = try? berth(root, ["delete", "--force", id]) }
                 #expect(try berth(root, ["start", id]).status == 0)
                 usleep(100_000)
@@ -377,7 +377,7 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
             try b.config("trap 'exit 42' TERM; echo started > /dev/shm/x; while true; do sleep 0.1; done")
             let root = b.dir + "/state"
             let id = "life-\(getpid())"
-            let created = try berth(root, ["create", "--bundle", b.dir, id])
+            let created = try berth(root, ["create", "--container-log", "--bundle", b.dir, id])
             #expect(created.status == 0, "\(created.stderr)")
             var s = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
             #expect(s?["status"] as? String == "created")
@@ -438,7 +438,7 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
             }
             let root = b.dir + "/state"
             let id = "oom-\(getpid())"
-            #expect(try berth(root, ["create", "--bundle", b.dir, id]).status == 0)
+            #expect(try berth(root, ["create", "--container-log", "--bundle", b.dir, id]).status == 0)
             #expect(try berth(root, ["start", id]).status == 0)
             // Usage while it sleeps: the shell and its sleep, under the configured limit.
             let once = try berth(root, ["events", "--stats", id])
@@ -474,7 +474,7 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
                 c["linux"] = linux
             }
             let bomb = "pids-\(getpid())"
-            #expect(try berth(root, ["create", "--bundle", b.dir, bomb]).status == 0)
+            #expect(try berth(root, ["create", "--container-log", "--bundle", b.dir, bomb]).status == 0)
             #expect(try String(contentsOfFile: "/sys/fs/cgroup/pids/berth/\(bomb)/pids.max", encoding: .utf8) == "10\n")
             #expect(try berth(root, ["start", bomb]).status == 0)
             var stopped: [String: Any]?
@@ -509,6 +509,86 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
             #expect(r.status == 0, "\(r.stderr)")
             // Docker's 14 capabilities are a80425fb.
             #expect(r.stdout == "CapEff:\t00000000a80425fb\nNoNewPrivs:\t1\nSeccomp:\t2\nunshare=refused\nmkdir=ok\nfork=ok\n0\n")
+            RuntimeLifecycleTests.reapShims()
+        }
+    }
+
+    /// What the runtime spec allows: properties it does not define are ignored, one it defines that berth
+    /// cannot honour is an error naming it; process.user.umask, linux.rootfsPropagation and a cgroup
+    /// namespace (whose root is the container's own cgroup) are honoured.
+    @Test func specFieldsUmaskPropagationAndCgroupNamespace() throws {
+        try BusyboxBundle.with { b in
+            let script = "umask; grep -c -E '^[0-9]+ [0-9]+ [0-9:]+ [^ ]+ / [^ ]+ shared:' /proc/self/mountinfo; grep -v -c ':/$' /proc/self/cgroup; exit 0"
+            try b.config(script) { c in
+                c["vendorExtension"] = ["anything": true]
+                var p = c["process"] as! [String: Any]
+                p["user"] = ["uid": 0, "gid": 0, "umask": 0o27, "futureField": 1]
+                c["process"] = p
+                var l = c["linux"] as! [String: Any]
+                l["namespaces"] = (l["namespaces"] as! [[String: String]]) + [["type": "cgroup"]]
+                l["rootfsPropagation"] = "rshared"
+                c["linux"] = l
+            }
+            let r = try Shell.run(Shell.berth, ["runtime", "run", "--root", b.dir + "/state", "--bundle", b.dir, "spec-\(getpid())"])
+            #expect(r.status == 0, "\(r.stderr)")
+            // 0027; the root is a shared mount; every cgroup line is "/": the container's own.
+            #expect(r.stdout == "0027\n1\n0\n", "\(r.stdout)")
+
+            try b.config("true") { c in
+                var l = c["linux"] as! [String: Any]
+                l["intelRdt"] = ["closID": "guaranteed"]
+                c["linux"] = l
+            }
+            let rdt = try Shell.run(Shell.berth, ["runtime", "run", "--root", b.dir + "/state", "--bundle", b.dir, "rdt-\(getpid())"])
+            #expect(rdt.status == 1)
+            #expect(rdt.stderr.contains("/config.json:") && rdt.stderr.contains(": linux.intelRdt is not supported by berth"), "\(rdt.stderr)")
+            try b.config("true") { c in
+                var l = c["linux"] as! [String: Any]
+                l["rootfsPropagation"] = "sideways"
+                c["linux"] = l
+            }
+            let bad = try Shell.run(Shell.berth, ["runtime", "run", "--root", b.dir + "/state", "--bundle", b.dir, "bad-\(getpid())"])
+            #expect(bad.status == 1)
+            #expect(bad.stderr.contains("linux.rootfsPropagation: must be one of private, rprivate, rshared"), "\(bad.stderr)")
+            RuntimeLifecycleTests.reapShims()
+        }
+    }
+
+    /// As runc's: `create` gives the container its caller's stdin, stdout and stderr (a client reads the
+    /// output until the container ends), writes the container's pid to --pid-file, and with --log and
+    /// --log-format json puts a failure's reason in that file as a JSON line.
+    @Test func createPassesStdioThroughAndWritesThePidFile() throws {
+        try BusyboxBundle.with { b in
+            try b.config("read line; echo \"out:$line\"; echo err >&2; exit 3")
+            let root = b.dir + "/state"
+            let id = "stdio-\(getpid())"
+            let pidFile = b.dir + "/container.pid"
+            // The container reads and writes the files create was given.
+            #expect(FileManager.default.createFile(atPath: b.dir + "/in", contents: Data("hello\n".utf8)))
+            let created = try Shell.run("/bin/sh", ["-c", "\"$0\" runtime create --root \"$1\" --bundle \"$2\" --pid-file \"$3\" \"$4\" > \"$2/out\" 2> \"$2/err\" < \"$2/in\"",
+                                                    Shell.berth, root, b.dir, pidFile, id])
+            #expect(created.status == 0, "\(created.stderr)")
+            let state = try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any]
+            #expect(state?["status"] as? String == "created")
+            #expect(try String(contentsOfFile: pidFile, encoding: .utf8) == "\(state?["pid"] as? Int ?? -1)")
+            #expect(try berth(root, ["start", id]).status == 0)
+            let stopped = try stateWhenStopped(root, id)
+            #expect((stopped?["annotations"] as? [String: String])?["berth.exitCode"] == "3")
+            #expect(try String(contentsOfFile: b.dir + "/out", encoding: .utf8) == "out:hello\n")
+            #expect(try String(contentsOfFile: b.dir + "/err", encoding: .utf8) == "err\n")
+            #expect(!FileManager.default.fileExists(atPath: root + "/" + id + "/container.log"))
+
+            // A second create of the same id fails; its reason is in the log, as JSON.
+            let log = b.dir + "/runtime.log"
+            let again = try Shell.run(Shell.berth, ["runtime", "--log", log, "--log-format", "json", "create", "--root", root, "--container-log",
+                                                    "--bundle", b.dir, id])
+            #expect(again.status == 1)
+            #expect(again.stderr.isEmpty)
+            let line = try JSONSerialization.jsonObject(with: Data(try String(contentsOfFile: log, encoding: .utf8).utf8)) as? [String: String]
+            #expect(line?["level"] == "error")
+            #expect(line?["msg"] == "container \(id) already exists")
+            #expect(line?["time"]?.hasSuffix("Z") == true)
+            _ = try berth(root, ["delete", id])
             RuntimeLifecycleTests.reapShims()
         }
     }

@@ -97,6 +97,8 @@ struct berth_spec {
     size_t nsysctls;
     const struct berth_device *devices;
     size_t ndevices;
+    mode_t umask;                    /* process.user.umask (0022 unless given, as runc) */
+    unsigned long root_propagation;  /* MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE [| MS_REC] for "/", 0: leave */
 };
 
 /* Where the child failed, sent back over a close-on-exec pipe. */
