@@ -11,6 +11,12 @@ public struct CgroupLimits: Sendable, Hashable {
     public var cpuPeriod: UInt64?
     /// cgroup v1 cpu.shares (v2 weight is derived from it).
     public var cpuShares: UInt64?
+    /// cpuset lists ("0-3,6"); nil: the parent's.
+    public var cpusetCpus: String?
+    public var cpusetMems: String?
+    /// Real-time scheduling budget (v1 cpu.rt_period_us / cpu.rt_runtime_us).
+    public var cpuRealtimePeriod: UInt64?
+    public var cpuRealtimeRuntime: Int64?
     public var pidsMax: Int64?
     /// Device rules after the deny-all that every container starts from (OCI linux.resources.devices,
     /// then an allow rule per linux.devices node); `DeviceRule.defaults` always follow.
@@ -119,6 +125,18 @@ public struct Cgroup: Sendable {
             }
             try? write("+memory +cpu +pids", to: parent + "/cgroup.subtree_control")
             let cg = Cgroup(version: .v2, paths: [dir])
+            if limits.cpuRealtimePeriod != nil || limits.cpuRealtimeRuntime != nil {
+                throw LinuxError(stage: "cgroup", syscall: "cpu.rt_runtime_us (real-time budgets exist only in cgroup v1)", path: dir, errno: ENOTSUP)
+            }
+            if limits.cpusetCpus != nil || limits.cpusetMems != nil {
+                var parent = root
+                for component in clean.split(separator: "/") {
+                    try write("+cpuset", to: parent + "/cgroup.subtree_control")
+                    parent += "/" + component
+                }
+                if let cpus = limits.cpusetCpus { try write(cpus, to: dir + "/cpuset.cpus") }
+                if let mems = limits.cpusetMems { try write(mems, to: dir + "/cpuset.mems") }
+            }
             if let m = limits.memoryBytes { try write(String(m), to: dir + "/memory.max") }
             if let q = limits.cpuQuota { try write("\(q > 0 ? String(q) : "max") \(limits.cpuPeriod ?? 100_000)", to: dir + "/cpu.max") }
             if let shares = limits.cpuShares {
@@ -136,9 +154,31 @@ public struct Cgroup: Sendable {
                 try makeDirs(dir, below: "\(root)/\(c)")
                 paths.append(dir)
             }
+            // cpuset too, as runc joins it: a new v1 cpuset directory has no CPUs and no memory nodes, and
+            // takes no process, until it is given its parent's.
+            let cpusetBase = "\(root)/cpuset"
+            if Files.exists(cpusetBase) {
+                let dir = "\(cpusetBase)/\(clean)"
+                try makeDirs(dir, below: cpusetBase)
+                var parent = cpusetBase
+                for component in clean.split(separator: "/") {
+                    let child = parent + "/" + component
+                    for file in ["/cpuset.cpus", "/cpuset.mems"] where !(Files.readText(child + file)?.contains(where: \.isNumber) ?? false) {
+                        try write(Files.readText(parent + file) ?? "", to: child + file)
+                    }
+                    parent = child
+                }
+                if let cpus = limits.cpusetCpus { try write(cpus, to: dir + "/cpuset.cpus") }
+                if let mems = limits.cpusetMems { try write(mems, to: dir + "/cpuset.mems") }
+                paths.append(dir)
+            } else if limits.cpusetCpus != nil || limits.cpusetMems != nil {
+                throw LinuxError(stage: "cgroup", syscall: "cpuset (the kernel has no cpuset controller mounted)", path: cpusetBase, errno: ENOENT)
+            }
             let cg = Cgroup(version: .v1, paths: paths)
             let mem = paths[0], cpu = paths[1], pids = paths[2], devices = cg.v1("devices")!
             if let m = limits.memoryBytes { try write(String(m), to: mem + "/memory.limit_in_bytes") }
+            if let period = limits.cpuRealtimePeriod { try write(String(period), to: cpu + "/cpu.rt_period_us") }
+            if let runtime = limits.cpuRealtimeRuntime { try write(String(runtime), to: cpu + "/cpu.rt_runtime_us") }
             if let period = limits.cpuPeriod { try write(String(period), to: cpu + "/cpu.cfs_period_us") }
             if let q = limits.cpuQuota { try write(String(q), to: cpu + "/cpu.cfs_quota_us") }
             if let s = limits.cpuShares { try write(String(s), to: cpu + "/cpu.shares") }

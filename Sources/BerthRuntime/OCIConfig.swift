@@ -260,6 +260,16 @@ public struct OCIConfig {
                 if let v = try cpu.int("shares") { limits.cpuShares = UInt64(v) }
                 if let v = try cpu.int("quota") { limits.cpuQuota = Int64(v) }
                 if let v = try cpu.int("period") { limits.cpuPeriod = UInt64(v) }
+                for (key, value) in [("cpus", try cpu.string("cpus")), ("mems", try cpu.string("mems"))] {
+                    guard let value else { continue }
+                    // "0-3,6": anything else would be written into the cgroup file as it is.
+                    guard !value.isEmpty, value.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-" || $0 == ",") }) else {
+                        throw cpu.fail(key, "must be a list of numbers and ranges such as 0-3,6")
+                    }
+                    if key == "cpus" { limits.cpusetCpus = value } else { limits.cpusetMems = value }
+                }
+                if let v = try cpu.uint64("realtimePeriod") { limits.cpuRealtimePeriod = v }
+                if let v = try cpu.int("realtimeRuntime") { limits.cpuRealtimeRuntime = Int64(v) }
                 try cpu.finish()
             }
             if var pids = try resources.object("pids") {

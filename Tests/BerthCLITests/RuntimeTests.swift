@@ -1,3 +1,4 @@
+import BerthLinux
 import BerthTestSupport
 import Foundation
 import Testing
@@ -550,6 +551,35 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
             let bad = try Shell.run(Shell.berth, ["runtime", "run", "--root", b.dir + "/state", "--bundle", b.dir, "bad-\(getpid())"])
             #expect(bad.status == 1)
             #expect(bad.stderr.contains("linux.rootfsPropagation: must be one of private, rprivate, rshared"), "\(bad.stderr)")
+            RuntimeLifecycleTests.reapShims()
+        }
+    }
+
+    /// linux.resources.cpu.cpus and mems: the container runs on the CPUs given (a v1 cpuset directory is
+    /// given its parent's CPUs and nodes first, or it could take no process), and the directory goes with it.
+    @Test func cpusetLimitsTheContainersCPUs() throws {
+        try BusyboxBundle.with { b in
+            let path = "berth-test/cpuset-\(getpid())"
+            try b.config("grep Cpus_allowed_list /proc/self/status") { c in
+                var l = c["linux"] as! [String: Any]
+                l["cgroupsPath"] = path
+                l["resources"] = ["cpu": ["cpus": "0", "mems": "0"]]
+                c["linux"] = l
+            }
+            let r = try Shell.run(Shell.berth, ["runtime", "run", "--root", b.dir + "/state", "--bundle", b.dir, "cpuset-\(getpid())"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout == "Cpus_allowed_list:\t0\n")
+            let dir = (Cgroup.detectVersion() == .v2 ? "/sys/fs/cgroup/" : "/sys/fs/cgroup/cpuset/") + path
+            #expect(!FileManager.default.fileExists(atPath: dir))
+
+            try b.config("true") { c in
+                var l = c["linux"] as! [String: Any]
+                l["resources"] = ["cpu": ["cpus": "0; echo"]]
+                c["linux"] = l
+            }
+            let bad = try Shell.run(Shell.berth, ["runtime", "run", "--root", b.dir + "/state", "--bundle", b.dir, "badcpus-\(getpid())"])
+            #expect(bad.status == 1)
+            #expect(bad.stderr.contains("linux.resources.cpu.cpus: must be a list of numbers and ranges"), "\(bad.stderr)")
             RuntimeLifecycleTests.reapShims()
         }
     }
