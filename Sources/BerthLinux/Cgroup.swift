@@ -227,6 +227,12 @@ public struct Cgroup: Sendable {
         if !ok { throw LinuxError(stage: "cgroup", syscall: "write", path: path, errno: errno) }
     }
 
+    /// The processes in the cgroup (its first directory: every controller holds the same ones).
+    public var processes: [Int32] {
+        let text = Files.readText(paths[0] + "/cgroup.procs", limit: 16 << 20) ?? ""
+        return text.split(separator: "\n").compactMap { Int32($0) }
+    }
+
     /// Processes killed by the OOM killer in this cgroup (v2 memory.events, v1 memory.oom_control).
     public var oomKills: Int {
         let file = version == .v2 ? paths[0] + "/memory.events" : paths[0] + "/memory.oom_control"

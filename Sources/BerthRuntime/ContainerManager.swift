@@ -48,9 +48,10 @@ public struct ContainerManager: Sendable {
     }
 
     /// Sets the container up and leaves it waiting before exec; returns its pid.
-    /// With `attach`, the container has the caller's stdin, stdout and stderr (runc's `create`: the caller
-    /// reads the container's output until it ends); otherwise it writes to `<state>/container.log`, and
-    /// nothing of it holds the caller's descriptors.
+    /// With `passStdio`, as runc's `create`: the container has the caller's stdin, stdout and stderr (the
+    /// caller reads its output until it ends) and no supervisor stays: it is reparented to the caller's
+    /// subreaper (containerd's shim, conmon), which reaps it and has its exit code. Otherwise berth-shim
+    /// supervises it, copies its output to `<state>/container.log` and records its exit code.
     /// Where a container's root comes from: the bundle's rootfs, an image of the store (through an overlay
     /// with the container's own upper directory, so no write reaches the store), or the host's root, read-only.
     public enum RootSource: Sendable {
@@ -73,8 +74,8 @@ public struct ContainerManager: Sendable {
     }()
 
     @discardableResult
-    public func create(id: String, bundle: String, attach: Bool = false, root source: RootSource = .bundle) throws -> Int32 {
-        try setUp(id: id, bundle: bundle, attach: attach, root: source).container
+    public func create(id: String, bundle: String, passStdio: Bool = false, root source: RootSource = .bundle) throws -> Int32 {
+        try setUp(id: id, bundle: bundle, passStdio: passStdio, root: source).container
     }
 
     /// create, start, wait and delete in one, for `run`. The supervisor is a fork of this process rather
@@ -100,11 +101,12 @@ public struct ContainerManager: Sendable {
         return code
     }
 
-    func setUp(id: String, bundle: String, attach: Bool, root source: RootSource) throws -> (container: Int32, shim: Int32) {
+    func setUp(id: String, bundle: String, passStdio: Bool, root source: RootSource) throws -> (container: Int32, shim: Int32) {
         try prepare(id: id, bundle: bundle, root: source, fifo: true) { d, config, cgroup in
             let spec = SpecEncoding.encode(config.spec, execFifo: d + "/exec.fifo", errorFile: d + "/exec.error", cgroups: cgroup.paths)
             try Files.write(spec, to: d + "/spec.bin", mode: 0o600)
-            return try startShim(d, attach: attach)
+            if passStdio { try Files.write("", to: d + "/unsupervised", mode: 0o600) }
+            return try startShim(d, passStdio: passStdio)
         }
     }
 
@@ -174,19 +176,19 @@ public struct ContainerManager: Sendable {
         return Cgroup(version: first.contains("/memory/") && paths.count > 1 ? .v1 : .v2, paths: paths)
     }
 
-    private func startShim(_ d: String, attach: Bool) throws -> (container: Int32, shim: Int32) {
+    private func startShim(_ d: String, passStdio: Bool) throws -> (container: Int32, shim: Int32) {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw RuntimeError("pipe: \(String(cString: strerror(errno)))") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addclose(&actions, fds[0])
-        if !attach {
+        if !passStdio {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
-        let args: [String] = attach ? [shim, d, String(fds[1]), "attach"]
+        let args: [String] = passStdio ? [shim, d, String(fds[1]), "detach"]
             : [shim, d, String(fds[1]), "log", String(logMaxBytes), String(logFiles)]
         let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
@@ -209,6 +211,12 @@ public struct ContainerManager: Sendable {
         close(fds[0])
         let text = String(decoding: reply, as: UTF8.self).trimmed()
         if text.hasPrefix("ok "), let containerPid = Int32(text.dropFirst(3)) {
+            if passStdio {
+                // It exits at once; the container is then the caller's subreaper's (or init's) to reap.
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                return (containerPid, pid)
+            }
             // The shim lives as long as the container; whoever keeps running reaps it then.
             Reaper.watch(pid)
             return (containerPid, pid)
@@ -261,8 +269,10 @@ public struct ContainerManager: Sendable {
         }
         if recorded() { return s }
         guard pid > 0, ContainerManager.startTime(pid) == start else {
-            // Just exited: its supervisor records the exit code right after reaping it.
-            for _ in 0..<200 where !Files.exists(d + "/exit") && Files.exists(d + "/bundle") { usleep(1000) }
+            // Just exited: its supervisor records the exit code right after reaping it (an unsupervised
+            // one's exit code is its reaper's to know).
+            let supervised = !Files.exists(d + "/unsupervised")
+            for _ in 0..<200 where supervised && !Files.exists(d + "/exit") && Files.exists(d + "/bundle") { usleep(1000) }
             _ = recorded()
             return s
         }
@@ -279,8 +289,13 @@ public struct ContainerManager: Sendable {
         return UInt64(fields[19])
     }
 
-    public func kill(id: String, signal: Int32) throws {
+    /// With `all`, every process in the container's cgroup gets the signal (runc's `kill --all`).
+    public func kill(id: String, signal: Int32, all: Bool = false) throws {
         let s = try state(id: id)
+        if all, let cgroup = cgroup(of: id) {
+            for pid in cgroup.processes { _ = Glibc.kill(pid, signal) }
+            return
+        }
         guard s.status != .stopped else { throw RuntimeError("container \(id) is not running") }
         guard Glibc.kill(s.pid, signal) == 0 else { throw RuntimeError("kill \(id): \(String(cString: strerror(errno)))") }
     }
@@ -292,7 +307,8 @@ public struct ContainerManager: Sendable {
             _ = Glibc.kill(s.pid, SIGKILL)
             _ = berth_wait_pid_exit(s.pid, 5000)
             // The shim records the exit right after; removing the directory under it would race.
-            for _ in 0..<5000 where !Files.exists(dir(id) + "/exit") { usleep(1000) }
+            let supervised = !Files.exists(dir(id) + "/unsupervised")
+            for _ in 0..<5000 where supervised && !Files.exists(dir(id) + "/exit") { usleep(1000) }
         }
         try remove(id)
     }

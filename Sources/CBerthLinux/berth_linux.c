@@ -632,7 +632,7 @@ static int write_state(const char *dir, const char *name, const char *text) {
 }
 
 
-int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging) {
+int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging, int detach) {
     /* Its own session: a signal to the process group of the berth that started it does not reach it. */
     setsid();
     /* Orphans of the container are reparented here, and reaped. */
@@ -669,6 +669,7 @@ int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const 
     if (write_state(dir, "pid", pidline) != 0) { dprintf(notify, "error state: cannot write pid\n"); kill(pid, SIGKILL); return 1; }
     dprintf(notify, "ok %d\n", pid);
     close(notify);
+    if (detach) return 0;
     /* The caller's stdio is the container's alone now: its reader sees the end when the container ends. */
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) { dup2(null, 0); dup2(null, 1); dup2(null, 2); }
@@ -712,8 +713,8 @@ static int keep_only_stdio_and(int notify) {
     return notify;
 }
 
-int berth_shim_main(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging) {
-    return berth_supervise(spec, dir, keep_only_stdio_and(notify), logging);
+int berth_shim_main(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging, int detach) {
+    return berth_supervise(spec, dir, keep_only_stdio_and(notify), logging, detach);
 }
 
 pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char *dir, pid_t *container, char *message, size_t size) {
@@ -732,7 +733,7 @@ pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char
         if (notify < 0) _exit(1);
         struct berth_spec spec;
         if (berth_decode_spec(encoded, len, &spec) != 0) { dprintf(notify, "error spec: damaged\n"); _exit(1); }
-        _exit(berth_supervise(&spec, dir, notify, NULL));
+        _exit(berth_supervise(&spec, dir, notify, NULL, 0));
     }
     close(fds[1]);
     char reply[512];

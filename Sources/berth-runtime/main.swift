@@ -20,7 +20,7 @@ let usage = """
                                  writes to STATE/ID/container.log
       start ID                   let a created container run its process
       state ID                   print a container's state as OCI state JSON
-      kill ID [SIGNAL]           send a signal (default TERM)
+      kill [--all] ID [SIGNAL]   send a signal (default TERM); --all: to every process of the container
       delete [--force] ID        remove a stopped container (--force: kill it first)
       list                       list containers
       events [--stats] ID        the container's cgroup usage as JSON lines: with --stats once; otherwise
@@ -85,6 +85,7 @@ struct Arguments {
     var log: String?
     var logFormat = "text"
     var force = false
+    var all = false
     var withInit = false
     var statsOnce = false
     var intervalMs: Int32 = 5000
@@ -122,6 +123,7 @@ struct Arguments {
                 logFormat = take(arg)
                 guard logFormat == "text" || logFormat == "json" else { fail("--log-format is text or json", status: 2) }
             case "-f", "--force": force = true
+            case "-a", "--all": all = true
             case "--init": withInit = true
             case "--stats": statsOnce = true
             case "--interval":
@@ -228,7 +230,7 @@ guard let command = args.positional.first else {
 switch command {
 case "create":
     let m = args.manager
-    let pid = attempt { try m.create(id: args.id(command), bundle: args.bundle, attach: !args.containerLog, root: args.source) }
+    let pid = attempt { try m.create(id: args.id(command), bundle: args.bundle, passStdio: !args.containerLog, root: args.source) }
     if let path = args.pidFile { attempt { try writePidFile(path, pid) } }
 case "start":
     attempt { try args.manager.start(id: args.id(command)) }
@@ -240,7 +242,7 @@ case "kill":
     let upper = name.uppercased()
     let bare = upper.hasPrefix("SIG") ? String(upper.dropFirst(3)) : upper
     guard let sig = signalNames[bare] ?? Int32(name), sig > 0, sig < 65 else { fail("unknown signal \(name)", status: 2) }
-    attempt { try args.manager.kill(id: args.positional[1], signal: sig) }
+    attempt { try args.manager.kill(id: args.positional[1], signal: sig, all: args.all) }
 case "delete":
     attempt { try args.manager.delete(id: args.id(command), force: args.force) }
 case "list":

@@ -9,6 +9,8 @@ enum Shell {
     }
 
     static var berth: String { built("berth") }
+    /// The runtime's own binary, as runc's clients call it.
+    static var berthRuntime: String { built("berth-runtime") }
     /// The benchmarks' executable (the store writer the crash test kills lives there).
     static var berthBench: String { built("berth-bench") }
 

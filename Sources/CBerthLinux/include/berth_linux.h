@@ -125,12 +125,14 @@ struct berth_log_config {
  * Supervises one container from this process (berth-shim, or a fork of `berth-runtime run`): its own
  * session, child subreaper; spawns the container, writes DIR/pid ("PID STARTTIME"), reports "ok PID\n" or
  * "error ...\n" on notify, copies its output into DIR/container.log when logging (else it inherits
- * stdio), waits, writes DIR/exit. Returns the supervisor's exit status.
+ * stdio), waits, writes DIR/exit. Returns the supervisor's exit status. With `detach` it returns once the
+ * container is spawned, as runc does: the container is then reparented to the nearest subreaper (the
+ * caller's containerd shim or conmon), which reaps it and learns its exit code; DIR/exit is not written.
  */
-int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging);
+int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging, int detach);
 
 /* berth-shim's main: berth_supervise after closing every descriptor but stdio and notify. */
-int berth_shim_main(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging);
+int berth_shim_main(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging, int detach);
 
 /* Forks a supervisor (the caller must be single-threaded) for a spec encoded as for berth-shim; returns
    its pid with *container set once the container runs, or -1 with the reason in message. stdin is
