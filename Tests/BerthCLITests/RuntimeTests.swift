@@ -56,6 +56,20 @@ struct BusyboxBundle {
         let data = try JSONSerialization.data(withJSONObject: c, options: [.prettyPrinted])
         try data.write(to: URL(fileURLWithPath: dir + "/config.json"))
     }
+
+    /// The config with these fields set in `linux`.
+    func config(_ script: String, linux fields: [String: Any]) throws {
+        try config(script) { c in
+            var l = c["linux"] as! [String: Any]
+            l.merge(fields) { $1 }
+            c["linux"] = l
+        }
+    }
+
+    /// `berth runtime run` of this bundle, with its state under the bundle.
+    func run(_ id: String) throws -> Shell.Result {
+        try Shell.run(Shell.berth, ["runtime", "run", "--root", dir + "/state", "--bundle", dir, "\(id)-\(getpid())"])
+    }
 }
 
 @Suite(.serialized, .enabled(if: getuid() == 0, "namespaces need root")) struct RuntimeTests {
@@ -530,25 +544,17 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
                 l["rootfsPropagation"] = "rshared"
                 c["linux"] = l
             }
-            let r = try Shell.run(Shell.berth, ["runtime", "run", "--root", b.dir + "/state", "--bundle", b.dir, "spec-\(getpid())"])
+            let r = try b.run("spec")
             #expect(r.status == 0, "\(r.stderr)")
             // 0027; the root is a shared mount; every cgroup line is "/": the container's own.
             #expect(r.stdout == "0027\n1\n0\n", "\(r.stdout)")
 
-            try b.config("true") { c in
-                var l = c["linux"] as! [String: Any]
-                l["intelRdt"] = ["closID": "guaranteed"]
-                c["linux"] = l
-            }
-            let rdt = try Shell.run(Shell.berth, ["runtime", "run", "--root", b.dir + "/state", "--bundle", b.dir, "rdt-\(getpid())"])
+            try b.config("true", linux: ["intelRdt": ["closID": "guaranteed"]])
+            let rdt = try b.run("rdt")
             #expect(rdt.status == 1)
             #expect(rdt.stderr.contains("/config.json:") && rdt.stderr.contains(": linux.intelRdt is not supported by berth"), "\(rdt.stderr)")
-            try b.config("true") { c in
-                var l = c["linux"] as! [String: Any]
-                l["rootfsPropagation"] = "sideways"
-                c["linux"] = l
-            }
-            let bad = try Shell.run(Shell.berth, ["runtime", "run", "--root", b.dir + "/state", "--bundle", b.dir, "bad-\(getpid())"])
+            try b.config("true", linux: ["rootfsPropagation": "sideways"])
+            let bad = try b.run("bad")
             #expect(bad.status == 1)
             #expect(bad.stderr.contains("linux.rootfsPropagation: must be one of private, rprivate, rshared"), "\(bad.stderr)")
             RuntimeLifecycleTests.reapShims()
@@ -560,24 +566,15 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
     @Test func cpusetLimitsTheContainersCPUs() throws {
         try BusyboxBundle.with { b in
             let path = "berth-test/cpuset-\(getpid())"
-            try b.config("grep Cpus_allowed_list /proc/self/status") { c in
-                var l = c["linux"] as! [String: Any]
-                l["cgroupsPath"] = path
-                l["resources"] = ["cpu": ["cpus": "0", "mems": "0"]]
-                c["linux"] = l
-            }
-            let r = try Shell.run(Shell.berth, ["runtime", "run", "--root", b.dir + "/state", "--bundle", b.dir, "cpuset-\(getpid())"])
+            try b.config("grep Cpus_allowed_list /proc/self/status", linux: ["cgroupsPath": path, "resources": ["cpu": ["cpus": "0", "mems": "0"]]])
+            let r = try b.run("cpuset")
             #expect(r.status == 0, "\(r.stderr)")
             #expect(r.stdout == "Cpus_allowed_list:\t0\n")
             let dir = (Cgroup.detectVersion() == .v2 ? "/sys/fs/cgroup/" : "/sys/fs/cgroup/cpuset/") + path
             #expect(!FileManager.default.fileExists(atPath: dir))
 
-            try b.config("true") { c in
-                var l = c["linux"] as! [String: Any]
-                l["resources"] = ["cpu": ["cpus": "0; echo"]]
-                c["linux"] = l
-            }
-            let bad = try Shell.run(Shell.berth, ["runtime", "run", "--root", b.dir + "/state", "--bundle", b.dir, "badcpus-\(getpid())"])
+            try b.config("true", linux: ["resources": ["cpu": ["cpus": "0; echo"]]])
+            let bad = try b.run("badcpus")
             #expect(bad.status == 1)
             #expect(bad.stderr.contains("linux.resources.cpu.cpus: must be a list of numbers and ranges"), "\(bad.stderr)")
             RuntimeLifecycleTests.reapShims()
