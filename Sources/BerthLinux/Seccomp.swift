@@ -64,6 +64,9 @@ public struct SeccompProfile: Sendable, Hashable {
         }
     }
 
+    /// The comparison operators `op` takes (the runtime's `features` lists them).
+    public static let operators = ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"]
+
     static func op(_ name: String) -> scmp_compare? {
         switch name {
         case "SCMP_CMP_NE": return SCMP_CMP_NE

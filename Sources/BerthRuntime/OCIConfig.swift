@@ -308,6 +308,10 @@ public struct OCIConfig {
         self.cgroupsPath = cgroupsPath
     }
 
+    /// The seccomp actions `action` takes (the runtime's `features` lists them).
+    static let seccompActions = ["SCMP_ACT_ALLOW", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP",
+                                 "SCMP_ACT_LOG", "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"]
+
     static func action(_ r: inout Reader, _ key: String, errnoKey: String) throws -> SeccompProfile.Action {
         let name = try r.string(key, required: true)!
         let errno = try r.int(errnoKey)
@@ -510,4 +514,31 @@ struct Reader {
         "linux.seccomp.syscalls[]": ["names", "action", "errnoRet", "args"],
         "linux.seccomp.syscalls[].args[]": ["index", "value", "valueTwo", "op"],
     ]
+}
+
+/// What `features` reports (the runtime spec's features document): what a config may ask of this runtime.
+public enum RuntimeFeatures {
+    public static var json: [String: Any] {
+        #if arch(x86_64)
+        let archs = ["SCMP_ARCH_X86_64"]
+        #elseif arch(arm64)
+        let archs = ["SCMP_ARCH_AARCH64"]
+        #else
+        let archs: [String] = []
+        #endif
+        return [
+            "ociVersionMin": "1.0.0",
+            "ociVersionMax": "1.1.0",
+            "hooks": [String](),
+            "mountOptions": (Array(OCIConfig.mountFlags.keys) + Array(OCIConfig.propagation)).sorted(),
+            "linux": [
+                "namespaces": Namespace.allCases.map(\.rawValue).sorted(),
+                "capabilities": CapabilityNames.numbers.sorted { $0.value < $1.value }.map(\.key),
+                "cgroup": ["v1": true, "v2": true, "systemd": false, "systemdUser": false],
+                "seccomp": ["enabled": true, "actions": OCIConfig.seccompActions, "operators": SeccompProfile.operators, "archs": archs],
+                "apparmor": ["enabled": false],
+                "selinux": ["enabled": false],
+            ] as [String: Any],
+        ]
+    }
 }

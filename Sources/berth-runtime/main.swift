@@ -23,6 +23,10 @@ let usage = """
       kill [--all] ID [SIGNAL]   send a signal (default TERM); --all: to every process of the container
       delete [--force] ID        remove a stopped container (--force: kill it first)
       list                       list containers
+      ps [--format table|json] ID [-- PS-ARGS]
+                                 the container's processes: ps(1)'s lines (default -ef) for them, or
+                                 their pids as a JSON list
+      features                   what this runtime supports, as runc's `features` JSON
       events [--stats] ID        the container's cgroup usage as JSON lines: with --stats once; otherwise
                                  every --interval (default 5s) and an "oom" event at each OOM kill,
                                  until the container stops
@@ -86,6 +90,7 @@ struct Arguments {
     var logFormat = "text"
     var force = false
     var all = false
+    var format = "table"
     var withInit = false
     var statsOnce = false
     var intervalMs: Int32 = 5000
@@ -122,7 +127,13 @@ struct Arguments {
             case "--log-format":
                 logFormat = take(arg)
                 guard logFormat == "text" || logFormat == "json" else { fail("--log-format is text or json", status: 2) }
+            case "-f" where positional.first == "ps", "--format":
+                format = take(arg)
+                guard format == "table" || format == "json" else { fail("--format is table or json", status: 2) }
             case "-f", "--force": force = true
+            case "--":
+                // ps: what follows goes to ps(1) as it is.
+                while let rest = it.next() { positional.append(rest) }
             case "-a", "--all": all = true
             case "--init": withInit = true
             case "--stats": statsOnce = true
@@ -245,6 +256,31 @@ case "kill":
     attempt { try args.manager.kill(id: args.positional[1], signal: sig, all: args.all) }
 case "delete":
     attempt { try args.manager.delete(id: args.id(command), force: args.force) }
+case "ps":
+    guard args.positional.count >= 2 else { fail("ps needs a container id", status: 2) }
+    let id = args.positional[1]
+    let m = args.manager
+    _ = attempt { try m.state(id: id) }
+    let pids = m.cgroup(of: id)?.processes ?? []
+    if args.format == "json" {
+        say("[" + pids.map(String.init).joined(separator: ",") + "]")
+        exit(0)
+    }
+    let psArgs = args.positional.count > 2 ? Array(args.positional[2...]) : ["-ef"]
+    let listing = attempt { try Subprocess.run(["/usr/bin/env", "ps"] + psArgs) }
+    guard listing.status == 0 else { fail("ps \(psArgs.joined(separator: " ")): \(listing.output)") }
+    let lines = listing.output.split(separator: "\n", omittingEmptySubsequences: false)
+    guard let header = lines.first, let column = header.split(separator: " ").firstIndex(of: "PID") else {
+        fail("ps \(psArgs.joined(separator: " ")) printed no PID column")
+    }
+    let wanted = Set(pids)
+    say(String(header))
+    for line in lines.dropFirst() {
+        let fields = line.split(separator: " ")
+        if fields.count > column, let pid = Int32(fields[column]), wanted.contains(pid) { say(String(line)) }
+    }
+case "features":
+    say(jsonText(RuntimeFeatures.json))
 case "list":
     say("ID\tPID\tSTATUS\tBUNDLE")
     for s in args.manager.list() { say("\(s.id)\t\(s.status == .stopped ? 0 : s.pid)\t\(s.status.rawValue)\t\(s.bundle)") }

@@ -581,6 +581,42 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
         }
     }
 
+    /// runc's `ps` (ps(1)'s lines for the container's processes, or their pids as JSON), `kill --all` (every
+    /// process of the container's cgroup) and `features`.
+    @Test func psKillAllAndFeatures() throws {
+        try BusyboxBundle.with { b in
+            try b.config("sleep 30 & sleep 31 & wait")
+            let root = b.dir + "/state"
+            let id = "ps-\(getpid())"
+            #expect(try berth(root, ["create", "--container-log", "--bundle", b.dir, id]).status == 0)
+            #expect(try berth(root, ["start", id]).status == 0)
+            var pids: [Int] = []
+            for _ in 0..<100 where pids.count < 3 {
+                pids = (try JSONSerialization.jsonObject(with: Data(try berth(root, ["ps", "--format", "json", id]).stdout.utf8)) as? [Int]) ?? []
+                if pids.count < 3 { usleep(20_000) }
+            }
+            #expect(pids.count == 3, "\(pids)")
+            let table = try berth(root, ["ps", id, "--", "-o", "pid,comm"])
+            #expect(table.status == 0, "\(table.stderr)")
+            let lines = table.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            #expect(lines.first == ["PID", "COMMAND"])
+            #expect(Set(lines.dropFirst().compactMap { Int($0[0]) }) == Set(pids))
+            #expect(lines.dropFirst().map { $0.last ?? "" }.sorted() == ["sh", "sleep", "sleep"])
+
+            #expect(try berth(root, ["kill", "--all", id, "KILL"]).status == 0)
+            #expect(try stateWhenStopped(root, id)?["status"] as? String == "stopped")
+            #expect(try berth(root, ["delete", id]).status == 0)
+
+            let features = try JSONSerialization.jsonObject(with: Data(try berth(root, ["features"]).stdout.utf8)) as? [String: Any]
+            #expect(features?["ociVersionMax"] as? String == "1.1.0")
+            let linux = features?["linux"] as? [String: Any]
+            #expect((linux?["namespaces"] as? [String])?.contains("cgroup") == true)
+            #expect(((linux?["seccomp"] as? [String: Any])?["actions"] as? [String])?.contains("SCMP_ACT_ERRNO") == true)
+            #expect((features?["mountOptions"] as? [String])?.contains("rbind") == true)
+            RuntimeLifecycleTests.reapShims()
+        }
+    }
+
     /// As runc's: `create` gives the container its caller's stdin, stdout and stderr (a client reads the
     /// output until the container ends) and leaves no supervisor, writes the container's pid to
     /// --pid-file, and with --log and --log-format json puts a failure's reason in that file as a JSON line.
