@@ -79,7 +79,7 @@ public struct Cgroup: Sendable {
 
     /// In this order in `paths` (v1). cpuacct holds the CPU usage; where it is mounted with cpu (one
     /// `cpu,cpuacct` hierarchy) the cpu directory serves for both.
-    static let v1Controllers = ["memory", "cpu", "pids", "cpuacct", "devices"]
+    static let v1Controllers = ["memory", "cpu", "pids", "cpuacct", "devices", "freezer"]
 
     /// The v1 directory of a controller (paths are /sys/fs/cgroup/<controller>/...).
     func v1(_ controller: String) -> String? {
@@ -150,6 +150,8 @@ public struct Cgroup: Sendable {
             var paths: [String] = []
             for c in v1Controllers {
                 if c == "cpuacct", !Files.exists("\(root)/cpuacct") || Cgroup.sameDirectory("\(root)/cpuacct", "\(root)/cpu") { continue }
+                // The freezer (pause and resume) where the kernel has one.
+                if c == "freezer", !Files.exists("\(root)/freezer") { continue }
                 let dir = "\(root)/\(c)/\(clean)"
                 try makeDirs(dir, below: "\(root)/\(c)")
                 paths.append(dir)
@@ -231,6 +233,39 @@ public struct Cgroup: Sendable {
     public var processes: [Int32] {
         let text = Files.readText(paths[0] + "/cgroup.procs", limit: 16 << 20) ?? ""
         return text.split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    /// Whether the cgroup's processes are frozen (v1 freezer.state, v2 cgroup.freeze).
+    public var frozen: Bool {
+        if version == .v2 { return Files.readText(paths[0] + "/cgroup.freeze")?.hasPrefix("1") ?? false }
+        return v1("freezer").flatMap { Files.readText($0 + "/freezer.state") }?.hasPrefix("FROZEN") ?? false
+    }
+
+    /// Freezes or thaws every process of the cgroup, and waits until the kernel says it is done (v1 passes
+    /// through FREEZING while tasks are being stopped).
+    public func freeze(_ on: Bool) throws(LinuxError) {
+        let file: String
+        if version == .v2 {
+            file = paths[0] + "/cgroup.freeze"
+            try Cgroup.write(on ? "1" : "0", to: file)
+        } else {
+            guard let freezer = v1("freezer") else {
+                throw LinuxError(stage: "cgroup", syscall: "freezer (the kernel has no freezer controller mounted)", path: paths[0], errno: ENOENT)
+            }
+            file = freezer + "/freezer.state"
+            try Cgroup.write(on ? "FROZEN" : "THAWED", to: file)
+        }
+        for _ in 0..<1000 {
+            if version == .v2 {
+                if Cgroup.keyed(paths[0] + "/cgroup.events")["frozen"] == (on ? 1 : 0) { return }
+            } else if Files.readText(file)?.hasPrefix(on ? "FROZEN" : "THAWED") == true {
+                return
+            } else if on {
+                try Cgroup.write("FROZEN", to: file)
+            }
+            usleep(1000)
+        }
+        throw LinuxError(stage: "cgroup", syscall: on ? "freeze (still freezing after 1 s)" : "thaw (still frozen after 1 s)", path: file, errno: EBUSY)
     }
 
     /// Processes killed by the OOM killer in this cgroup (v2 memory.events, v1 memory.oom_control).

@@ -7,7 +7,7 @@ import Glibc
 
 /// The OCI state of a container, as `berth runtime state` prints it.
 public struct ContainerState: Sendable, Equatable {
-    public enum Status: String, Sendable { case created, running, stopped }
+    public enum Status: String, Sendable { case created, running, paused, stopped }
     public var id: String
     public var status: Status
     public var pid: Int32
@@ -276,7 +276,7 @@ public struct ContainerManager: Sendable {
             _ = recorded()
             return s
         }
-        s.status = Files.exists(d + "/exec.fifo") ? .created : .running
+        s.status = Files.exists(d + "/exec.fifo") ? .created : cgroup(of: id)?.frozen == true ? .paused : .running
         return s
     }
 
@@ -287,6 +287,14 @@ public struct ContainerManager: Sendable {
         // Field 22 (starttime) is the 20th after the command name; a zombie has exited already.
         guard fields.count > 19, fields[0] != "Z" else { return nil }
         return UInt64(fields[19])
+    }
+
+    /// Freezes a running container's processes (`paused`), or thaws a paused one.
+    public func pause(id: String, _ on: Bool) throws {
+        let s = try state(id: id)
+        guard s.status == (on ? .running : .paused) else { throw RuntimeError("container \(id) is \(s.status.rawValue), not \(on ? "running" : "paused")") }
+        guard let cgroup = cgroup(of: id) else { throw RuntimeError("container \(id) has no cgroup") }
+        do { try cgroup.freeze(on) } catch { throw RuntimeError("container \(id): \(error)") }
     }
 
     /// With `all`, every process in the container's cgroup gets the signal (runc's `kill --all`).
@@ -305,6 +313,8 @@ public struct ContainerManager: Sendable {
         if s.status != .stopped {
             guard force else { throw RuntimeError("container \(id) is \(s.status.rawValue); stop it first or use --force") }
             _ = Glibc.kill(s.pid, SIGKILL)
+            // A frozen process dies only once thawed.
+            if s.status == .paused { try? cgroup(of: id)?.freeze(false) }
             _ = berth_wait_pid_exit(s.pid, 5000)
             // The shim records the exit right after; removing the directory under it would race.
             let supervised = !Files.exists(dir(id) + "/unsupervised")

@@ -23,6 +23,7 @@ let usage = """
       kill [--all] ID [SIGNAL]   send a signal (default TERM); --all: to every process of the container
       delete [--force] ID        remove a stopped container (--force: kill it first)
       list                       list containers
+      pause ID | resume ID       freeze or thaw every process of the container (cgroup freezer)
       ps [--format table|json] ID [-- PS-ARGS]
                                  the container's processes: ps(1)'s lines (default -ef) for them, or
                                  their pids as a JSON list
@@ -279,6 +280,8 @@ case "ps":
         let fields = line.split(separator: " ")
         if fields.count > column, let pid = Int32(fields[column]), wanted.contains(pid) { say(String(line)) }
     }
+case "pause", "resume":
+    attempt { try args.manager.pause(id: args.id(command), command == "pause") }
 case "features":
     say(jsonText(RuntimeFeatures.json))
 case "list":

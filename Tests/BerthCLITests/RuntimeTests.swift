@@ -617,6 +617,40 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
         }
     }
 
+    /// pause freezes every process of the container (state "paused", no progress), resume thaws them, and a
+    /// forced delete of a paused container thaws it to kill it.
+    @Test func pauseResumeAndDeleteAPausedContainer() throws {
+        try BusyboxBundle.with { b in
+            try b.config("i=0; while true; do i=$((i+1)); echo $i; done")
+            let root = b.dir + "/state"
+            let id = "pause-\(getpid())"
+            #expect(try berth(root, ["create", "--container-log", "--bundle", b.dir, id]).status == 0)
+            #expect(try berth(root, ["start", id]).status == 0)
+            func count() -> Int {
+                let log = (try? String(contentsOfFile: root + "/" + id + "/container.log", encoding: .utf8)) ?? ""
+                return Int(log.split(separator: "\n").last ?? "0") ?? 0
+            }
+            func status() throws -> String? {
+                (try JSONSerialization.jsonObject(with: Data(try berth(root, ["state", id]).stdout.utf8)) as? [String: Any])?["status"] as? String
+            }
+            usleep(200_000)
+            #expect(try berth(root, ["pause", id]).status == 0)
+            #expect(try status() == "paused")
+            let frozen = count()
+            usleep(300_000)
+            #expect(count() == frozen)
+            #expect(try berth(root, ["pause", id]).stderr == "berth runtime: container \(id) is paused, not running\n")
+            #expect(try berth(root, ["resume", id]).status == 0)
+            #expect(try status() == "running")
+            usleep(300_000)
+            #expect(count() > frozen)
+            #expect(try berth(root, ["pause", id]).status == 0)
+            #expect(try berth(root, ["delete", "--force", id]).status == 0)
+            #expect(try berth(root, ["state", id]).status == 1)
+            RuntimeLifecycleTests.reapShims()
+        }
+    }
+
     /// As runc's: `create` gives the container its caller's stdin, stdout and stderr (a client reads the
     /// output until the container ends) and leaves no supervisor, writes the container's pid to
     /// --pid-file, and with --log and --log-format json puts a failure's reason in that file as a JSON line.
