@@ -66,6 +66,14 @@ struct BusyboxBundle {
         }
     }
 
+    /// A container of this bundle created (its output to its log) and started: its state root and id.
+    func started(_ name: String) throws -> (root: String, id: String) {
+        let root = dir + "/state", id = "\(name)-\(getpid())"
+        let created = try berth(root, ["create", "--container-log", "--bundle", dir, id])
+        guard created.status == 0, try berth(root, ["start", id]).status == 0 else { throw TestFailure("\(id) did not start: \(created.stderr)") }
+        return (root, id)
+    }
+
     /// `berth runtime run` of this bundle, with its state under the bundle.
     func run(_ id: String) throws -> Shell.Result {
         try Shell.run(Shell.berth, ["runtime", "run", "--root", dir + "/state", "--bundle", dir, "\(id)-\(getpid())"])
@@ -586,10 +594,7 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
     @Test func psKillAllAndFeatures() throws {
         try BusyboxBundle.with { b in
             try b.config("sleep 30 & sleep 31 & wait")
-            let root = b.dir + "/state"
-            let id = "ps-\(getpid())"
-            #expect(try berth(root, ["create", "--container-log", "--bundle", b.dir, id]).status == 0)
-            #expect(try berth(root, ["start", id]).status == 0)
+            let (root, id) = try b.started("ps")
             var pids: [Int] = []
             for _ in 0..<100 where pids.count < 3 {
                 pids = (try JSONSerialization.jsonObject(with: Data(try berth(root, ["ps", "--format", "json", id]).stdout.utf8)) as? [Int]) ?? []
@@ -622,10 +627,7 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
     @Test func pauseResumeAndDeleteAPausedContainer() throws {
         try BusyboxBundle.with { b in
             try b.config("i=0; while true; do i=$((i+1)); echo $i; done")
-            let root = b.dir + "/state"
-            let id = "pause-\(getpid())"
-            #expect(try berth(root, ["create", "--container-log", "--bundle", b.dir, id]).status == 0)
-            #expect(try berth(root, ["start", id]).status == 0)
+            let (root, id) = try b.started("pause")
             func count() -> Int {
                 let log = (try? String(contentsOfFile: root + "/" + id + "/container.log", encoding: .utf8)) ?? ""
                 return Int(log.split(separator: "\n").last ?? "0") ?? 0
