@@ -47,11 +47,6 @@ public struct ContainerManager: Sendable {
         }
     }
 
-    /// Sets the container up and leaves it waiting before exec; returns its pid.
-    /// With `passStdio`, as runc's `create`: the container has the caller's stdin, stdout and stderr (the
-    /// caller reads its output until it ends) and no supervisor stays: it is reparented to the caller's
-    /// subreaper (containerd's shim, conmon), which reaps it and has its exit code. Otherwise berth-shim
-    /// supervises it, copies its output to `<state>/container.log` and records its exit code.
     /// Where a container's root comes from: the bundle's rootfs, an image of the store (through an overlay
     /// with the container's own upper directory, so no write reaches the store), or the host's root, read-only.
     public enum RootSource: Sendable {
@@ -73,6 +68,11 @@ public struct ContainerManager: Sendable {
         return ["/root", "/home", "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-"] + keys.sorted()
     }()
 
+    /// Sets the container up and leaves it waiting before exec; returns its pid.
+    /// With `passStdio`, as runc's `create`: the container has the caller's stdin, stdout and stderr (the
+    /// caller reads its output until it ends) and no supervisor stays: it is reparented to the caller's
+    /// subreaper (containerd's shim, conmon), which reaps it and has its exit code. Otherwise berth-shim
+    /// supervises it, copies its output to `<state>/container.log` and records its exit code.
     @discardableResult
     public func create(id: String, bundle: String, passStdio: Bool = false, root source: RootSource = .bundle) throws -> Int32 {
         try setUp(id: id, bundle: bundle, passStdio: passStdio, root: source).container

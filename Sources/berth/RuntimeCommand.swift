@@ -9,7 +9,7 @@ import Glibc
 struct RuntimeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runtime",
-        abstract: "The OCI runtime (runc-compatible subset): run|create|start|state|kill|delete|list|spec (see `berth runtime --help`).",
+        abstract: "The OCI runtime, as runc: run|create|start|state|kill|delete|list|ps|pause|resume|events|features|spec (see `berth runtime --help`).",
         helpNames: []
     )
 
