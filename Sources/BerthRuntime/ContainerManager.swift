@@ -55,6 +55,25 @@ public struct ContainerManager: Sendable {
         case host
     }
 
+    /// cgroupsPath in systemd's form, "slice:prefix:name" (runc's --systemd-cgroup), placed where systemd
+    /// would put the unit: berth writes the cgroup itself, with or without systemd running.
+    public var systemdCgroup = false
+
+    /// "system.slice:docker:abc" → "system.slice/docker-abc.scope"; a nested slice "a-b.slice" lies in
+    /// "a.slice/a-b.slice"; an empty slice is system.slice.
+    static func systemdPath(_ path: String) throws -> String {
+        let parts = path.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, !parts[2].isEmpty, !parts.contains(where: { $0.contains("/") || $0 == ".." }) else {
+            throw RuntimeError("linux.cgroupsPath \"\(path)\": with --systemd-cgroup it is slice:prefix:name")
+        }
+        let slice = parts[0].isEmpty ? "system.slice" : parts[0]
+        guard slice.hasSuffix(".slice") else { throw RuntimeError("linux.cgroupsPath \"\(path)\": \(slice) is not a .slice") }
+        let words = slice.dropLast(6).split(separator: "-")
+        let nested = words.indices.map { words[...$0].joined(separator: "-") + ".slice" }
+        let unit = parts[2].hasSuffix(".slice") ? parts[2] : (parts[1].isEmpty ? "" : parts[1] + "-") + parts[2] + ".scope"
+        return (nested + [unit]).joined(separator: "/")
+    }
+
     /// The image store `create` takes images from (`<state>/images`).
     public var images: String?
 
@@ -155,7 +174,7 @@ public struct ContainerManager: Sendable {
                 }
             }
             try Files.write(Files.absolute(bundle), to: d + "/bundle", mode: 0o600)
-            let relative = config.cgroupsPath.map { String($0.drop { $0 == "/" }) } ?? "berth/\(id)"
+            let relative = try config.cgroupsPath.map { systemdCgroup ? try ContainerManager.systemdPath($0) : String($0.drop { $0 == "/" }) } ?? "berth/\(id)"
             let cgroup = try Cgroup.create(relative: relative, limits: config.limits)
             try Files.write(cgroup.paths.joined(separator: "\n") + "\n", to: d + "/cgroups", mode: 0o600)
             if let m = config.cgroupMount {

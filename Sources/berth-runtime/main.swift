@@ -37,6 +37,9 @@ let usage = """
 
     options (before or after the command):
       --root DIR                 directory for runtime state (default /run/berth/runtime)
+      --systemd-cgroup           linux.cgroupsPath is systemd's slice:prefix:name (the cgroup is made
+                                 where systemd would make the unit's); --no-new-keyring and --no-pivot
+                                 are accepted (berth makes no keyring; it always pivots)
       --log FILE                 errors are appended to FILE rather than written to stderr
       --log-format text|json     the form of --log lines (json: runc's {"level","msg","time"})
       -b, --bundle DIR           bundle directory (default .)
@@ -86,6 +89,7 @@ struct Arguments {
     var logMaxBytes = 10 << 20
     var logFiles = 5
     var containerLog = false
+    var systemdCgroup = false
     var pidFile: String?
     var log: String?
     var logFormat = "text"
@@ -123,6 +127,10 @@ struct Arguments {
             case "--log-max-bytes": logMaxBytes = inline.flatMap { Int($0) } ?? number(arg); containerLog = true
             case "--log-files": logFiles = inline.flatMap { Int($0) } ?? number(arg); containerLog = true
             case "--container-log": containerLog = true
+            case "--systemd-cgroup": systemdCgroup = true
+            // runc's: berth makes no session keyring and always pivots (the safer of the two), so these ask
+            // for what it does anyway.
+            case "--no-new-keyring", "--no-pivot": break
             case "--pid-file": pidFile = take(arg)
             case "--log": log = take(arg)
             case "--log-format":
@@ -174,6 +182,7 @@ struct Arguments {
         m.logMaxBytes = logMaxBytes
         m.logFiles = logFiles
         m.images = stateDir + "/images"
+        m.systemdCgroup = systemdCgroup
         return m
     }
 

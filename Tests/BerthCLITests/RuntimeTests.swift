@@ -581,6 +581,14 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
             let dir = (Cgroup.detectVersion() == .v2 ? "/sys/fs/cgroup/" : "/sys/fs/cgroup/cpuset/") + path
             #expect(!FileManager.default.fileExists(atPath: dir))
 
+            // runc's --systemd-cgroup: the path is where systemd would make the unit, and goes with it.
+            try b.config("grep -m1 berthtest.slice /proc/self/cgroup", linux: ["cgroupsPath": "berthtest.slice:berth:\(getpid())"])
+            let systemd = try Shell.run(Shell.berth, ["runtime", "--systemd-cgroup", "run", "--root", b.dir + "/state", "--bundle", b.dir, "systemd-\(getpid())"])
+            #expect(systemd.status == 0, "\(systemd.stderr)")
+            #expect(systemd.stdout.hasSuffix(":/berthtest.slice/berth-\(getpid()).scope\n"), "\(systemd.stdout)")
+            let memory = Cgroup.detectVersion() == .v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory"
+            #expect(!FileManager.default.fileExists(atPath: memory + "/berthtest.slice"))
+
             try b.config("true", linux: ["resources": ["cpu": ["cpus": "0; echo"]]])
             let bad = try b.run("badcpus")
             #expect(bad.status == 1)

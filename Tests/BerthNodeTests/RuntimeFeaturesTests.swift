@@ -14,3 +14,16 @@ import Testing
         }
     }
 }
+
+@Suite struct SystemdCgroupPathTests {
+    /// runc's --systemd-cgroup form of linux.cgroupsPath, placed where systemd puts the unit.
+    @Test func slicePrefixNameBecomesTheUnitsPath() throws {
+        #expect(try ContainerManager.systemdPath("system.slice:docker:abc") == "system.slice/docker-abc.scope")
+        #expect(try ContainerManager.systemdPath(":crio:abc") == "system.slice/crio-abc.scope")
+        #expect(try ContainerManager.systemdPath("machine-a-b.slice::abc") == "machine.slice/machine-a.slice/machine-a-b.slice/abc.scope")
+        #expect(try ContainerManager.systemdPath("user.slice:x:pod.slice") == "user.slice/pod.slice")
+        #expect(throws: RuntimeError.self) { try ContainerManager.systemdPath("/berth/abc") }
+        #expect(throws: RuntimeError.self) { try ContainerManager.systemdPath("system.slice:a:../../x") }
+        #expect(throws: RuntimeError.self) { try ContainerManager.systemdPath("notaslice:a:b") }
+    }
+}
