@@ -85,7 +85,6 @@ public struct MappedPagesService: Service {
     }
 
     public func run() async throws {
-        let (first, every) = (first, every)
         await cancelWhenGracefulShutdown {
             var wait = first
             while (try? await Task.sleep(for: wait)) != nil {

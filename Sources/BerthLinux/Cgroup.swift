@@ -117,26 +117,20 @@ public struct Cgroup: Sendable {
         case .v2:
             let dir = root + "/" + clean
             try makeDirs(dir, below: root)
-            // Enable the controllers in the parents so the leaf can use them.
+            // Enable the controllers in the parents so the leaf can use them (cpuset only when asked for).
+            let controllers = "+memory +cpu +pids" + (limits.cpusetCpus != nil || limits.cpusetMems != nil ? " +cpuset" : "")
             var parent = root
             for component in clean.split(separator: "/").dropLast() {
-                try? write("+memory +cpu +pids", to: parent + "/cgroup.subtree_control")
+                try? write(controllers, to: parent + "/cgroup.subtree_control")
                 parent += "/" + component
             }
-            try? write("+memory +cpu +pids", to: parent + "/cgroup.subtree_control")
+            try? write(controllers, to: parent + "/cgroup.subtree_control")
             let cg = Cgroup(version: .v2, paths: [dir])
             if limits.cpuRealtimePeriod != nil || limits.cpuRealtimeRuntime != nil {
                 throw LinuxError(stage: "cgroup", syscall: "cpu.rt_runtime_us (real-time budgets exist only in cgroup v1)", path: dir, errno: ENOTSUP)
             }
-            if limits.cpusetCpus != nil || limits.cpusetMems != nil {
-                var parent = root
-                for component in clean.split(separator: "/") {
-                    try write("+cpuset", to: parent + "/cgroup.subtree_control")
-                    parent += "/" + component
-                }
-                if let cpus = limits.cpusetCpus { try write(cpus, to: dir + "/cpuset.cpus") }
-                if let mems = limits.cpusetMems { try write(mems, to: dir + "/cpuset.mems") }
-            }
+            if let cpus = limits.cpusetCpus { try write(cpus, to: dir + "/cpuset.cpus") }
+            if let mems = limits.cpusetMems { try write(mems, to: dir + "/cpuset.mems") }
             if let m = limits.memoryBytes { try write(String(m), to: dir + "/memory.max") }
             if let q = limits.cpuQuota { try write("\(q > 0 ? String(q) : "max") \(limits.cpuPeriod ?? 100_000)", to: dir + "/cpu.max") }
             if let shares = limits.cpuShares {
@@ -233,12 +227,6 @@ public struct Cgroup: Sendable {
     public var processes: [Int32] {
         let text = Files.readText(paths[0] + "/cgroup.procs", limit: 16 << 20) ?? ""
         return text.split(separator: "\n").compactMap { Int32($0) }
-    }
-
-    /// Whether the cgroup's processes are frozen (v1 freezer.state, v2 cgroup.freeze).
-    public var frozen: Bool {
-        if version == .v2 { return Files.readText(paths[0] + "/cgroup.freeze")?.hasPrefix("1") ?? false }
-        return v1("freezer").flatMap { Files.readText($0 + "/freezer.state") }?.hasPrefix("FROZEN") ?? false
     }
 
     /// Freezes or thaws every process of the cgroup, and waits until the kernel says it is done (v1 passes

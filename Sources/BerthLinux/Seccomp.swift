@@ -64,21 +64,16 @@ public struct SeccompProfile: Sendable, Hashable {
         }
     }
 
-    /// The comparison operators `op` takes (the runtime's `features` lists them).
-    public static let operators = ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"]
+    /// The comparison operators of a rule's arguments, by their names in profiles.
+    static let operatorsByName: [String: scmp_compare] = [
+        "SCMP_CMP_NE": SCMP_CMP_NE, "SCMP_CMP_LT": SCMP_CMP_LT, "SCMP_CMP_LE": SCMP_CMP_LE, "SCMP_CMP_EQ": SCMP_CMP_EQ,
+        "SCMP_CMP_GE": SCMP_CMP_GE, "SCMP_CMP_GT": SCMP_CMP_GT, "SCMP_CMP_MASKED_EQ": SCMP_CMP_MASKED_EQ,
+    ]
 
-    static func op(_ name: String) -> scmp_compare? {
-        switch name {
-        case "SCMP_CMP_NE": return SCMP_CMP_NE
-        case "SCMP_CMP_LT": return SCMP_CMP_LT
-        case "SCMP_CMP_LE": return SCMP_CMP_LE
-        case "SCMP_CMP_EQ": return SCMP_CMP_EQ
-        case "SCMP_CMP_GE": return SCMP_CMP_GE
-        case "SCMP_CMP_GT": return SCMP_CMP_GT
-        case "SCMP_CMP_MASKED_EQ": return SCMP_CMP_MASKED_EQ
-        default: return nil
-        }
-    }
+    /// The operators `op` takes (the runtime's `features` lists them).
+    public static var operators: [String] { operatorsByName.keys.sorted() }
+
+    static func op(_ name: String) -> scmp_compare? { operatorsByName[name] }
 
     /// A stable key for the compiled form: FNV-1a over a canonical text of the profile.
     public var cacheKey: String {

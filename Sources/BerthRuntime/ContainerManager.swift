@@ -295,7 +295,9 @@ public struct ContainerManager: Sendable {
             _ = recorded()
             return s
         }
-        s.status = Files.exists(d + "/exec.fifo") ? .created : cgroup(of: id)?.frozen == true ? .paused : .running
+        // `paused` is noted by pause (the node agent asks every container's state each tick: one stat, not
+        // the cgroup's files).
+        s.status = Files.exists(d + "/exec.fifo") ? .created : Files.exists(d + "/paused") ? .paused : .running
         return s
     }
 
@@ -313,7 +315,10 @@ public struct ContainerManager: Sendable {
         let s = try state(id: id)
         guard s.status == (on ? .running : .paused) else { throw RuntimeError("container \(id) is \(s.status.rawValue), not \(on ? "running" : "paused")") }
         guard let cgroup = cgroup(of: id) else { throw RuntimeError("container \(id) has no cgroup") }
-        do { try cgroup.freeze(on) } catch { throw RuntimeError("container \(id): \(error)") }
+        do {
+            try cgroup.freeze(on)
+            if on { try Files.write("", to: dir(id) + "/paused", mode: 0o600) } else { unlink(dir(id) + "/paused") }
+        } catch { throw RuntimeError("container \(id): \(error)") }
     }
 
     /// With `all`, every process in the container's cgroup gets the signal (runc's `kill --all`).

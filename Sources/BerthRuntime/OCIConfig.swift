@@ -40,9 +40,9 @@ public struct OCIConfig {
         "nodiratime": (2048, 0), "diratime": (0, 2048), "bind": (4096, 0), "rbind": (4096 | 16384, 0),
         "relatime": (1 << 21, 0), "norelatime": (0, 1 << 21), "strictatime": (1 << 24, 0), "nostrictatime": (0, 1 << 24),
     ]
-    /// Propagation options: every mount in the container is private already (its root is made rprivate).
-    static let propagation: Set<String> = ["private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"]
-    /// MS_PRIVATE, MS_SLAVE, MS_SHARED, MS_UNBINDABLE, each with MS_REC for the r- forms.
+    /// Propagation: MS_PRIVATE, MS_SLAVE, MS_SHARED, MS_UNBINDABLE, each with MS_REC for the r- forms. As a
+    /// mount option it is taken and left: every mount in the container is private already (its root is
+    /// made rprivate); as linux.rootfsPropagation it is applied to the container's root.
     static let propagationFlags: [String: UInt] = [
         "private": 1 << 18, "rprivate": 1 << 18 | 16384, "slave": 1 << 19, "rslave": 1 << 19 | 16384,
         "shared": 1 << 20, "rshared": 1 << 20 | 16384, "unbindable": 1 << 17, "runbindable": 1 << 17 | 16384,
@@ -136,7 +136,7 @@ public struct OCIConfig {
             for option in try m.strings("options") {
                 if let f = OCIConfig.mountFlags[option] {
                     flags = (flags | f.set) & ~f.clear
-                } else if !OCIConfig.propagation.contains(option) {
+                } else if OCIConfig.propagationFlags[option] == nil {
                     data.append(option)
                 }
             }
@@ -308,23 +308,21 @@ public struct OCIConfig {
         self.cgroupsPath = cgroupsPath
     }
 
+    /// Seccomp actions by their names in profiles, given the rule's errno (EPERM when it names none).
+    static let seccompActionsByName: [String: @Sendable (Int32) -> SeccompProfile.Action] = [
+        "SCMP_ACT_ALLOW": { _ in .allow }, "SCMP_ACT_KILL": { _ in .kill }, "SCMP_ACT_KILL_THREAD": { _ in .kill },
+        "SCMP_ACT_KILL_PROCESS": { _ in .killProcess }, "SCMP_ACT_TRAP": { _ in .trap }, "SCMP_ACT_LOG": { _ in .log },
+        "SCMP_ACT_ERRNO": { .errno($0) }, "SCMP_ACT_TRACE": { .trace($0) },
+    ]
+
     /// The seccomp actions `action` takes (the runtime's `features` lists them).
-    static let seccompActions = ["SCMP_ACT_ALLOW", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP",
-                                 "SCMP_ACT_LOG", "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"]
+    static var seccompActions: [String] { seccompActionsByName.keys.sorted() }
 
     static func action(_ r: inout Reader, _ key: String, errnoKey: String) throws -> SeccompProfile.Action {
         let name = try r.string(key, required: true)!
         let errno = try r.int(errnoKey)
-        switch name {
-        case "SCMP_ACT_ALLOW": return .allow
-        case "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD": return .kill
-        case "SCMP_ACT_KILL_PROCESS": return .killProcess
-        case "SCMP_ACT_TRAP": return .trap
-        case "SCMP_ACT_LOG": return .log
-        case "SCMP_ACT_ERRNO": return .errno(Int32(errno ?? Int(EPERM)))
-        case "SCMP_ACT_TRACE": return .trace(Int32(errno ?? Int(EPERM)))
-        default: throw r.fail(key, "unknown seccomp action \(name)")
-        }
+        guard let action = seccompActionsByName[name] else { throw r.fail(key, "unknown seccomp action \(name)") }
+        return action(Int32(errno ?? Int(EPERM)))
     }
 
     static func seccomp(_ r: Reader) throws -> SeccompProfile {
@@ -530,7 +528,7 @@ public enum RuntimeFeatures {
             "ociVersionMin": "1.0.0",
             "ociVersionMax": "1.1.0",
             "hooks": [String](),
-            "mountOptions": (Array(OCIConfig.mountFlags.keys) + Array(OCIConfig.propagation)).sorted(),
+            "mountOptions": (Array(OCIConfig.mountFlags.keys) + Array(OCIConfig.propagationFlags.keys)).sorted(),
             "linux": [
                 "namespaces": Namespace.allCases.map(\.rawValue).sorted(),
                 "capabilities": CapabilityNames.numbers.sorted { $0.value < $1.value }.map(\.key),

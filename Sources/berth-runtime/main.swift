@@ -60,10 +60,9 @@ let usage = """
 nonisolated(unsafe) var errorLog: (path: String, json: Bool)?
 
 func fail(_ message: String, status: Int32 = 1) -> Never {
+    let text = "berth runtime: \(message)\n"
     if let log = errorLog {
-        let line = log.json
-            ? jsonText(["level": "error", "msg": message, "time": utcNow()], indent: nil) + "\n"
-            : "berth runtime: \(message)\n"
+        let line = log.json ? jsonText(["level": "error", "msg": message, "time": utcNow()], indent: nil) + "\n" : text
         let fd = open(log.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         if fd >= 0 {
             _ = line.withCString { write(fd, $0, strlen($0)) }
@@ -71,7 +70,6 @@ func fail(_ message: String, status: Int32 = 1) -> Never {
             exit(status)
         }
     }
-    let text = "berth runtime: \(message)\n"
     _ = text.withCString { write(2, $0, strlen($0)) }
     exit(status)
 }
@@ -226,17 +224,6 @@ func utcNow() -> String {
     return String(cString: buf)
 }
 
-/// Written whole or not at all (a temporary file renamed), as clients poll for it.
-func writePidFile(_ path: String, _ pid: Int32) throws {
-    let temp = Files.parentPath(path) + "/.pid-file.\(getpid())"
-    try Files.write("\(pid)", to: temp, mode: 0o644)
-    guard rename(temp, path) == 0 else {
-        let reason = String(cString: strerror(errno))
-        unlink(temp)
-        throw RuntimeError("cannot write the pid file \(path): \(reason)")
-    }
-}
-
 func attempt<T>(_ body: () throws -> T) -> T {
     do { return try body() } catch { fail("\(error)") }
 }
@@ -252,7 +239,8 @@ switch command {
 case "create":
     let m = args.manager
     let pid = attempt { try m.create(id: args.id(command), bundle: args.bundle, passStdio: !args.containerLog, root: args.source) }
-    if let path = args.pidFile { attempt { try writePidFile(path, pid) } }
+    // Written whole (Files.write renames a temporary file), as clients poll for it.
+    if let path = args.pidFile { attempt { try Files.write("\(pid)", to: path) } }
 case "start":
     attempt { try args.manager.start(id: args.id(command)) }
 case "state":
@@ -336,7 +324,7 @@ case "run":
     let code = attempt {
         try m.run(id: id, bundle: args.bundle, root: args.source) { pid in
             if let path = args.pidFile {
-                do { try writePidFile(path, pid) } catch { _ = kill(pid, SIGKILL); fail("\(error)") }
+                do { try Files.write("\(pid)", to: path) } catch { _ = kill(pid, SIGKILL); fail("\(error)") }
             }
             // Signals for berth go to the container's process, as runc forwards them.
             forwardTo = pid
