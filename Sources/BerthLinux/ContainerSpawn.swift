@@ -135,6 +135,9 @@ public struct ContainerSpec: Sendable {
     public var umask: UInt32 = 0o022
     /// Mount propagation flags for the container's root (MS_SHARED, MS_SLAVE, ... with MS_REC); 0: private.
     public var rootPropagation: UInt = 0
+    /// process.terminal: a pty of the container is the process's stdio; its master goes to the caller's
+    /// console socket.
+    public var terminal = false
 
     public init() {}
 }

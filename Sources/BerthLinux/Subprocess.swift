@@ -57,23 +57,41 @@ public enum Subprocess {
     /// user, groups, capabilities, rlimits, no_new_privs, seccomp filter and working directory apply.
     public static func exec(inContainer pid: Int32, _ argv: [String], env: [String], cgroups: [String],
                             identity: [UInt8], timeout: Double) throws(LinuxError) -> ProcessResult {
-        guard !argv.isEmpty else { throw LinuxError(stage: "exec", syscall: "execve", errno: EINVAL) }
         var fds: [Int32] = [0, 0]
         guard berth_pipe_cloexec(&fds) == 0 else { throw LinuxError(stage: "exec", syscall: "pipe2", errno: errno) }
-        let a = CStrings(argv), e = CStrings(env), c = CStrings(cgroups)
-        // The decoded spec's strings point into `identity`: decoded and used within one borrow of it.
-        let helper = identity.withUnsafeBufferPointer { buffer -> pid_t in
-            var spec = berth_spec()
-            defer { berth_spec_free(&spec) }
-            guard berth_decode_spec(buffer.baseAddress, buffer.count, &spec) == 0 else { errno = EINVAL; return -2 }
-            return berth_exec_in(pid, a.pointers, e.pointers, c.pointers, cgroups.count, fds[1], &spec)
+        let helper: pid_t
+        do {
+            helper = try enter(container: pid, argv, env: env, cgroups: cgroups, identity: identity,
+                               io: berth_exec_io(out_fd: fds[1], console_fd: -1, pid_fd: -1, detach: 0))
+        } catch {
+            close(fds[0]); close(fds[1])
+            throw error
         }
         close(fds[1])
-        guard helper > 0 else {
-            close(fds[0])
-            throw LinuxError(stage: "exec", syscall: helper == -2 ? "decode spec" : "fork", errno: errno)
-        }
         return collect(pid: helper, from: fds[0], timeout: timeout, group: false)
+    }
+
+    /// Starts `argv` in a running container as `exec(inContainer:)` does, its stdio as `io` says (its
+    /// descriptors are the helper's to close); returns the helper, which exits with the program's status.
+    /// `process` (SpecEncoding.encodeProcess) replaces the container's process fields.
+    public static func enter(container pid: Int32, _ argv: [String], env: [String], cgroups: [String],
+                             identity: [UInt8], process: [UInt8] = [], io: berth_exec_io) throws(LinuxError) -> pid_t {
+        guard !argv.isEmpty else { throw LinuxError(stage: "exec", syscall: "execve", errno: EINVAL) }
+        let a = CStrings(argv), e = CStrings(env), c = CStrings(cgroups)
+        var io = io
+        // The decoded spec's strings point into `identity` and `process`: decoded and used within one
+        // borrow of each.
+        let helper = identity.withUnsafeBufferPointer { base in
+            process.withUnsafeBufferPointer { over -> pid_t in
+                var spec = berth_spec()
+                defer { berth_spec_free(&spec) }
+                guard berth_decode_spec(base.baseAddress, base.count, &spec) == 0,
+                      berth_decode_spec_over(over.baseAddress, over.count, &spec) == 0 else { errno = EINVAL; return -2 }
+                return berth_exec_in(pid, a.pointers, e.pointers, c.pointers, cgroups.count, &spec, &io)
+            }
+        }
+        guard helper > 0 else { throw LinuxError(stage: "exec", syscall: helper == -2 ? "decode spec" : "fork", errno: errno) }
+        return helper
     }
 
     private static func collect(pid: pid_t, from fd: Int32, timeout: Double, group: Bool) -> ProcessResult {

@@ -92,9 +92,24 @@ public struct ContainerManager: Sendable {
     /// caller reads its output until it ends) and no supervisor stays: it is reparented to the caller's
     /// subreaper (containerd's shim, conmon), which reaps it and has its exit code. Otherwise berth-shim
     /// supervises it, copies its output to `<state>/container.log` and records its exit code.
+    /// With `consoleSocket` (for a process.terminal), a pty of the container is its stdio and the pty's
+    /// master is sent over that unix socket, as runc's --console-socket.
     @discardableResult
-    public func create(id: String, bundle: String, passStdio: Bool = false, root source: RootSource = .bundle) throws -> Int32 {
-        try setUp(id: id, bundle: bundle, passStdio: passStdio, root: source).container
+    public func create(id: String, bundle: String, passStdio: Bool = false, root source: RootSource = .bundle,
+                       consoleSocket: String? = nil) throws -> Int32 {
+        try setUp(id: id, bundle: bundle, passStdio: passStdio, root: source, consoleSocket: consoleSocket).container
+    }
+
+    /// runc's rules: a terminal needs a console socket to send its master over, and a socket a terminal.
+    static func console(terminal: Bool, socket: String?) throws -> Int32 {
+        guard terminal == (socket != nil) else {
+            throw RuntimeError(terminal ? "process.terminal is true: a terminal needs --console-socket"
+                                        : "--console-socket needs process.terminal true")
+        }
+        guard let socket else { return -1 }
+        let fd = berth_unix_connect(socket)
+        guard fd >= 0 else { throw RuntimeError("console socket \(socket): \(String(cString: strerror(errno)))") }
+        return fd
     }
 
     /// create, start, wait and delete in one, for `run`. The supervisor is a fork of this process rather
@@ -120,12 +135,15 @@ public struct ContainerManager: Sendable {
         return code
     }
 
-    func setUp(id: String, bundle: String, passStdio: Bool, root source: RootSource) throws -> (container: Int32, shim: Int32) {
+    func setUp(id: String, bundle: String, passStdio: Bool, root source: RootSource, consoleSocket: String? = nil) throws -> (container: Int32, shim: Int32) {
         try prepare(id: id, bundle: bundle, root: source, fifo: true) { d, config, cgroup in
+            if config.spec.terminal && !passStdio { throw RuntimeError("process.terminal is true: a container with a terminal has no log") }
+            let console = try ContainerManager.console(terminal: config.spec.terminal, socket: consoleSocket)
+            defer { if console >= 0 { close(console) } }
             let spec = SpecEncoding.encode(config.spec, execFifo: d + "/exec.fifo", errorFile: d + "/exec.error", cgroups: cgroup.paths)
             try Files.write(spec, to: d + "/spec.bin", mode: 0o600)
             if passStdio { try Files.write("", to: d + "/unsupervised", mode: 0o600) }
-            return try startShim(d, passStdio: passStdio)
+            return try startShim(d, passStdio: passStdio, console: console)
         }
     }
 
@@ -195,20 +213,33 @@ public struct ContainerManager: Sendable {
         return Cgroup(version: first.contains("/memory/") && paths.count > 1 ? .v1 : .v2, paths: paths)
     }
 
-    private func startShim(_ d: String, passStdio: Bool) throws -> (container: Int32, shim: Int32) {
+    /// The shim gets the notify pipe as fd 3 and the console socket as fd 4: both are copied above 9 first,
+    /// so that neither dup2 lands on the other's source.
+    private func startShim(_ d: String, passStdio: Bool, console: Int32 = -1) throws -> (container: Int32, shim: Int32) {
         var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw RuntimeError("pipe: \(String(cString: strerror(errno)))") }
+        guard berth_pipe_cloexec(&fds) == 0 else { throw RuntimeError("pipe: \(String(cString: strerror(errno)))") }
+        let notify = fcntl(fds[1], F_DUPFD_CLOEXEC, 10)
+        close(fds[1])
+        fds[1] = notify
+        let high = console >= 0 ? fcntl(console, F_DUPFD_CLOEXEC, 10) : -1
+        defer { if high >= 0 { close(high) } }
+        guard notify >= 0, console < 0 || high >= 0 else {
+            close(fds[0])
+            if notify >= 0 { close(notify) }
+            throw RuntimeError("fcntl: \(String(cString: strerror(errno)))")
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addclose(&actions, fds[0])
+        posix_spawn_file_actions_adddup2(&actions, notify, 3)
+        if high >= 0 { posix_spawn_file_actions_adddup2(&actions, high, 4) }
         if !passStdio {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
-        let args: [String] = passStdio ? [shim, d, String(fds[1]), "detach"]
-            : [shim, d, String(fds[1]), "log", String(logMaxBytes), String(logFiles)]
+        let args: [String] = passStdio ? [shim, d, "3", "detach"] + (high >= 0 ? ["console"] : [])
+            : [shim, d, "3", "log", String(logMaxBytes), String(logFiles)]
         let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
@@ -354,15 +385,66 @@ public struct ContainerManager: Sendable {
     }
 
     /// Runs a command in a running container with the container's whole security context: its namespaces
-    /// and cgroups, user and groups, capabilities, rlimits, no_new_privs and seccomp filter (exec probes,
-    /// `exec`). Only containers made by `create` (which keeps their encoded spec) can be entered.
+    /// and cgroups, user and groups, capabilities, rlimits, no_new_privs and seccomp filter (exec probes).
+    /// Only containers made by `create` (which keeps their encoded spec) can be entered.
     public func exec(id: String, _ argv: [String], env: [String], timeout: Double) throws -> ProcessResult {
+        let (pid, cgroups, identity) = try entry(id)
+        return try Subprocess.exec(inContainer: pid, argv, env: env, cgroups: cgroups, identity: identity, timeout: timeout)
+    }
+
+    /// runc's `exec`: starts `process` (its args, env, cwd, user, capabilities, rlimits, no_new_privs and
+    /// terminal; the rest is the container's, its seccomp filter included) in a running container, with
+    /// the caller's stdio, or a pty whose master goes over `consoleSocket`. Returns once the process has
+    /// exec'd (or failed to: thrown): its pid, and the helper that exits with its status, at once when
+    /// `detach` (the process is then the caller's subreaper's to reap).
+    public func exec(id: String, process: ContainerSpec, consoleSocket: String?, detach: Bool) throws -> (pid: Int32, helper: pid_t) {
+        let (target, cgroups, identity) = try entry(id)
+        let console = try ContainerManager.console(terminal: process.terminal, socket: consoleSocket)
+        var fds: [Int32] = [0, 0]
+        guard berth_pipe_cloexec(&fds) == 0 else {
+            if console >= 0 { close(console) }
+            throw RuntimeError("pipe: \(String(cString: strerror(errno)))")
+        }
+        let helper: pid_t
+        do {
+            helper = try Subprocess.enter(container: target, process.args, env: process.env, cgroups: cgroups, identity: identity,
+                                          process: SpecEncoding.encodeProcess(process),
+                                          io: berth_exec_io(out_fd: -1, console_fd: console, pid_fd: fds[1], detach: detach ? 1 : 0))
+        } catch {
+            close(fds[0]); close(fds[1])
+            if console >= 0 { close(console) }
+            throw RuntimeError("container \(id): \(error)")
+        }
+        close(fds[1])
+        if console >= 0 { close(console) }
+        // The pid, then EOF once the process has exec'd; a line starting "error " if it could not.
+        var reply = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while reply.count < 65536 {
+            let n = read(fds[0], &buffer, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            reply += buffer[0..<n]
+        }
+        close(fds[0])
+        let lines = String(decoding: reply, as: UTF8.self).split(separator: "\n")
+        if let failure = lines.first(where: { $0.hasPrefix("error ") }) ?? (lines.contains { Int32($0) != nil } ? nil : "error the helper failed") {
+            var status: Int32 = 0
+            while waitpid(helper, &status, 0) < 0 && errno == EINTR {}
+            throw RuntimeError("container \(id): exec: \(failure.dropFirst(6))")
+        }
+        let pid = lines.lazy.compactMap { Int32($0) }.first!
+        return (pid, helper)
+    }
+
+    /// What entering a running container takes: its process, cgroups and encoded spec.
+    func entry(_ id: String) throws -> (pid: Int32, cgroups: [String], identity: [UInt8]) {
         let s = try state(id: id)
         guard s.status == .running, let cgroup = cgroup(of: id) else { throw RuntimeError("container \(id) is not running") }
         guard let identity = Files.read(dir(id) + "/spec.bin", limit: 16 << 20) else {
             throw RuntimeError("container \(id) has no recorded spec to enter it with")
         }
-        return try Subprocess.exec(inContainer: s.pid, argv, env: env, cgroups: cgroup.paths, identity: identity, timeout: timeout)
+        return (s.pid, cgroup.paths, identity)
     }
 
     /// The usage of a created or running container's cgroup.

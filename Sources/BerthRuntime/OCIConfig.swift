@@ -71,50 +71,7 @@ public struct OCIConfig {
         _ = try r.string("ociVersion", required: true)
         r.skip("annotations")
         var process = try r.object("process", required: true)!
-        if try process.bool("terminal") == true {
-            throw process.fail("terminal", "true is not supported; set it to false (stdio is passed through)")
-        }
-        if var user = try process.object("user") {
-            spec.uid = UInt32(try user.int("uid") ?? 0)
-            spec.gid = UInt32(try user.int("gid") ?? 0)
-            spec.additionalGids = try user.ints("additionalGids").map { UInt32($0) }
-            if let umask = try user.int("umask") {
-                guard (0...0o777).contains(umask) else { throw user.fail("umask", "must be between 0 and 0777") }
-                spec.umask = UInt32(umask)
-            }
-            try user.finish()
-        }
-        spec.args = try process.strings("args", required: true)
-        if spec.args.isEmpty { throw process.fail("args", "must not be empty") }
-        spec.env = try process.strings("env")
-        spec.cwd = try process.string("cwd") ?? "/"
-        if !spec.cwd.hasPrefix("/") { throw process.fail("cwd", "must be an absolute path") }
-        if var caps = try process.object("capabilities") {
-            func set(_ name: String) throws -> UInt64 {
-                let names = try caps.strings(name)
-                let (mask, unknown) = CapabilityNames.mask(names)
-                if let unknown { throw caps.fail(name, "unknown capability \(unknown)") }
-                return mask
-            }
-            spec.capabilities.bounding = try set("bounding")
-            spec.capabilities.effective = try set("effective")
-            spec.capabilities.permitted = try set("permitted")
-            spec.capabilities.inheritable = try set("inheritable")
-            spec.capabilities.ambient = try set("ambient")
-            try caps.finish()
-        }
-        for var l in try process.objects("rlimits") {
-            let type = try l.string("type", required: true)!
-            guard let resource = OCIConfig.rlimits[type] else { throw l.fail("type", "unknown limit \(type)") }
-            spec.rlimits.append((resource, try l.uint64("soft", required: true)!, try l.uint64("hard", required: true)!))
-            try l.finish()
-        }
-        spec.noNewPrivileges = try process.bool("noNewPrivileges") ?? false
-        if let adj = try process.int("oomScoreAdj") {
-            guard (-1000...1000).contains(adj) else { throw process.fail("oomScoreAdj", "must be between -1000 and 1000") }
-            spec.oomScoreAdj = Int32(adj)
-        }
-        try process.finish()
+        try OCIConfig.readProcess(&process, into: &spec)
 
         var rootfs = try r.object("root", required: true)!
         let rootPath = try rootfs.string("path", required: true)!
@@ -306,6 +263,71 @@ public struct OCIConfig {
         self.spec = spec
         self.limits = limits
         self.cgroupsPath = cgroupsPath
+    }
+
+    /// A `process` object: the container's (config.json), or one that `exec` starts (its --process file).
+    static func readProcess(_ process: inout Reader, into spec: inout ContainerSpec) throws {
+        spec.terminal = try process.bool("terminal") ?? false
+        // The size of the terminal is for whoever holds its master (the console socket's owner).
+        process.skip("consoleSize")
+        if var user = try process.object("user") {
+            spec.uid = UInt32(try user.int("uid") ?? 0)
+            spec.gid = UInt32(try user.int("gid") ?? 0)
+            spec.additionalGids = try user.ints("additionalGids").map { UInt32($0) }
+            if let umask = try user.int("umask") {
+                guard (0...0o777).contains(umask) else { throw user.fail("umask", "must be between 0 and 0777") }
+                spec.umask = UInt32(umask)
+            }
+            try user.finish()
+        }
+        spec.args = try process.strings("args", required: true)
+        if spec.args.isEmpty { throw process.fail("args", "must not be empty") }
+        spec.env = try process.strings("env")
+        spec.cwd = try process.string("cwd") ?? "/"
+        if !spec.cwd.hasPrefix("/") { throw process.fail("cwd", "must be an absolute path") }
+        if var caps = try process.object("capabilities") {
+            func set(_ name: String) throws -> UInt64 {
+                let names = try caps.strings(name)
+                let (mask, unknown) = CapabilityNames.mask(names)
+                if let unknown { throw caps.fail(name, "unknown capability \(unknown)") }
+                return mask
+            }
+            spec.capabilities.bounding = try set("bounding")
+            spec.capabilities.effective = try set("effective")
+            spec.capabilities.permitted = try set("permitted")
+            spec.capabilities.inheritable = try set("inheritable")
+            spec.capabilities.ambient = try set("ambient")
+            try caps.finish()
+        }
+        for var l in try process.objects("rlimits") {
+            let type = try l.string("type", required: true)!
+            guard let resource = OCIConfig.rlimits[type] else { throw l.fail("type", "unknown limit \(type)") }
+            spec.rlimits.append((resource, try l.uint64("soft", required: true)!, try l.uint64("hard", required: true)!))
+            try l.finish()
+        }
+        spec.noNewPrivileges = try process.bool("noNewPrivileges") ?? false
+        if let adj = try process.int("oomScoreAdj") {
+            guard (-1000...1000).contains(adj) else { throw process.fail("oomScoreAdj", "must be between -1000 and 1000") }
+            spec.oomScoreAdj = Int32(adj)
+        }
+        try process.finish()
+    }
+
+    /// The process of an `exec` --process file (the runtime spec's process object; as runc, nothing of the
+    /// container's own process is taken into it).
+    public static func process(file path: String) throws -> ContainerSpec {
+        guard let data = Files.read(path, limit: 1 << 20) else { throw RuntimeError("cannot read \(path) (or it is over 1 MiB)") }
+        let documents: [YAMLNode]
+        do {
+            documents = try YAMLParser.parse(data, limits: OCIConfig.inputLimits)
+        } catch {
+            throw RuntimeError("\(path):\(error.mark.line):\(error.mark.column): \(error.message)")
+        }
+        guard documents.count == 1 else { throw RuntimeError("\(path): expected one JSON object") }
+        var r = try Reader(documents[0], path: "process", file: path)
+        var spec = ContainerSpec()
+        try readProcess(&r, into: &spec)
+        return spec
     }
 
     /// Seccomp actions by their names in profiles, given the rule's errno (EPERM when it names none).

@@ -22,6 +22,10 @@ void berth_fd_path(int fd, char *buf, size_t size);
    seccomp filter when it must be loaded while privileged); on failure *stage and *call say where. */
 int berth_apply_identity(const struct berth_spec *s, const char **stage, const char **call);
 
+/* process.terminal: opens a pty in the current mount namespace's /dev/ptmx, makes its peer the
+   controlling terminal and stdio (owned by uid/gid), sends the master over `sock`. -1 with *call set. */
+int berth_setup_console(int sock, uid_t uid, gid_t gid, const char **call);
+
 /* Loads the spec's seccomp filter (0 without one). */
 int berth_load_seccomp(const struct berth_spec *s);
 

@@ -27,6 +27,9 @@
 #include <sys/statvfs.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <termios.h>
 
 /* The child runs only this file's code between clone and execve: no allocation, no locks, no Swift. */
 
@@ -140,6 +143,43 @@ static const char *find_env(const char *const *envp, const char *name) {
     size_t n = strlen(name);
     for (; envp && *envp; envp++) if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=') return *envp + n + 1;
     return NULL;
+}
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+int berth_setup_console(int sock, uid_t uid, gid_t gid, const char **call) {
+    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) { *call = "open /dev/ptmx"; return -1; }
+    int unlock = 0, n = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) != 0 || ioctl(master, TIOCGPTN, &n) != 0) { *call = "ioctl ptmx"; close(master); return -1; }
+    /* The peer by descriptor, not by a path under /dev/pts that the container's root could redirect. */
+    int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (peer < 0) { *call = "TIOCGPTPEER"; close(master); return -1; }
+    /* The process's own, so that it may reopen /dev/tty after dropping root. */
+    if (fchown(peer, uid, gid) != 0) { /* a read-only devpts: the terminal still works */ }
+    char name[32];
+    int len = snprintf(name, sizeof name, "/dev/pts/%d", n);
+    struct iovec iov = { name, (size_t)len };
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &master, sizeof(int));
+    ssize_t sent;
+    do { sent = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (sent < 0 && errno == EINTR);
+    int saved = errno;
+    close(master);
+    close(sock);
+    if (sent < 0) { errno = saved; *call = "sendmsg console socket"; close(peer); return -1; }
+    if (ioctl(peer, TIOCSCTTY, 0) != 0) { *call = "TIOCSCTTY"; close(peer); return -1; }
+    for (int fd = 0; fd < 3; fd++) if (dup2(peer, fd) < 0) { *call = "dup2 pty"; return -1; }
+    if (peer > 2) close(peer);
+    return 0;
 }
 
 int berth_load_seccomp(const struct berth_spec *s) {
@@ -352,6 +392,12 @@ static int child(void *arg) {
             size_t len = strlen(eq + 1);
             if (write(fd, eq + 1, len) != (ssize_t)len) fail(efd, "sysctl", "write", path);
             close(fd);
+        }
+        /* After the mounts (the container's devpts), before paths are masked or made read-only, as runc. */
+        if (s->terminal) {
+            const char *call;
+            if (s->console_fd < 0) { errno = EINVAL; fail(efd, "terminal", "needs --console-socket", NULL); }
+            if (berth_setup_console(s->console_fd, s->uid, s->gid, &call) != 0) fail(efd, "terminal", call, NULL);
         }
         for (size_t i = 0; i < s->nmasked; i++) {
             struct stat st;
@@ -703,18 +749,20 @@ int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const 
     return 0;
 }
 
-/* Keeps only stdio and the notify pipe (as fd 3): descriptors the caller leaked must not stay open for
-   the container's whole life. */
-static int keep_only_stdio_and(int notify) {
+/* Keeps only stdio, the notify pipe (as fd 3) and the console socket when there is one (fd 4, put there by
+   the caller): descriptors the caller leaked must not stay open for the container's whole life. */
+static int keep_only_stdio_and(int notify, int console) {
     if (notify != 3) { if (dup2(notify, 3) < 0) return -1; close(notify); notify = 3; }
-    syscall(SYS_close_range, 4, ~0U, 0);
+    syscall(SYS_close_range, console ? 5 : 4, ~0U, 0);
     /* The container must not keep the caller's pipe open once it execs. */
     fcntl(notify, F_SETFD, FD_CLOEXEC);
+    if (console) fcntl(4, F_SETFD, FD_CLOEXEC);
     return notify;
 }
 
 int berth_shim_main(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging, int detach) {
-    return berth_supervise(spec, dir, keep_only_stdio_and(notify), logging, detach);
+    int console = spec->terminal && spec->console_fd == 4;
+    return berth_supervise(spec, dir, keep_only_stdio_and(notify, console), logging, detach);
 }
 
 pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char *dir, pid_t *container, char *message, size_t size) {
@@ -729,7 +777,7 @@ pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char
         close(fds[0]);
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null >= 0 && null != 0) { dup2(null, 0); close(null); }
-        int notify = keep_only_stdio_and(fds[1]);
+        int notify = keep_only_stdio_and(fds[1], 0);
         if (notify < 0) _exit(1);
         struct berth_spec spec;
         if (berth_decode_spec(encoded, len, &spec) != 0) { dprintf(notify, "error spec: damaged\n"); _exit(1); }
@@ -795,10 +843,15 @@ void berth_spec_free(struct berth_spec *s) {
 }
 
 int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s) {
-    struct reader r = { buf, buf + len };
     memset(s, 0, sizeof *s);
     s->stdin_fd = s->stdout_fd = s->stderr_fd = -1;
+    s->console_fd = -1;
     s->umask = 022;
+    return berth_decode_spec_over(buf, len, s);
+}
+
+int berth_decode_spec_over(const unsigned char *buf, size_t len, struct berth_spec *s) {
+    struct reader r = { buf, buf + len };
     uint64_t v; const char *str; size_t n;
     while (r.p < r.end) {
         uint32_t tag;
@@ -827,14 +880,15 @@ int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s
         case 6: if (rd_strs(&r, (const char ***)&s->masked_paths, &s->nmasked)) return -1; break;
         case 7: if (rd_strs(&r, (const char ***)&s->readonly_paths, &s->nreadonly)) return -1; break;
         case 8: if (rd_u64(&r, &v)) return -1; s->make_dev = (int)v; break;
-        case 9: if (rd_strs(&r, (const char ***)&s->argv, &n)) return -1; break;
-        case 10: if (rd_strs(&r, (const char ***)&s->envp, &n)) return -1; break;
+        case 9: free((void *)s->argv); s->argv = NULL; if (rd_strs(&r, (const char ***)&s->argv, &n)) return -1; break;
+        case 10: free((void *)s->envp); s->envp = NULL; if (rd_strs(&r, (const char ***)&s->envp, &n)) return -1; break;
         case 11: if (rd_str(&r, &s->cwd)) return -1; break;
         case 12: if (rd_u64(&r, &v)) return -1; s->uid = (uid_t)v; break;
         case 13: if (rd_u64(&r, &v)) return -1; s->gid = (gid_t)v; break;
         case 14: {
             uint32_t count;
             if (rd_u32(&r, &count) || count > 65536) return -1;
+            free((void *)s->groups); s->groups = NULL;
             gid_t *g = calloc(count ? count : 1, sizeof *g);
             if (!g) return -1;
             for (uint32_t i = 0; i < count; i++) { if (rd_u64(&r, &v)) return -1; g[i] = (gid_t)v; }
@@ -849,6 +903,7 @@ int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s
         case 21: {
             uint32_t count;
             if (rd_u32(&r, &count) || count > 64) return -1;
+            free((void *)s->rlimits); s->rlimits = NULL;
             struct berth_rlimit *l = calloc(count ? count : 1, sizeof *l);
             if (!l) return -1;
             for (uint32_t i = 0; i < count; i++) {
@@ -895,6 +950,7 @@ int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s
         }
         case 35: if (rd_u64(&r, &v)) return -1; s->umask = (mode_t)(v & 0777); break;
         case 36: if (rd_u64(&r, &v)) return -1; s->root_propagation = (unsigned long)v; break;
+        case 37: if (rd_u64(&r, &v)) return -1; s->terminal = (int)v; break;
         case 30: if (rd_str(&r, &s->uid_map)) return -1; break;
         case 31: if (rd_str(&r, &s->gid_map)) return -1; break;
         default: return -1;

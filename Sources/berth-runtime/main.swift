@@ -17,7 +17,14 @@ let usage = """
       run [--bundle DIR] ID      create, start, wait, remove; exits with the container's code (128+N for a signal)
       create [--bundle DIR] ID   set a container up; its process waits for `start`. It keeps the stdin,
                                  stdout and stderr of `create` (as runc's do), or with --container-log
-                                 writes to STATE/ID/container.log
+                                 writes to STATE/ID/container.log; with process.terminal, a pty is its
+                                 stdio and the pty's master goes over --console-socket
+      exec [OPTIONS] ID [COMMAND [ARG...]]
+                                 run a process in a running container, as its own process runs (user,
+                                 capabilities, seccomp filter...): COMMAND, or --process FILE (a runtime
+                                 spec process object); waits and exits with its code, or with --detach
+                                 returns once it runs. -e K=V (added to the container's environment),
+                                 --cwd DIR, -u UID[:GID], -t (a terminal, over --console-socket)
       start ID                   let a created container run its process
       state ID                   print a container's state as OCI state JSON
       kill [--all] ID [SIGNAL]   send a signal (default TERM); --all: to every process of the container
@@ -43,7 +50,8 @@ let usage = """
       --log FILE                 errors are appended to FILE rather than written to stderr
       --log-format text|json     the form of --log lines (json: runc's {"level","msg","time"})
       -b, --bundle DIR           bundle directory (default .)
-      --pid-file FILE            create, run: write the container's pid to FILE
+      --pid-file FILE            create, run, exec: write the (exec'd) process's pid to FILE
+      --console-socket PATH      create, exec: the unix socket a terminal's master is sent over
       --image NAME|host          root from an image of the store (an overlay per container), or `host`
                                  for a read-only view of this machine's root
       --state-dir DIR            state directory of the image store (default /var/lib/berth)
@@ -97,6 +105,13 @@ struct Arguments {
     var withInit = false
     var statsOnce = false
     var intervalMs: Int32 = 5000
+    var consoleSocket: String?
+    var processFile: String?
+    var detach = false
+    var tty = false
+    var env: [String] = []
+    var cwd: String?
+    var user: String?
     var positional: [String] = []
 
     init(_ args: ArraySlice<String>) {
@@ -110,6 +125,11 @@ struct Arguments {
             return n
         }
         while let a = it.next() {
+            // exec ID COMMAND...: the command's own arguments are not berth's options.
+            if positional.first == "exec" && positional.count >= 2 {
+                positional.append(a)
+                continue
+            }
             var arg = a
             var inline: String?
             if a.hasPrefix("--"), let eq = a.firstIndex(of: "=") {
@@ -130,6 +150,16 @@ struct Arguments {
             // for what it does anyway.
             case "--no-new-keyring", "--no-pivot": break
             case "--pid-file": pidFile = take(arg)
+            case "--console-socket": consoleSocket = take(arg)
+            case "-p", "--process": processFile = take(arg)
+            case "-d", "--detach": detach = true
+            case "-t", "--tty": tty = true
+            case "-e", "--env": env.append(take(arg))
+            case "--cwd": cwd = take(arg)
+            case "-u", "--user": user = take(arg)
+            case "--preserve-fds":
+                // Descriptors beyond stdio are not passed into containers.
+                guard take(arg) == "0" else { fail("--preserve-fds: berth passes no descriptors beyond stdio", status: 2) }
             case "--log": log = take(arg)
             case "--log-format":
                 logFormat = take(arg)
@@ -238,9 +268,51 @@ guard let command = args.positional.first else {
 switch command {
 case "create":
     let m = args.manager
-    let pid = attempt { try m.create(id: args.id(command), bundle: args.bundle, passStdio: !args.containerLog, root: args.source) }
+    let pid = attempt {
+        try m.create(id: args.id(command), bundle: args.bundle, passStdio: !args.containerLog, root: args.source, consoleSocket: args.consoleSocket)
+    }
     // Written whole (Files.write renames a temporary file), as clients poll for it.
     if let path = args.pidFile { attempt { try Files.write("\(pid)", to: path) } }
+case "exec":
+    guard args.positional.count >= 2 else { fail("exec needs a container id", status: 2) }
+    let id = args.positional[1]
+    let m = args.manager
+    let process: ContainerSpec = attempt {
+        if let file = args.processFile {
+            guard args.positional.count == 2 else { throw RuntimeError("exec: give the command in --process or as arguments, not both") }
+            return try OCIConfig.process(file: file)
+        }
+        guard args.positional.count > 2 else { throw RuntimeError("exec needs a command (or --process FILE)") }
+        // As runc: the container's own process, with the command and what the options change.
+        var p = try OCIConfig(bundle: m.state(id: id).bundle).spec
+        p.args = Array(args.positional[2...])
+        p.env += args.env
+        if let cwd = args.cwd { p.cwd = cwd }
+        p.terminal = args.tty
+        if let user = args.user {
+            let ids = user.split(separator: ":", omittingEmptySubsequences: false)
+            guard ids.count <= 2, let uid = UInt32(ids[0]), ids.count == 1 || UInt32(ids[1]) != nil else {
+                throw RuntimeError("--user \(user): must be UID or UID:GID (numbers)")
+            }
+            p.uid = uid
+            p.gid = ids.count == 2 ? UInt32(ids[1])! : 0
+            p.additionalGids = []
+        }
+        return p
+    }
+    let (pid, helper) = attempt { try m.exec(id: id, process: process, consoleSocket: args.consoleSocket, detach: args.detach) }
+    if let path = args.pidFile {
+        do { try Files.write("\(pid)", to: path) } catch { _ = kill(pid, SIGKILL); fail("\(error)") }
+    }
+    if !args.detach {
+        forwardTo = pid
+        for sig in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH] {
+            signal(sig) { s in _ = kill(forwardTo, s) }
+        }
+    }
+    var status: Int32 = 0
+    while waitpid(helper, &status, 0) < 0 && errno == EINTR {}
+    exit(args.detach ? 0 : status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f))
 case "start":
     attempt { try args.manager.start(id: args.id(command)) }
 case "state":

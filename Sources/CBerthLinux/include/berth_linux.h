@@ -99,6 +99,10 @@ struct berth_spec {
     size_t ndevices;
     mode_t umask;                    /* process.user.umask (0022 unless given, as runc) */
     unsigned long root_propagation;  /* MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE [| MS_REC] for "/", 0: leave */
+    /* process.terminal: a pty of the container's own devpts is the process's stdio and controlling
+       terminal; its master is sent over console_fd (a connected unix socket: runc's --console-socket). */
+    int terminal;
+    int console_fd;                  /* not encoded: the descriptor of whoever decodes the spec; -1: none */
 };
 
 /* Where the child failed, sent back over a close-on-exec pipe. */
@@ -142,6 +146,9 @@ pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char
 /* Reads a spec serialized by berth (see SpecEncoding.swift) from a buffer; pointers point into it. */
 int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *spec);
 
+/* Decodes more fields over a decoded spec: those the buffer has replace the spec's (exec's process). */
+int berth_decode_spec_over(const unsigned char *buf, size_t len, struct berth_spec *spec);
+
 /* Waits (pidfd + poll) until a process that is not our child exits: 0 exited, 1 timed out, -1 error. */
 int berth_wait_pid_exit(pid_t pid, int timeout_ms);
 
@@ -174,14 +181,28 @@ int berth_memfd(const char *name);
    caller changing namespace. -1 with errno on failure. */
 int berth_netns_socket(const char *netns_path, int domain, int type);
 
+/* Where an entered process's stdio goes. */
+struct berth_exec_io {
+    int out_fd;      /* >= 0: stdin is /dev/null, stdout and stderr go here (probes); -1: the caller's stdio */
+    int console_fd;  /* >= 0: a pty of the container is its stdio, the master sent over this socket */
+    int pid_fd;      /* >= 0: the process's pid is written here as "PID\n" once it is forked */
+    int detach;      /* the helper exits once the process is forked: the process is the caller's
+                        subreaper's to reap (runc's exec --detach) */
+};
+
 /* Runs argv (PATH searched in envp) inside the ipc, uts, net, pid and mount namespaces of the running
-   process `target`, joined to the cgroup directories given, with stdout and stderr on out_fd, in a session
-   of its own, as the container's process runs (`identity` is the container's decoded spec): its user and
-   groups, capabilities, rlimits, no_new_privs, seccomp filter and working directory. Returns the
-   pid of a helper child that exits with the program's status (126/127 when it could not start, the
-   reason written to out_fd); SIGKILL to the helper ends the program too. */
+   process `target`, joined to the cgroup directories given, in a session of its own, as the container's
+   process runs (`identity` is the container's decoded spec, with exec's process fields over it): its user
+   and groups, capabilities, rlimits, no_new_privs, seccomp filter and working directory. Returns the pid
+   of a helper child that exits with the program's status (126/127 when it could not start, the reason
+   written to out_fd or stderr); with out_fd, SIGKILL to the helper ends the program too. */
 pid_t berth_exec_in(pid_t target, const char *const *argv, const char *const *envp,
-                    const char *const *cgroups, size_t ncgroups, int out_fd, const struct berth_spec *identity);
+                    const char *const *cgroups, size_t ncgroups, const struct berth_spec *identity,
+                    const struct berth_exec_io *io);
+
+/* A connected unix socket (stream, or seqpacket when the listener is one), close-on-exec; paths too long
+   for sun_path are reached through their directory. -1 with errno on failure. */
+int berth_unix_connect(const char *path);
 
 /* Frees the lists berth_decode_spec allocated (the strings stay in the caller's buffer). */
 void berth_spec_free(struct berth_spec *spec);
