@@ -661,6 +661,57 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
         }
     }
 
+    /// `exec` as runc's: a command with the container's own process settings plus what the options change,
+    /// or a --process file taken whole (user, capabilities, env); the exit code comes back; --detach
+    /// returns once the process runs, its pid in --pid-file; a missing program is refused with its name;
+    /// the container's seccomp filter applies to what is exec'd.
+    @Test func execRunsProcessesAsTheContainersOwn() throws {
+        try BusyboxBundle.with { b in
+            try b.config("echo $$ > /dev/shm/init; sleep 30") { c in
+                var l = c["linux"] as! [String: Any]
+                l["seccomp"] = ["defaultAction": "SCMP_ACT_ALLOW", "syscalls": [["names": ["sethostname"], "action": "SCMP_ACT_ERRNO"]]]
+                c["linux"] = l
+            }
+            try FileManager.default.createSymbolicLink(atPath: b.dir + "/rootfs/bin/id", withDestinationPath: "busybox")
+            let (root, id) = try b.started("exec")
+            let plain = try berth(root, ["exec", "-e", "EXTRA=1", "--cwd", "/bin", id, "sh", "-c",
+                                         "echo $PATH $EXTRA $(pwd) $(cat /dev/shm/init); grep -E '^CapEff' /proc/self/status; exit 4"])
+            #expect(plain.status == 4, "\(plain.stderr)")
+            // The container's PATH and capabilities (3 of them), pid 1's namespace.
+            #expect(plain.stdout == "/bin 1 /bin 1\nCapEff:\t0000000020000420\n", "\(plain.stdout)")
+            let seccomp = try berth(root, ["exec", id, "hostname", "other"])
+            #expect(seccomp.status != 0, "sethostname was not filtered: \(seccomp.stdout)")
+
+            let process = b.dir + "/process.json"
+            try JSONSerialization.data(withJSONObject: [
+                "args": ["sh", "-c", "id -u; id -g; echo $ONLY; grep -E '^CapEff' /proc/self/status"], "env": ["ONLY=this", "PATH=/bin"], "cwd": "/",
+                "user": ["uid": 1000, "gid": 1001], "terminal": false,
+            ]).write(to: URL(fileURLWithPath: process))
+            let asUser = try berth(root, ["exec", "--process", process, id])
+            #expect(asUser.status == 0, "\(asUser.stderr)")
+            #expect(asUser.stdout == "1000\n1001\nthis\nCapEff:\t0000000000000000\n", "\(asUser.stdout)")
+
+            let pidFile = b.dir + "/exec.pid"
+            // The process keeps the caller's stdio, so not the pipes of this test.
+            let detached = try Shell.run("/bin/sh", ["-c", "exec \"$0\" runtime exec --root \"$1\" --detach --pid-file \"$2\" \"$3\" sleep 20 >/dev/null 2>&1",
+                                                     Shell.berth, root, pidFile, id])
+            #expect(detached.status == 0, "\(detached.stderr)")
+            let pid = Int32((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "") ?? 0
+            #expect(pid > 0 && kill(pid, 0) == 0, "no running process \(pid)")
+            #expect(try berth(root, ["ps", "--format", "json", id]).stdout.contains("\(pid)"))
+            if pid > 0 { kill(pid, SIGKILL); _ = waitpid(pid, nil, 0) }
+
+            let missing = try berth(root, ["exec", id, "no-such-program"])
+            #expect(missing.status == 1)
+            #expect(missing.stderr == "berth runtime: container \(id): exec: no-such-program: No such file or directory\n", "\(missing.stderr)")
+            let terminal = try berth(root, ["exec", "-t", id, "true"])
+            #expect(terminal.stderr == "berth runtime: process.terminal is true: a terminal needs --console-socket\n", "\(terminal.stderr)")
+            #expect(try berth(root, ["delete", "--force", id]).status == 0)
+            #expect(try berth(root, ["exec", id, "true"]).stderr == "berth runtime: container \(id) does not exist\n")
+            RuntimeLifecycleTests.reapShims()
+        }
+    }
+
     /// As runc's: `create` gives the container its caller's stdin, stdout and stderr (a client reads the
     /// output until the container ends) and leaves no supervisor, writes the container's pid to
     /// --pid-file, and with --log and --log-format json puts a failure's reason in that file as a JSON line.
