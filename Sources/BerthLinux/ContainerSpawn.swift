@@ -138,6 +138,26 @@ public struct ContainerSpec: Sendable {
     /// process.terminal: a pty of the container is the process's stdio; its master goes to the caller's
     /// console socket.
     public var terminal = false
+    /// startContainer hooks, run in the container after `start`, before the process; their stdin is the
+    /// file `hookState` (written by the runtime once the container is created).
+    public var startHooks: [Hook] = []
+    public var hookState: String?
 
     public init() {}
+}
+
+/// An OCI hook: a program (path, argv, environment) given the container's state on stdin, killed after
+/// `timeout` seconds.
+public struct Hook: Sendable, Equatable {
+    public var path: String
+    public var args: [String]
+    public var env: [String]
+    public var timeout: Int?
+
+    public init(path: String, args: [String] = [], env: [String] = [], timeout: Int? = nil) {
+        self.path = path
+        self.args = args
+        self.env = env
+        self.timeout = timeout
+    }
 }

@@ -58,6 +58,11 @@ public enum SpecEncoding {
             }
         }
         if s.rootPropagation != 0 { w.tag(36); w.u64(UInt64(s.rootPropagation)) }
+        if !s.startHooks.isEmpty, let state = s.hookState {
+            w.tag(38); w.u32(UInt32(s.startHooks.count))
+            for h in s.startHooks { w.str(h.path); w.strs(h.args); w.strs(h.env); w.u64(UInt64(h.timeout ?? 0)) }
+            w.tag(39); w.str(state)
+        }
         if s.namespaces.contains(.user) {
             w.tag(30); w.str(IDMapping.mapText(s.uidMappings))
             w.tag(31); w.str(IDMapping.mapText(s.gidMappings))

@@ -13,8 +13,10 @@ public struct ProcessResult: Sendable {
 
 /// Helper programs (`ip`, `nft`) and commands inside containers (exec probes), with a deadline.
 public enum Subprocess {
-    /// Runs `argv` (argv[0] an absolute path), `stdin` fed from an in-memory file so that any size fits.
-    public static func run(_ argv: [String], stdin: String? = nil, timeout: Double = 30) throws(LinuxError) -> ProcessResult {
+    /// Runs `argv` (argv[0] an absolute path, unless `executable` is given), `stdin` fed from an in-memory
+    /// file so that any size fits; with `env`, that environment rather than this process's.
+    public static func run(_ argv: [String], executable: String? = nil, env: [String]? = nil, stdin: String? = nil,
+                           timeout: Double = 30) throws(LinuxError) -> ProcessResult {
         var fds: [Int32] = [0, 0]
         guard berth_pipe_cloexec(&fds) == 0 else { throw LinuxError(stage: "subprocess", syscall: "pipe2", errno: errno) }
         var input: Int32 = -1
@@ -42,12 +44,20 @@ public enum Subprocess {
         let cargv: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { cargv.forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cargv, environ)
+        let path = executable ?? argv[0]
+        let rc: Int32
+        if let env {
+            let cenv: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
+            defer { cenv.forEach { free($0) } }
+            rc = posix_spawn(&pid, path, &actions, &attributes, cargv, cenv)
+        } else {
+            rc = posix_spawn(&pid, path, &actions, &attributes, cargv, environ)
+        }
         close(fds[1])
         if input >= 0 { close(input) }
         guard rc == 0 else {
             close(fds[0])
-            throw LinuxError(stage: "subprocess", syscall: "posix_spawn", path: argv[0], errno: rc)
+            throw LinuxError(stage: "subprocess", syscall: "posix_spawn", path: path, errno: rc)
         }
         return collect(pid: pid, from: fds[0], timeout: timeout, group: true)
     }

@@ -7,7 +7,7 @@ import Glibc
 
 /// The OCI state of a container, as `berth runtime state` prints it.
 public struct ContainerState: Sendable, Equatable {
-    public enum Status: String, Sendable { case created, running, paused, stopped }
+    public enum Status: String, Sendable { case creating, created, running, paused, stopped }
     public var id: String
     public var status: Status
     public var pid: Int32
@@ -117,6 +117,8 @@ public struct ContainerManager: Sendable {
     /// and still outlives it. `started` gets the container's pid (to forward signals).
     public func run(id: String, bundle: String, root source: RootSource = .bundle, started: (Int32) -> Void = { _ in }) throws -> Int32 {
         let (pid, supervisor) = try prepare(id: id, bundle: bundle, root: source, fifo: false) { d, config, cgroup in
+            // Hooks wait on a process that waits for `start`: they need create and start.
+            guard config.hooks.isEmpty else { throw RuntimeError("\(bundle)/config.json: hooks need create and start rather than run") }
             var message = [CChar](repeating: 0, count: 512)
             var container: pid_t = 0
             let spec = SpecEncoding.encode(config.spec, cgroups: cgroup.paths)
@@ -140,10 +142,69 @@ public struct ContainerManager: Sendable {
             if config.spec.terminal && !passStdio { throw RuntimeError("process.terminal is true: a container with a terminal has no log") }
             let console = try ContainerManager.console(terminal: config.spec.terminal, socket: consoleSocket)
             defer { if console >= 0 { close(console) } }
+            var config = config
+            if !config.hooks.isEmpty {
+                try Files.write(ContainerManager.hooksJSON(config.hooks), to: d + "/hooks.json", mode: 0o600)
+                config.spec.hookState = d + "/hook-state.json"
+                try Files.write("", to: d + "/hook-state.json", mode: 0o600)
+            }
             let spec = SpecEncoding.encode(config.spec, execFifo: d + "/exec.fifo", errorFile: d + "/exec.error", cgroups: cgroup.paths)
             try Files.write(spec, to: d + "/spec.bin", mode: 0o600)
             if passStdio { try Files.write("", to: d + "/unsupervised", mode: 0o600) }
-            return try startShim(d, passStdio: passStdio, console: console)
+            let started = try startShim(d, passStdio: passStdio, console: console)
+            guard !config.hooks.isEmpty else { return started }
+            var state = ContainerState(id: id, status: .created, pid: started.container, bundle: Files.absolute(bundle), exitCode: nil)
+            do {
+                // In place: the container holds this file open for its startContainer hooks.
+                let fd = open(d + "/hook-state.json", O_WRONLY | O_TRUNC | O_CLOEXEC)
+                let text = state.json
+                guard fd >= 0, text.withCString({ write(fd, $0, strlen($0)) }) == text.utf8.count else {
+                    if fd >= 0 { close(fd) }
+                    throw RuntimeError("cannot write \(d)/hook-state.json: \(String(cString: strerror(errno)))")
+                }
+                close(fd)
+                state.status = .creating
+                for kind in ["prestart", "createRuntime", "createContainer"] {
+                    try ContainerManager.run(hooks: config.hooks[kind] ?? [], kind, state: state)
+                }
+            } catch {
+                _ = Glibc.kill(started.container, SIGKILL)
+                _ = berth_wait_pid_exit(started.container, 5000)
+                throw error
+            }
+            return started
+        }
+    }
+
+    /// Hooks as `hooks` in a config, for the state directory (`OCIConfig.readHooks(file:)` reads them back).
+    static func hooksJSON(_ hooks: [String: [Hook]]) -> String {
+        jsonText(hooks.mapValues { list in
+            list.map { h -> [String: Any] in
+                var o: [String: Any] = ["path": h.path, "args": h.args, "env": h.env]
+                if let t = h.timeout { o["timeout"] = t }
+                return o
+            }
+        })
+    }
+
+    /// Runs hooks in order with the state on stdin; the first that fails or outlives its timeout stops it.
+    static func run(hooks: [Hook], _ kind: String, state: ContainerState) throws {
+        for h in hooks {
+            let r = try Subprocess.run(h.args.isEmpty ? [h.path] : h.args, executable: h.path, env: h.env, stdin: state.json,
+                                       timeout: h.timeout.map(Double.init) ?? .infinity)
+            let output = r.output.trimmed()
+            if r.timedOut { throw RuntimeError("\(kind) hook \(h.path) timed out after \(h.timeout ?? 0) s") }
+            guard r.status == 0 else {
+                throw RuntimeError("\(kind) hook \(h.path) failed with status \(r.status)" + (output.isEmpty ? "" : ": " + output))
+            }
+        }
+    }
+
+    /// poststart and poststop hooks: a failure is a warning (the runtime spec's rule), on stderr.
+    func runAfter(_ kind: String, hooks: [String: [Hook]], state: ContainerState) {
+        do { try ContainerManager.run(hooks: hooks[kind] ?? [], kind, state: state) } catch {
+            let line = "berth runtime: warning: \(error)\n"
+            _ = line.withCString { write(2, $0, strlen($0)) }
         }
     }
 
@@ -279,9 +340,12 @@ public struct ContainerManager: Sendable {
 
     /// Lets a created container exec its process.
     public func start(id: String) throws {
-        let st = try state(id: id)
+        var st = try state(id: id)
         guard st.status == .created else { throw RuntimeError("container \(id) is \(st.status.rawValue), not created") }
+        let hooks = try OCIConfig.readHooks(file: dir(id) + "/hooks.json")
         try release(id)
+        st.status = .running
+        runAfter("poststart", hooks: hooks, state: st)
     }
 
     /// Opens the exec FIFO: the container's process goes on to execve.
@@ -375,7 +439,11 @@ public struct ContainerManager: Sendable {
             let supervised = !Files.exists(dir(id) + "/unsupervised")
             for _ in 0..<5000 where supervised && !Files.exists(dir(id) + "/exit") { usleep(1000) }
         }
+        let hooks = (try? OCIConfig.readHooks(file: dir(id) + "/hooks.json")) ?? [:]
         try remove(id)
+        var stopped = s
+        stopped.status = .stopped
+        runAfter("poststop", hooks: hooks, state: stopped)
     }
 
     /// The cgroup and the state directory of a stopped container.

@@ -22,6 +22,10 @@ public struct OCIConfig {
     /// A `cgroup` mount: where, and whether read-only. It shows the container its own cgroup, which exists
     /// only once the container does (`Cgroup.mounts`), so it is not in `spec.mounts`.
     public var cgroupMount: (index: Int, destination: String, readonly: Bool)?
+    /// The config's hooks by kind (`hookKinds`); startContainer's are also in `spec.startHooks`.
+    public var hooks: [String: [Hook]] = [:]
+    /// The hooks `hooks` holds, in the order of the container's life.
+    public static let hookKinds = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 
     /// config.json is read with the manifest parser's limits, but bigger: seccomp profiles are long.
     static let inputLimits: InputLimits = {
@@ -57,16 +61,7 @@ public struct OCIConfig {
     public init(bundle: String) throws {
         self.bundle = bundle
         let path = bundle + "/config.json"
-        guard let data = Files.read(path, limit: 4 << 20) else { throw RuntimeError("cannot read \(path) (or it is over 4 MiB)") }
-        let documents: [YAMLNode]
-        do {
-            // JSON is YAML: the same parser gives line and column for every error.
-            documents = try YAMLParser.parse(data, limits: OCIConfig.inputLimits)
-        } catch {
-            throw RuntimeError("\(path):\(error.mark.line):\(error.mark.column): \(error.message)")
-        }
-        guard documents.count == 1 else { throw RuntimeError("\(path): expected one JSON object") }
-        var r = try Reader(documents[0], path: "", file: path)
+        var r = try OCIConfig.object(file: path, at: "", limit: 4 << 20)
         var spec = ContainerSpec()
         _ = try r.string("ociVersion", required: true)
         r.skip("annotations")
@@ -80,6 +75,10 @@ public struct OCIConfig {
         guard Files.isDirectory(spec.rootfs) else { throw rootfs.fail("path", "\(spec.rootfs) is not a directory") }
         try rootfs.finish()
         spec.hostname = try r.string("hostname")
+        if var h = try r.object("hooks") {
+            hooks = try OCIConfig.readHooks(&h)
+            spec.startHooks = hooks["startContainer"] ?? []
+        }
 
         for var m in try r.objects("mounts") {
             let destination = try m.string("destination", required: true)!
@@ -313,18 +312,48 @@ public struct OCIConfig {
         try process.finish()
     }
 
-    /// The process of an `exec` --process file (the runtime spec's process object; as runc, nothing of the
-    /// container's own process is taken into it).
-    public static func process(file path: String) throws -> ContainerSpec {
-        guard let data = Files.read(path, limit: 1 << 20) else { throw RuntimeError("cannot read \(path) (or it is over 1 MiB)") }
+    /// A `hooks` object: each kind a list of {path, args, env, timeout}.
+    static func readHooks(_ r: inout Reader) throws -> [String: [Hook]] {
+        var hooks: [String: [Hook]] = [:]
+        for kind in hookKinds {
+            for var h in try r.objects(kind) {
+                let path = try h.string("path", required: true)!
+                guard path.hasPrefix("/") else { throw h.fail("path", "must be an absolute path") }
+                let timeout = try h.int("timeout")
+                if let timeout, timeout <= 0 { throw h.fail("timeout", "must be a positive number of seconds") }
+                hooks[kind, default: []].append(Hook(path: path, args: try h.strings("args"), env: try h.strings("env"), timeout: timeout))
+                try h.finish()
+            }
+        }
+        try r.finish()
+        return hooks
+    }
+
+    /// Hooks saved by `ContainerManager.hooksJSON`, or none when the file is missing.
+    public static func readHooks(file path: String) throws -> [String: [Hook]] {
+        guard Files.exists(path) else { return [:] }
+        var r = try object(file: path, at: "hooks", limit: 4 << 20)
+        return try readHooks(&r)
+    }
+
+    /// The one JSON object of a file (JSON is YAML: the manifest parser gives line and column for every
+    /// error), read as the object at `path` of a config.
+    static func object(file: String, at path: String, limit: Int) throws -> Reader {
+        guard let data = Files.read(file, limit: limit) else { throw RuntimeError("cannot read \(file) (or it is over \(limit >> 20) MiB)") }
         let documents: [YAMLNode]
         do {
             documents = try YAMLParser.parse(data, limits: OCIConfig.inputLimits)
         } catch {
-            throw RuntimeError("\(path):\(error.mark.line):\(error.mark.column): \(error.message)")
+            throw RuntimeError("\(file):\(error.mark.line):\(error.mark.column): \(error.message)")
         }
-        guard documents.count == 1 else { throw RuntimeError("\(path): expected one JSON object") }
-        var r = try Reader(documents[0], path: "process", file: path)
+        guard documents.count == 1 else { throw RuntimeError("\(file): expected one JSON object") }
+        return try Reader(documents[0], path: path, file: file)
+    }
+
+    /// The process of an `exec` --process file (the runtime spec's process object; as runc, nothing of the
+    /// container's own process is taken into it).
+    public static func process(file path: String) throws -> ContainerSpec {
+        var r = try object(file: path, at: "process", limit: 1 << 20)
         var spec = ContainerSpec()
         try readProcess(&r, into: &spec)
         return spec
@@ -505,6 +534,8 @@ struct Reader {
         }
     }
 
+    static let hookFields: Set<String> = ["path", "args", "env", "timeout"]
+
     /// The fields of the runtime spec (1.1) in the objects berth reads, by path ("" is the top).
     static let specFields: [String: Set<String>] = [
         "": ["ociVersion", "process", "root", "hostname", "domainname", "mounts", "hooks", "annotations", "linux",
@@ -516,6 +547,9 @@ struct Reader {
         "process.capabilities": ["bounding", "effective", "permitted", "inheritable", "ambient"],
         "process.rlimits[]": ["type", "soft", "hard"],
         "root": ["path", "readonly"],
+        "hooks": Set(OCIConfig.hookKinds),
+        "hooks.prestart[]": hookFields, "hooks.createRuntime[]": hookFields, "hooks.createContainer[]": hookFields,
+        "hooks.startContainer[]": hookFields, "hooks.poststart[]": hookFields, "hooks.poststop[]": hookFields,
         "mounts[]": ["destination", "source", "options", "type", "uidMappings", "gidMappings"],
         "linux": ["namespaces", "uidMappings", "gidMappings", "timeOffsets", "devices", "netDevices", "cgroupsPath",
                   "rootfsPropagation", "seccomp", "sysctl", "resources", "intelRdt", "personality", "unified",
@@ -549,7 +583,7 @@ public enum RuntimeFeatures {
         return [
             "ociVersionMin": "1.0.0",
             "ociVersionMax": "1.1.0",
-            "hooks": [String](),
+            "hooks": OCIConfig.hookKinds,
             "mountOptions": (Array(OCIConfig.mountFlags.keys) + Array(OCIConfig.propagationFlags.keys)).sorted(),
             "linux": [
                 "namespaces": Namespace.allCases.map(\.rawValue).sorted(),

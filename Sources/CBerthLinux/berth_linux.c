@@ -27,6 +27,7 @@
 #include <sys/statvfs.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <termios.h>
@@ -220,12 +221,59 @@ int berth_apply_identity(const struct berth_spec *s, const char **stage, const c
 #undef FAIL
 }
 
+/* A startContainer hook, in the container: the state on stdin, killed at its timeout. */
+static void run_hook(int efd, const struct berth_hook *h, int state) {
+    int in[2];
+    if (pipe2(in, O_CLOEXEC) != 0) fail(efd, "startContainer hook", "pipe2", h->path);
+    pid_t pid = fork();
+    if (pid < 0) fail(efd, "startContainer hook", "fork", h->path);
+    if (pid == 0) {
+        dup2(in[0], 0);
+        const char *const alone[] = { h->path, NULL };
+        execve(h->path, (char *const *)(h->argv && h->argv[0] ? h->argv : alone), (char *const *)h->envp);
+        _exit(127);
+    }
+    close(in[0]);
+    char buf[4096];
+    ssize_t n;
+    off_t off = 0;
+    signal(SIGPIPE, SIG_IGN);
+    while ((n = pread(state, buf, sizeof buf, off)) > 0) {
+        if (write(in[1], buf, (size_t)n) != n) break;
+        off += n;
+    }
+    signal(SIGPIPE, SIG_DFL);
+    close(in[1]);
+    int status = 0;
+    long waited_ms = 0;
+    for (;;) {
+        pid_t w = waitpid(pid, &status, h->timeout ? WNOHANG : 0);
+        if (w == pid) break;
+        if (w < 0 && errno != EINTR) fail(efd, "startContainer hook", "waitpid", h->path);
+        if (w == 0) {
+            if (waited_ms >= (long)h->timeout * 1000) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, 0);
+                errno = ETIMEDOUT;
+                fail(efd, "startContainer hook", "timeout", h->path);
+            }
+            struct timespec t = { 0, 1000000 };
+            nanosleep(&t, NULL);
+            waited_ms++;
+        }
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        errno = ECANCELED;
+        fail(efd, "startContainer hook", "exit status", h->path);
+    }
+}
+
 static int child(void *arg) {
     const struct child_args *a = arg;
     const struct berth_spec *s = a->spec;
     int efd = a->error_fd;
     char path[4096];
-    int fifo = -1, later_errors = -1;
+    int fifo = -1, later_errors = -1, hook_state = -1;
 
     /* A session of its own: nothing in the container can signal its supervisor's process group. */
     setsid();
@@ -265,6 +313,10 @@ static int child(void *arg) {
         if (fifo < 0) fail(efd, "exec fifo", "open", s->exec_fifo);
         later_errors = open(s->error_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (later_errors < 0) fail(efd, "exec fifo", "open", s->error_file);
+        if (s->nstart_hooks > 0) {
+            hook_state = open(s->hook_state, O_RDONLY | O_CLOEXEC);
+            if (hook_state < 0) fail(efd, "hooks", "open", s->hook_state);
+        }
     }
 
     if (a->sync_fd >= 0) {
@@ -454,7 +506,8 @@ static int child(void *arg) {
         int w = open(proc_path, O_WRONLY | O_CLOEXEC);
         if (w < 0) fail(efd, "exec fifo", "open", "exec.fifo (is /proc mounted?)");
         close(fifo);
-        /* The write end closes at execve: the starter reads EOF. */
+        /* The write end closes at execve: the starter reads EOF (and then this file's failures). */
+        for (size_t i = 0; i < s->nstart_hooks; i++) run_hook(efd, &s->start_hooks[i], hook_state);
     }
     /* Seccomp last (the filter may forbid what the steps above need), unless it had to be loaded while
        privileged: without no_new_privs, loading a filter needs CAP_SYS_ADMIN. */
@@ -839,6 +892,8 @@ void berth_spec_free(struct berth_spec *s) {
     free((void *)s->mounts); free((void *)s->masked_paths); free((void *)s->readonly_paths); free((void *)s->argv);
     free((void *)s->envp); free((void *)s->groups); free((void *)s->rlimits); free((void *)s->cgroups);
     free((void *)s->joins); free((void *)s->sysctls); free((void *)s->devices);
+    for (size_t i = 0; s->start_hooks && i < s->nstart_hooks; i++) { free((void *)s->start_hooks[i].argv); free((void *)s->start_hooks[i].envp); }
+    free((void *)s->start_hooks);
     memset(s, 0, sizeof *s);
 }
 
@@ -951,6 +1006,19 @@ int berth_decode_spec_over(const unsigned char *buf, size_t len, struct berth_sp
         case 35: if (rd_u64(&r, &v)) return -1; s->umask = (mode_t)(v & 0777); break;
         case 36: if (rd_u64(&r, &v)) return -1; s->root_propagation = (unsigned long)v; break;
         case 37: if (rd_u64(&r, &v)) return -1; s->terminal = (int)v; break;
+        case 38: {
+            uint32_t count;
+            if (rd_u32(&r, &count) || count > 256) return -1;
+            struct berth_hook *h = calloc(count ? count : 1, sizeof *h);
+            if (!h) return -1;
+            s->start_hooks = h; s->nstart_hooks = count;
+            for (uint32_t i = 0; i < count; i++) {
+                if (rd_str(&r, &h[i].path) || rd_strs(&r, (const char ***)&h[i].argv, NULL) || rd_strs(&r, (const char ***)&h[i].envp, NULL) || rd_u64(&r, &v)) return -1;
+                h[i].timeout = (unsigned)v;
+            }
+            break;
+        }
+        case 39: if (rd_str(&r, &s->hook_state)) return -1; break;
         case 30: if (rd_str(&r, &s->uid_map)) return -1; break;
         case 31: if (rd_str(&r, &s->gid_map)) return -1; break;
         default: return -1;

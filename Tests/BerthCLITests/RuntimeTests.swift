@@ -712,6 +712,69 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
         }
     }
 
+    /// The six kinds of hook run at their points of the container's life with its state on stdin:
+    /// startContainer inside the container before its process; a failing createRuntime hook fails create
+    /// and leaves nothing; a hook past its timeout is killed; poststop's failure is only a warning.
+    @Test func hooksRunInOrderWithTheState() throws {
+        try BusyboxBundle.with { b in
+            let log = b.dir + "/hooks.log"
+            try "#!/bin/sh\nprintf '%s %s\\n' \"$1\" \"$(tr -d ' \\n' | grep -o '\"status\":\"[a-z]*\"')\" >> \(log)\n"
+                .write(toFile: b.dir + "/hook", atomically: true, encoding: .utf8)
+            try "#!/bin/sh\necho \"$1 $(cat | grep -c created)\" > /dev/shm/inside\n".write(toFile: b.dir + "/rootfs/bin/inside", atomically: true, encoding: .utf8)
+            chmod(b.dir + "/hook", 0o755)
+            chmod(b.dir + "/rootfs/bin/inside", 0o755)
+            func hook(_ kind: String, path: String? = nil, timeout: Int? = nil) -> [[String: Any]] {
+                var h: [String: Any] = ["path": path ?? b.dir + "/hook", "args": ["hook", kind]]
+                if let timeout { h["timeout"] = timeout }
+                return [h]
+            }
+            try b.config("cat /dev/shm/inside") { c in
+                var hooks: [String: Any] = [:]
+                for kind in ["prestart", "createRuntime", "createContainer", "poststart", "poststop"] { hooks[kind] = hook(kind) }
+                hooks["startContainer"] = [["path": "/bin/inside", "args": ["inside", "startContainer"]]]
+                c["hooks"] = hooks
+            }
+            let (root, id) = try b.started("hooks")
+            _ = try stateWhenStopped(root, id)
+            #expect(try String(contentsOfFile: "\(root)/\(id)/container.log", encoding: .utf8) == "startContainer 1\n")
+            #expect(try berth(root, ["delete", id]).status == 0)
+            #expect(try String(contentsOfFile: log, encoding: .utf8) == """
+                prestart "status":"creating"
+                createRuntime "status":"creating"
+                createContainer "status":"creating"
+                poststart "status":"running"
+                poststop "status":"stopped"
+
+                """)
+
+            try b.config("true") { c in
+                c["hooks"] = ["createRuntime": hook("createRuntime", path: "/bin/false")]
+            }
+            let failed = try berth(root, ["create", "--container-log", "--bundle", b.dir, id])
+            #expect(failed.status == 1)
+            #expect(failed.stderr == "berth runtime: createRuntime hook /bin/false failed with status 1\n", "\(failed.stderr)")
+            #expect(try berth(root, ["state", id]).status == 1)
+            #expect(!FileManager.default.fileExists(atPath: "\(root)/\(id)"))
+
+            try "#!/bin/sh\nsleep 10\n".write(toFile: b.dir + "/slow", atomically: true, encoding: .utf8)
+            chmod(b.dir + "/slow", 0o755)
+            try b.config("true") { c in
+                c["hooks"] = ["prestart": hook("prestart", path: b.dir + "/slow", timeout: 1), "poststop": hook("poststop", path: "/bin/false")]
+            }
+            let start = monotonicSeconds()
+            let slow = try berth(root, ["create", "--container-log", "--bundle", b.dir, id])
+            #expect(slow.stderr == "berth runtime: prestart hook \(b.dir)/slow timed out after 1 s\n", "\(slow.stderr)")
+            #expect(monotonicSeconds() - start < 5)
+            try b.config("true") { c in c["hooks"] = ["poststop": hook("poststop", path: "/bin/false")] }
+            let (_, second) = try b.started("hooks-warn")
+            _ = try stateWhenStopped(root, second)
+            let deleted = try berth(root, ["delete", second])
+            #expect(deleted.status == 0)
+            #expect(deleted.stderr == "berth runtime: warning: poststop hook /bin/false failed with status 1\n", "\(deleted.stderr)")
+            RuntimeLifecycleTests.reapShims()
+        }
+    }
+
     /// As runc's: `create` gives the container its caller's stdin, stdout and stderr (a client reads the
     /// output until the container ends) and leaves no supervisor, writes the container's pid to
     /// --pid-file, and with --log and --log-format json puts a failure's reason in that file as a JSON line.

@@ -30,6 +30,14 @@ struct berth_device {
     gid_t gid;
 };
 
+/* An OCI hook: run with the container's state JSON on stdin, killed after timeout seconds (0: none). */
+struct berth_hook {
+    const char *path;
+    const char *const *argv;         /* NULL-terminated; empty: path alone */
+    const char *const *envp;
+    unsigned timeout;
+};
+
 struct berth_rlimit {
     int resource;
     uint64_t soft;
@@ -103,6 +111,11 @@ struct berth_spec {
        terminal; its master is sent over console_fd (a connected unix socket: runc's --console-socket). */
     int terminal;
     int console_fd;                  /* not encoded: the descriptor of whoever decodes the spec; -1: none */
+    /* startContainer hooks: run in the container once `start` opened the exec FIFO, before the process's
+       execve; their stdin is the file hook_state (the runtime writes the state there after create). */
+    const struct berth_hook *start_hooks;
+    size_t nstart_hooks;
+    const char *hook_state;
 };
 
 /* Where the child failed, sent back over a close-on-exec pipe. */
