@@ -18,10 +18,46 @@ public struct CgroupLimits: Sendable, Hashable {
     public var cpuRealtimePeriod: UInt64?
     public var cpuRealtimeRuntime: Int64?
     public var pidsMax: Int64?
+    /// memory.reservation (soft limit), memory+swap (-1: unlimited), swappiness, the OOM killer off, and
+    /// the TCP buffers' limit (v1 kmem.tcp).
+    public var memoryReservation: Int64?
+    public var memorySwap: Int64?
+    public var memorySwappiness: UInt64?
+    public var disableOOMKiller = false
+    public var kernelTCPBytes: Int64?
+    /// blockIO: weights (10-1000), per-device weights, and per-device throttles ("read_bps", "write_bps",
+    /// "read_iops", "write_iops").
+    public var blkioWeight: UInt16?
+    public var blkioLeafWeight: UInt16?
+    public var blkioDevices: [BlkioDeviceLimit] = []
+    /// hugetlb limits by page size ("2MB").
+    public var hugepageLimits: [String: UInt64] = [:]
+    /// net_cls class id and net_prio priorities by interface (cgroup v1 only).
+    public var netClassID: UInt32?
+    public var netPriorities: [String: UInt32] = [:]
+
+    var wantsBlkio: Bool { blkioWeight != nil || blkioLeafWeight != nil || !blkioDevices.isEmpty }
+    var wantsNetwork: Bool { netClassID != nil || !netPriorities.isEmpty }
+
     /// Device rules after the deny-all that every container starts from (OCI linux.resources.devices,
     /// then an allow rule per linux.devices node); `DeviceRule.defaults` always follow.
     public var devices: [DeviceRule] = []
     public init() {}
+}
+
+/// A per-device blkio setting: "weight", or a throttle ("read_bps", "write_bps", "read_iops", "write_iops").
+public struct BlkioDeviceLimit: Sendable, Hashable {
+    public var kind: String
+    public var major: Int64
+    public var minor: Int64
+    public var value: UInt64
+
+    public init(kind: String, major: Int64, minor: Int64, value: UInt64) {
+        self.kind = kind
+        self.major = major
+        self.minor = minor
+        self.value = value
+    }
 }
 
 /// One device cgroup rule, as v1's devices.allow/devices.deny take it.
@@ -79,7 +115,7 @@ public struct Cgroup: Sendable {
 
     /// In this order in `paths` (v1). cpuacct holds the CPU usage; where it is mounted with cpu (one
     /// `cpu,cpuacct` hierarchy) the cpu directory serves for both.
-    static let v1Controllers = ["memory", "cpu", "pids", "cpuacct", "devices", "freezer"]
+    static let v1Controllers = ["memory", "cpu", "pids", "cpuacct", "devices", "freezer", "blkio", "hugetlb", "net_cls", "net_prio"]
 
     /// The v1 directory of a controller (paths are /sys/fs/cgroup/<controller>/...).
     func v1(_ controller: String) -> String? {
@@ -119,6 +155,7 @@ public struct Cgroup: Sendable {
             try makeDirs(dir, below: root)
             // Enable the controllers in the parents so the leaf can use them (cpuset only when asked for).
             let controllers = "+memory +cpu +pids" + (limits.cpusetCpus != nil || limits.cpusetMems != nil ? " +cpuset" : "")
+                + (limits.wantsBlkio ? " +io" : "") + (limits.hugepageLimits.isEmpty ? "" : " +hugetlb")
             var parent = root
             for component in clean.split(separator: "/").dropLast() {
                 try? write(controllers, to: parent + "/cgroup.subtree_control")
@@ -138,6 +175,7 @@ public struct Cgroup: Sendable {
                 try write(String(weight), to: dir + "/cpu.weight")
             }
             if let p = limits.pidsMax { try write(p > 0 ? String(p) : "max", to: dir + "/pids.max") }
+            try applyV2Extras(dir, limits)
             try attachDeviceProgram(dir, limits)
             return cg
         case .v1:
@@ -146,6 +184,12 @@ public struct Cgroup: Sendable {
                 if c == "cpuacct", !Files.exists("\(root)/cpuacct") || Cgroup.sameDirectory("\(root)/cpuacct", "\(root)/cpu") { continue }
                 // The freezer (pause and resume) where the kernel has one.
                 if c == "freezer", !Files.exists("\(root)/freezer") { continue }
+                // blkio, hugetlb, net_cls and net_prio only for a container that limits them.
+                if c == "blkio" && !limits.wantsBlkio || c == "hugetlb" && limits.hugepageLimits.isEmpty
+                    || (c == "net_cls" || c == "net_prio") && !limits.wantsNetwork { continue }
+                if !Files.exists("\(root)/\(c)") {
+                    throw LinuxError(stage: "cgroup", syscall: "\(c) (the kernel has no \(c) controller mounted)", path: "\(root)/\(c)", errno: ENOENT)
+                }
                 let dir = "\(root)/\(c)/\(clean)"
                 try makeDirs(dir, below: "\(root)/\(c)")
                 paths.append(dir)
@@ -179,11 +223,73 @@ public struct Cgroup: Sendable {
             if let q = limits.cpuQuota { try write(String(q), to: cpu + "/cpu.cfs_quota_us") }
             if let s = limits.cpuShares { try write(String(s), to: cpu + "/cpu.shares") }
             if let p = limits.pidsMax { try write(p > 0 ? String(p) : "max", to: pids + "/pids.max") }
+            try cg.applyV1Extras(limits)
             for rule in deviceRules(limits) {
                 try write(rule.v1Line, to: devices + (rule.allow ? "/devices.allow" : "/devices.deny"))
             }
             return cg
         }
+    }
+
+    /// Memory beyond the limit, blkio, hugetlb and network limits on v1; each file named when it fails.
+    func applyV1Extras(_ limits: CgroupLimits) throws(LinuxError) {
+        let mem = paths[0]
+        if let r = limits.memoryReservation { try Cgroup.write(String(r), to: mem + "/memory.soft_limit_in_bytes") }
+        if let swap = limits.memorySwap {
+            guard Files.exists(mem + "/memory.memsw.limit_in_bytes") else {
+                throw LinuxError(stage: "cgroup", syscall: "memory.memsw.limit_in_bytes (no swap accounting in this kernel)", path: mem, errno: ENOTSUP)
+            }
+            try Cgroup.write(String(swap), to: mem + "/memory.memsw.limit_in_bytes")
+        }
+        if let v = limits.memorySwappiness { try Cgroup.write(String(v), to: mem + "/memory.swappiness") }
+        if limits.disableOOMKiller { try Cgroup.write("1", to: mem + "/memory.oom_control") }
+        if let t = limits.kernelTCPBytes { try Cgroup.write(String(t), to: mem + "/memory.kmem.tcp.limit_in_bytes") }
+        if let blkio = v1("blkio") {
+            func weightFile(_ name: String) throws(LinuxError) -> String {
+                // CFQ's blkio.weight, or BFQ's blkio.bfq.weight, whichever the kernel's scheduler gives.
+                for f in ["/blkio.\(name)", "/blkio.bfq.\(name)"] where Files.exists(blkio + f) { return blkio + f }
+                throw LinuxError(stage: "cgroup", syscall: "blkio.\(name) (no CFQ or BFQ I/O scheduler gives weights here)", path: blkio, errno: ENOTSUP)
+            }
+            if let w = limits.blkioWeight { try Cgroup.write(String(w), to: try weightFile("weight")) }
+            if let w = limits.blkioLeafWeight { try Cgroup.write(String(w), to: try weightFile("leaf_weight")) }
+            for d in limits.blkioDevices {
+                let file = d.kind == "weight" ? try weightFile("weight_device") : blkio + "/blkio.throttle.\(d.kind)_device"
+                try Cgroup.write("\(d.major):\(d.minor) \(d.value)", to: file)
+            }
+        }
+        if let hugetlb = v1("hugetlb") {
+            for (size, bytes) in limits.hugepageLimits { try Cgroup.write(String(bytes), to: hugetlb + "/hugetlb.\(size).limit_in_bytes") }
+        }
+        if let id = limits.netClassID, let netCls = v1("net_cls") { try Cgroup.write(String(id), to: netCls + "/net_cls.classid") }
+        if let netPrio = v1("net_prio") {
+            for (interface, priority) in limits.netPriorities { try Cgroup.write("\(interface) \(priority)", to: netPrio + "/net_prio.ifpriomap") }
+        }
+    }
+
+    /// The same on v2: memory.low and memory.swap.max, io.weight and io.max, hugetlb.<size>.max; what v2
+    /// lacks (swappiness, the OOM killer switch, TCP kmem, net_cls/net_prio, leaf weights) is refused.
+    static func applyV2Extras(_ dir: String, _ limits: CgroupLimits) throws(LinuxError) {
+        func refuse(_ what: String) -> LinuxError {
+            LinuxError(stage: "cgroup", syscall: "\(what) (cgroup v2 has no such setting)", path: dir, errno: ENOTSUP)
+        }
+        if limits.memorySwappiness != nil { throw refuse("memory.swappiness") }
+        if limits.disableOOMKiller { throw refuse("memory.oom_control") }
+        if limits.kernelTCPBytes != nil { throw refuse("memory.kmem.tcp.limit_in_bytes") }
+        if limits.blkioLeafWeight != nil { throw refuse("blkio.leaf_weight") }
+        if limits.wantsNetwork { throw refuse("net_cls/net_prio") }
+        if let r = limits.memoryReservation { try write(String(r), to: dir + "/memory.low") }
+        if let swap = limits.memorySwap {
+            // v1 counts memory and swap together; v2's swap.max is swap alone.
+            let value = swap < 0 ? "max" : String(max(0, swap - (limits.memoryBytes ?? 0)))
+            try write(value, to: dir + "/memory.swap.max")
+        }
+        if let w = limits.blkioWeight { try write("default \(w)", to: dir + "/io.weight") }
+        let keys = ["read_bps": "rbps", "write_bps": "wbps", "read_iops": "riops", "write_iops": "wiops"]
+        for d in limits.blkioDevices {
+            if d.kind == "weight" { try write("\(d.major):\(d.minor) \(d.value)", to: dir + "/io.weight") }
+            else { try write("\(d.major):\(d.minor) \(keys[d.kind] ?? d.kind)=\(d.value)", to: dir + "/io.max") }
+        }
+        for (size, bytes) in limits.hugepageLimits { try write(String(bytes), to: dir + "/hugetlb.\(size).max") }
     }
 
     static func sameDirectory(_ a: String, _ b: String) -> Bool {

@@ -210,7 +210,72 @@ public struct OCIConfig {
         if var resources = try linux.object("resources") {
             if var memory = try resources.object("memory") {
                 if let l = try memory.int("limit") { limits.memoryBytes = Int64(l) }
+                if let r = try memory.int("reservation") { limits.memoryReservation = Int64(r) }
+                if let swap = try memory.int("swap") {
+                    if swap >= 0, let limit = limits.memoryBytes, limit >= 0, swap < limit {
+                        throw memory.fail("swap", "is memory and swap together: it must be at least limit (\(limit))")
+                    }
+                    limits.memorySwap = Int64(swap)
+                }
+                if let v = try memory.int("swappiness") {
+                    guard (0...100).contains(v) else { throw memory.fail("swappiness", "must be between 0 and 100") }
+                    limits.memorySwappiness = UInt64(v)
+                }
+                limits.disableOOMKiller = try memory.bool("disableOOMKiller") ?? false
+                if let t = try memory.int("kernelTCP") { limits.kernelTCPBytes = Int64(t) }
+                if try memory.int("kernel") != nil {
+                    throw memory.fail("kernel", "kernel memory limits are gone from Linux (5.16 on); remove the field")
+                }
+                if try memory.bool("useHierarchy") == false { throw memory.fail("useHierarchy", "false is not supported (the kernel always uses the hierarchy)") }
+                // Only `update` checks before lowering; creating has nothing to check.
+                _ = try memory.bool("checkBeforeUpdate")
                 try memory.finish()
+            }
+            if var io = try resources.object("blockIO") {
+                func weight(_ r: inout Reader, _ key: String) throws -> UInt16? {
+                    guard let w = try r.int(key) else { return nil }
+                    guard (10...1000).contains(w) else { throw r.fail(key, "must be between 10 and 1000") }
+                    return UInt16(w)
+                }
+                limits.blkioWeight = try weight(&io, "weight")
+                limits.blkioLeafWeight = try weight(&io, "leafWeight")
+                for var d in try io.objects("weightDevice") {
+                    let major = try d.int("major", required: true)!, minor = try d.int("minor", required: true)!
+                    if let w = try weight(&d, "weight") { limits.blkioDevices.append(BlkioDeviceLimit(kind: "weight", major: Int64(major), minor: Int64(minor), value: UInt64(w))) }
+                    if try weight(&d, "leafWeight") != nil { throw d.fail("leafWeight", "per-device leaf weights are not supported") }
+                    try d.finish()
+                }
+                for (key, kind) in [("throttleReadBpsDevice", "read_bps"), ("throttleWriteBpsDevice", "write_bps"),
+                                    ("throttleReadIOPSDevice", "read_iops"), ("throttleWriteIOPSDevice", "write_iops")] {
+                    for var d in try io.objects(key) {
+                        let major = try d.int("major", required: true)!, minor = try d.int("minor", required: true)!
+                        let rate = try d.uint64("rate", required: true)!
+                        limits.blkioDevices.append(BlkioDeviceLimit(kind: kind, major: Int64(major), minor: Int64(minor), value: rate))
+                        try d.finish()
+                    }
+                }
+                try io.finish()
+            }
+            for var h in try resources.objects("hugepageLimits") {
+                let size = try h.string("pageSize", required: true)!
+                // "2MB", "1GB": the kernel's file names.
+                guard size.count <= 8, size.hasSuffix("B"), size.dropLast(2).allSatisfy(\.isNumber), ["KB", "MB", "GB"].contains(String(size.suffix(2))) else {
+                    throw h.fail("pageSize", "must be a size such as 2MB or 1GB")
+                }
+                limits.hugepageLimits[size] = try h.uint64("limit", required: true)!
+                try h.finish()
+            }
+            if var net = try resources.object("network") {
+                if let id = try net.int("classID") { limits.netClassID = UInt32(truncatingIfNeeded: id) }
+                for var p in try net.objects("priorities") {
+                    let name = try p.string("name", required: true)!
+                    guard !name.isEmpty, name.count < 16, !name.contains(where: { $0 == " " || $0 == "\n" || $0 == "/" }) else {
+                        throw p.fail("name", "must be a network interface name")
+                    }
+                    limits.netPriorities[name] = try p.uint32("priority")
+                    try p.finish()
+                }
+                try net.finish()
             }
             if var cpu = try resources.object("cpu") {
                 if let v = try cpu.int("shares") { limits.cpuShares = UInt64(v) }
@@ -563,6 +628,16 @@ struct Reader {
                                    "useHierarchy", "checkBeforeUpdate"],
         "linux.resources.cpu": ["shares", "quota", "burst", "period", "realtimeRuntime", "realtimePeriod", "cpus", "mems", "idle"],
         "linux.resources.pids": ["limit"],
+        "linux.resources.blockIO": ["weight", "leafWeight", "weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice",
+                                    "throttleReadIOPSDevice", "throttleWriteIOPSDevice"],
+        "linux.resources.blockIO.weightDevice[]": ["major", "minor", "weight", "leafWeight"],
+        "linux.resources.blockIO.throttleReadBpsDevice[]": ["major", "minor", "rate"],
+        "linux.resources.blockIO.throttleWriteBpsDevice[]": ["major", "minor", "rate"],
+        "linux.resources.blockIO.throttleReadIOPSDevice[]": ["major", "minor", "rate"],
+        "linux.resources.blockIO.throttleWriteIOPSDevice[]": ["major", "minor", "rate"],
+        "linux.resources.hugepageLimits[]": ["pageSize", "limit"],
+        "linux.resources.network": ["classID", "priorities"],
+        "linux.resources.network.priorities[]": ["name", "priority"],
         "linux.resources.devices[]": ["allow", "type", "major", "minor", "access"],
         "linux.seccomp": ["defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath", "listenerMetadata", "syscalls"],
         "linux.seccomp.syscalls[]": ["names", "action", "errnoRet", "args"],

@@ -571,6 +571,55 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
 
     /// linux.resources.cpu.cpus and mems: the container runs on the CPUs given (a v1 cpuset directory is
     /// given its parent's CPUs and nodes first, or it could take no process), and the directory goes with it.
+    /// memory reservation, swap, swappiness and the OOM killer switch, and a blkio throttle reach the
+    /// container's cgroup files; a controller the kernel lacks and kernel memory are refused by name.
+    @Test func memoryBlockIOAndHugepageLimits() throws {
+        try BusyboxBundle.with { b in
+            let path = "berth-test/limits-\(getpid())"
+            // The machine's first block device, for a throttle.
+            let partitions = try String(contentsOfFile: "/proc/partitions", encoding: .utf8).split(separator: "\n").dropFirst()
+            let disk = partitions.first.map { $0.split(separator: " ").map(String.init) } ?? []
+            try #require(disk.count >= 2, "no block device in /proc/partitions")
+            let (major, minor) = (Int(disk[0])!, Int(disk[1])!)
+            let v2 = Cgroup.detectVersion() == .v2
+            try b.config("sleep 30", linux: ["cgroupsPath": path, "resources": [
+                "memory": ["limit": 100 << 20, "reservation": 50 << 20, "swap": 200 << 20]
+                    .merging(v2 ? [:] : ["swappiness": 30, "disableOOMKiller": true]) { $1 },
+                "blockIO": ["throttleReadBpsDevice": [["major": major, "minor": minor, "rate": 1 << 20]]],
+            ] as [String: Any]])
+            let root = b.dir + "/state", id = "limits-\(getpid())"
+            let created = try berth(root, ["create", "--container-log", "--bundle", b.dir, id])
+            try #require(created.status == 0, "\(created.stderr)")
+            func read(_ controller: String, _ file: String) -> String {
+                let dir = v2 ? "/sys/fs/cgroup/\(path)" : "/sys/fs/cgroup/\(controller)/\(path)"
+                return ((try? String(contentsOfFile: dir + "/" + file, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            if v2 {
+                #expect(read("memory", "memory.low") == "\(50 << 20)")
+                #expect(read("memory", "memory.swap.max") == "\(100 << 20)")
+                #expect(read("io", "io.max").contains("\(major):\(minor) rbps=\(1 << 20)"))
+            } else {
+                #expect(read("memory", "memory.soft_limit_in_bytes") == "\(50 << 20)")
+                #expect(read("memory", "memory.memsw.limit_in_bytes") == "\(200 << 20)")
+                #expect(read("memory", "memory.swappiness") == "30")
+                #expect(read("memory", "memory.oom_control").contains("oom_kill_disable 1"))
+                #expect(read("blkio", "blkio.throttle.read_bps_device") == "\(major):\(minor) \(1 << 20)")
+            }
+            #expect(try berth(root, ["delete", "--force", id]).status == 0)
+            #expect(!FileManager.default.fileExists(atPath: v2 ? "/sys/fs/cgroup/\(path)" : "/sys/fs/cgroup/blkio/\(path)"))
+
+            try b.config("true", linux: ["resources": ["memory": ["kernel": 1 << 20]]])
+            #expect(try b.run("kernel").stderr.contains("linux.resources.memory.kernel: kernel memory limits are gone"))
+            if !v2 && !FileManager.default.fileExists(atPath: "/sys/fs/cgroup/hugetlb") {
+                try b.config("true", linux: ["resources": ["hugepageLimits": [["pageSize": "2MB", "limit": 1 << 21]]]])
+                let hugetlb = try b.run("hugetlb")
+                #expect(hugetlb.status == 1)
+                #expect(hugetlb.stderr.contains("hugetlb (the kernel has no hugetlb controller mounted)"), "\(hugetlb.stderr)")
+            }
+            RuntimeLifecycleTests.reapShims()
+        }
+    }
+
     @Test func cpusetLimitsTheContainersCPUs() throws {
         try BusyboxBundle.with { b in
             let path = "berth-test/cpuset-\(getpid())"
