@@ -163,19 +163,7 @@ public struct Cgroup: Sendable {
             }
             try? write(controllers, to: parent + "/cgroup.subtree_control")
             let cg = Cgroup(version: .v2, paths: [dir])
-            if limits.cpuRealtimePeriod != nil || limits.cpuRealtimeRuntime != nil {
-                throw LinuxError(stage: "cgroup", syscall: "cpu.rt_runtime_us (real-time budgets exist only in cgroup v1)", path: dir, errno: ENOTSUP)
-            }
-            if let cpus = limits.cpusetCpus { try write(cpus, to: dir + "/cpuset.cpus") }
-            if let mems = limits.cpusetMems { try write(mems, to: dir + "/cpuset.mems") }
-            if let m = limits.memoryBytes { try write(String(m), to: dir + "/memory.max") }
-            if let q = limits.cpuQuota { try write("\(q > 0 ? String(q) : "max") \(limits.cpuPeriod ?? 100_000)", to: dir + "/cpu.max") }
-            if let shares = limits.cpuShares {
-                let weight = 1 + ((max(2, min(shares, 262_144)) - 2) * 9999) / 262_142
-                try write(String(weight), to: dir + "/cpu.weight")
-            }
-            if let p = limits.pidsMax { try write(p > 0 ? String(p) : "max", to: dir + "/pids.max") }
-            try applyV2Extras(dir, limits)
+            try cg.apply(limits)
             try attachDeviceProgram(dir, limits)
             return cg
         case .v1:
@@ -208,26 +196,62 @@ public struct Cgroup: Sendable {
                     }
                     parent = child
                 }
-                if let cpus = limits.cpusetCpus { try write(cpus, to: dir + "/cpuset.cpus") }
-                if let mems = limits.cpusetMems { try write(mems, to: dir + "/cpuset.mems") }
                 paths.append(dir)
             } else if limits.cpusetCpus != nil || limits.cpusetMems != nil {
                 throw LinuxError(stage: "cgroup", syscall: "cpuset (the kernel has no cpuset controller mounted)", path: cpusetBase, errno: ENOENT)
             }
             let cg = Cgroup(version: .v1, paths: paths)
-            let mem = paths[0], cpu = paths[1], pids = paths[2], devices = cg.v1("devices")!
-            if let m = limits.memoryBytes { try write(String(m), to: mem + "/memory.limit_in_bytes") }
-            if let period = limits.cpuRealtimePeriod { try write(String(period), to: cpu + "/cpu.rt_period_us") }
-            if let runtime = limits.cpuRealtimeRuntime { try write(String(runtime), to: cpu + "/cpu.rt_runtime_us") }
-            if let period = limits.cpuPeriod { try write(String(period), to: cpu + "/cpu.cfs_period_us") }
-            if let q = limits.cpuQuota { try write(String(q), to: cpu + "/cpu.cfs_quota_us") }
-            if let s = limits.cpuShares { try write(String(s), to: cpu + "/cpu.shares") }
-            if let p = limits.pidsMax { try write(p > 0 ? String(p) : "max", to: pids + "/pids.max") }
-            try cg.applyV1Extras(limits)
+            try cg.apply(limits)
+            let devices = cg.v1("devices")!
             for rule in deviceRules(limits) {
                 try write(rule.v1Line, to: devices + (rule.allow ? "/devices.allow" : "/devices.deny"))
             }
             return cg
+        }
+    }
+
+    /// Writes the limits that are set (nil fields are left as they are): at creation, and for `update`.
+    /// Devices are not here: their rules are made once, at creation.
+    public func apply(_ limits: CgroupLimits) throws(LinuxError) {
+        switch version {
+        case .v2:
+            let dir = paths[0]
+            if limits.cpuRealtimePeriod != nil || limits.cpuRealtimeRuntime != nil {
+                throw LinuxError(stage: "cgroup", syscall: "cpu.rt_runtime_us (real-time budgets exist only in cgroup v1)", path: dir, errno: ENOTSUP)
+            }
+            if let cpus = limits.cpusetCpus { try Cgroup.write(cpus, to: dir + "/cpuset.cpus") }
+            if let mems = limits.cpusetMems { try Cgroup.write(mems, to: dir + "/cpuset.mems") }
+            if let m = limits.memoryBytes { try Cgroup.write(String(m), to: dir + "/memory.max") }
+            if let q = limits.cpuQuota { try Cgroup.write("\(q > 0 ? String(q) : "max") \(limits.cpuPeriod ?? 100_000)", to: dir + "/cpu.max") }
+            if let shares = limits.cpuShares {
+                let weight = 1 + ((max(2, min(shares, 262_144)) - 2) * 9999) / 262_142
+                try Cgroup.write(String(weight), to: dir + "/cpu.weight")
+            }
+            if let p = limits.pidsMax { try Cgroup.write(p > 0 ? String(p) : "max", to: dir + "/pids.max") }
+            try Cgroup.applyV2Extras(dir, limits)
+        case .v1:
+            guard let mem = v1("memory"), let cpu = v1("cpu"), let pids = v1("pids") else {
+                throw LinuxError(stage: "cgroup", syscall: "memory, cpu and pids directories", path: paths.first ?? "", errno: ENOENT)
+            }
+            if let cpuset = v1("cpuset") {
+                if let cpus = limits.cpusetCpus { try Cgroup.write(cpus, to: cpuset + "/cpuset.cpus") }
+                if let mems = limits.cpusetMems { try Cgroup.write(mems, to: cpuset + "/cpuset.mems") }
+            }
+            if let m = limits.memoryBytes {
+                do { try Cgroup.write(String(m), to: mem + "/memory.limit_in_bytes") } catch {
+                    // Raising the limit past the current memory+swap one: that one first (`update`).
+                    guard let swap = limits.memorySwap else { throw error }
+                    try Cgroup.write(String(swap), to: mem + "/memory.memsw.limit_in_bytes")
+                    try Cgroup.write(String(m), to: mem + "/memory.limit_in_bytes")
+                }
+            }
+            if let period = limits.cpuRealtimePeriod { try Cgroup.write(String(period), to: cpu + "/cpu.rt_period_us") }
+            if let runtime = limits.cpuRealtimeRuntime { try Cgroup.write(String(runtime), to: cpu + "/cpu.rt_runtime_us") }
+            if let period = limits.cpuPeriod { try Cgroup.write(String(period), to: cpu + "/cpu.cfs_period_us") }
+            if let q = limits.cpuQuota { try Cgroup.write(String(q), to: cpu + "/cpu.cfs_quota_us") }
+            if let s = limits.cpuShares { try Cgroup.write(String(s), to: cpu + "/cpu.shares") }
+            if let p = limits.pidsMax { try Cgroup.write(p > 0 ? String(p) : "max", to: pids + "/pids.max") }
+            try applyV1Extras(limits)
         }
     }
 

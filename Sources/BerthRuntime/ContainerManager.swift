@@ -416,6 +416,15 @@ public struct ContainerManager: Sendable {
         } catch { throw RuntimeError("container \(id): \(error)") }
     }
 
+    /// Changes the cgroup limits of a container that has not stopped (runc's `update`); fields left nil
+    /// stay as they are.
+    public func update(id: String, limits: CgroupLimits) throws {
+        let s = try state(id: id)
+        guard s.status != .stopped, let cgroup = cgroup(of: id) else { throw RuntimeError("container \(id) is not running") }
+        guard limits.devices.isEmpty else { throw RuntimeError("update: linux.resources.devices are set when the container is created") }
+        do { try cgroup.apply(limits) } catch { throw RuntimeError("container \(id): \(error)") }
+    }
+
     /// With `all`, every process in the container's cgroup gets the signal (runc's `kill --all`).
     public func kill(id: String, signal: Int32, all: Bool = false) throws {
         let s = try state(id: id)

@@ -208,110 +208,7 @@ public struct OCIConfig {
         var limits = CgroupLimits()
         let cgroupsPath = try linux.string("cgroupsPath")
         if var resources = try linux.object("resources") {
-            if var memory = try resources.object("memory") {
-                if let l = try memory.int("limit") { limits.memoryBytes = Int64(l) }
-                if let r = try memory.int("reservation") { limits.memoryReservation = Int64(r) }
-                if let swap = try memory.int("swap") {
-                    if swap >= 0, let limit = limits.memoryBytes, limit >= 0, swap < limit {
-                        throw memory.fail("swap", "is memory and swap together: it must be at least limit (\(limit))")
-                    }
-                    limits.memorySwap = Int64(swap)
-                }
-                if let v = try memory.int("swappiness") {
-                    guard (0...100).contains(v) else { throw memory.fail("swappiness", "must be between 0 and 100") }
-                    limits.memorySwappiness = UInt64(v)
-                }
-                limits.disableOOMKiller = try memory.bool("disableOOMKiller") ?? false
-                if let t = try memory.int("kernelTCP") { limits.kernelTCPBytes = Int64(t) }
-                if try memory.int("kernel") != nil {
-                    throw memory.fail("kernel", "kernel memory limits are gone from Linux (5.16 on); remove the field")
-                }
-                if try memory.bool("useHierarchy") == false { throw memory.fail("useHierarchy", "false is not supported (the kernel always uses the hierarchy)") }
-                // Only `update` checks before lowering; creating has nothing to check.
-                _ = try memory.bool("checkBeforeUpdate")
-                try memory.finish()
-            }
-            if var io = try resources.object("blockIO") {
-                func weight(_ r: inout Reader, _ key: String) throws -> UInt16? {
-                    guard let w = try r.int(key) else { return nil }
-                    guard (10...1000).contains(w) else { throw r.fail(key, "must be between 10 and 1000") }
-                    return UInt16(w)
-                }
-                limits.blkioWeight = try weight(&io, "weight")
-                limits.blkioLeafWeight = try weight(&io, "leafWeight")
-                for var d in try io.objects("weightDevice") {
-                    let major = try d.int("major", required: true)!, minor = try d.int("minor", required: true)!
-                    if let w = try weight(&d, "weight") { limits.blkioDevices.append(BlkioDeviceLimit(kind: "weight", major: Int64(major), minor: Int64(minor), value: UInt64(w))) }
-                    if try weight(&d, "leafWeight") != nil { throw d.fail("leafWeight", "per-device leaf weights are not supported") }
-                    try d.finish()
-                }
-                for (key, kind) in [("throttleReadBpsDevice", "read_bps"), ("throttleWriteBpsDevice", "write_bps"),
-                                    ("throttleReadIOPSDevice", "read_iops"), ("throttleWriteIOPSDevice", "write_iops")] {
-                    for var d in try io.objects(key) {
-                        let major = try d.int("major", required: true)!, minor = try d.int("minor", required: true)!
-                        let rate = try d.uint64("rate", required: true)!
-                        limits.blkioDevices.append(BlkioDeviceLimit(kind: kind, major: Int64(major), minor: Int64(minor), value: rate))
-                        try d.finish()
-                    }
-                }
-                try io.finish()
-            }
-            for var h in try resources.objects("hugepageLimits") {
-                let size = try h.string("pageSize", required: true)!
-                // "2MB", "1GB": the kernel's file names.
-                guard size.count <= 8, size.hasSuffix("B"), size.dropLast(2).allSatisfy(\.isNumber), ["KB", "MB", "GB"].contains(String(size.suffix(2))) else {
-                    throw h.fail("pageSize", "must be a size such as 2MB or 1GB")
-                }
-                limits.hugepageLimits[size] = try h.uint64("limit", required: true)!
-                try h.finish()
-            }
-            if var net = try resources.object("network") {
-                if let id = try net.int("classID") { limits.netClassID = UInt32(truncatingIfNeeded: id) }
-                for var p in try net.objects("priorities") {
-                    let name = try p.string("name", required: true)!
-                    guard !name.isEmpty, name.count < 16, !name.contains(where: { $0 == " " || $0 == "\n" || $0 == "/" }) else {
-                        throw p.fail("name", "must be a network interface name")
-                    }
-                    limits.netPriorities[name] = try p.uint32("priority")
-                    try p.finish()
-                }
-                try net.finish()
-            }
-            if var cpu = try resources.object("cpu") {
-                if let v = try cpu.int("shares") { limits.cpuShares = UInt64(v) }
-                if let v = try cpu.int("quota") { limits.cpuQuota = Int64(v) }
-                if let v = try cpu.int("period") { limits.cpuPeriod = UInt64(v) }
-                for (key, value) in [("cpus", try cpu.string("cpus")), ("mems", try cpu.string("mems"))] {
-                    guard let value else { continue }
-                    // "0-3,6": anything else would be written into the cgroup file as it is.
-                    guard !value.isEmpty, value.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-" || $0 == ",") }) else {
-                        throw cpu.fail(key, "must be a list of numbers and ranges such as 0-3,6")
-                    }
-                    if key == "cpus" { limits.cpusetCpus = value } else { limits.cpusetMems = value }
-                }
-                if let v = try cpu.uint64("realtimePeriod") { limits.cpuRealtimePeriod = v }
-                if let v = try cpu.int("realtimeRuntime") { limits.cpuRealtimeRuntime = Int64(v) }
-                try cpu.finish()
-            }
-            if var pids = try resources.object("pids") {
-                if let v = try pids.int("limit", required: true) { limits.pidsMax = Int64(v) }
-                try pids.finish()
-            }
-            // In order after the deny-all every container starts from; the last matching rule decides.
-            for var d in try resources.objects("devices") {
-                let type = try d.string("type") ?? "a"
-                guard ["a", "c", "b"].contains(type) else { throw d.fail("type", "must be a, c or b") }
-                let access = try d.string("access") ?? "rwm"
-                guard !access.isEmpty, access.allSatisfy({ "rwm".contains($0) }) else { throw d.fail("access", "must be letters of rwm") }
-                let major = try d.int("major"), minor = try d.int("minor")
-                // -1 is "any" in some writers' configs, as it is in runc's.
-                guard let allow = try d.bool("allow") else { throw d.fail("allow", "is required") }
-                limits.devices.append(DeviceRule(allow: allow, type: type,
-                                                 major: major.flatMap { $0 < 0 ? nil : Int64($0) },
-                                                 minor: minor.flatMap { $0 < 0 ? nil : Int64($0) }, access: access))
-                try d.finish()
-            }
-            try resources.finish()
+            try OCIConfig.readResources(&resources, into: &limits)
         }
         limits.devices += nodeRules
         if let seccomp = try linux.object("seccomp") {
@@ -375,6 +272,122 @@ public struct OCIConfig {
             spec.oomScoreAdj = Int32(adj)
         }
         try process.finish()
+    }
+
+    /// A `linux.resources` object (of a config, or of `update`'s --resources file).
+    static func readResources(_ resources: inout Reader, into limits: inout CgroupLimits) throws {
+        if var memory = try resources.object("memory") {
+            if let l = try memory.int("limit") { limits.memoryBytes = Int64(l) }
+            if let r = try memory.int("reservation") { limits.memoryReservation = Int64(r) }
+            if let swap = try memory.int("swap") {
+                if swap >= 0, let limit = limits.memoryBytes, limit >= 0, swap < limit {
+                    throw memory.fail("swap", "is memory and swap together: it must be at least limit (\(limit))")
+                }
+                limits.memorySwap = Int64(swap)
+            }
+            if let v = try memory.int("swappiness") {
+                guard (0...100).contains(v) else { throw memory.fail("swappiness", "must be between 0 and 100") }
+                limits.memorySwappiness = UInt64(v)
+            }
+            limits.disableOOMKiller = try memory.bool("disableOOMKiller") ?? false
+            if let t = try memory.int("kernelTCP") { limits.kernelTCPBytes = Int64(t) }
+            if try memory.int("kernel") != nil {
+                throw memory.fail("kernel", "kernel memory limits are gone from Linux (5.16 on); remove the field")
+            }
+            if try memory.bool("useHierarchy") == false { throw memory.fail("useHierarchy", "false is not supported (the kernel always uses the hierarchy)") }
+            // Only `update` checks before lowering; creating has nothing to check.
+            _ = try memory.bool("checkBeforeUpdate")
+            try memory.finish()
+        }
+        if var io = try resources.object("blockIO") {
+            func weight(_ r: inout Reader, _ key: String) throws -> UInt16? {
+                guard let w = try r.int(key) else { return nil }
+                guard (10...1000).contains(w) else { throw r.fail(key, "must be between 10 and 1000") }
+                return UInt16(w)
+            }
+            limits.blkioWeight = try weight(&io, "weight")
+            limits.blkioLeafWeight = try weight(&io, "leafWeight")
+            for var d in try io.objects("weightDevice") {
+                let major = try d.int("major", required: true)!, minor = try d.int("minor", required: true)!
+                if let w = try weight(&d, "weight") { limits.blkioDevices.append(BlkioDeviceLimit(kind: "weight", major: Int64(major), minor: Int64(minor), value: UInt64(w))) }
+                if try weight(&d, "leafWeight") != nil { throw d.fail("leafWeight", "per-device leaf weights are not supported") }
+                try d.finish()
+            }
+            for (key, kind) in [("throttleReadBpsDevice", "read_bps"), ("throttleWriteBpsDevice", "write_bps"),
+                                ("throttleReadIOPSDevice", "read_iops"), ("throttleWriteIOPSDevice", "write_iops")] {
+                for var d in try io.objects(key) {
+                    let major = try d.int("major", required: true)!, minor = try d.int("minor", required: true)!
+                    let rate = try d.uint64("rate", required: true)!
+                    limits.blkioDevices.append(BlkioDeviceLimit(kind: kind, major: Int64(major), minor: Int64(minor), value: rate))
+                    try d.finish()
+                }
+            }
+            try io.finish()
+        }
+        for var h in try resources.objects("hugepageLimits") {
+            let size = try h.string("pageSize", required: true)!
+            // "2MB", "1GB": the kernel's file names.
+            guard size.count <= 8, size.hasSuffix("B"), size.dropLast(2).allSatisfy(\.isNumber), ["KB", "MB", "GB"].contains(String(size.suffix(2))) else {
+                throw h.fail("pageSize", "must be a size such as 2MB or 1GB")
+            }
+            limits.hugepageLimits[size] = try h.uint64("limit", required: true)!
+            try h.finish()
+        }
+        if var net = try resources.object("network") {
+            if let id = try net.int("classID") { limits.netClassID = UInt32(truncatingIfNeeded: id) }
+            for var p in try net.objects("priorities") {
+                let name = try p.string("name", required: true)!
+                guard !name.isEmpty, name.count < 16, !name.contains(where: { $0 == " " || $0 == "\n" || $0 == "/" }) else {
+                    throw p.fail("name", "must be a network interface name")
+                }
+                limits.netPriorities[name] = try p.uint32("priority")
+                try p.finish()
+            }
+            try net.finish()
+        }
+        if var cpu = try resources.object("cpu") {
+            if let v = try cpu.int("shares") { limits.cpuShares = UInt64(v) }
+            if let v = try cpu.int("quota") { limits.cpuQuota = Int64(v) }
+            if let v = try cpu.int("period") { limits.cpuPeriod = UInt64(v) }
+            for (key, value) in [("cpus", try cpu.string("cpus")), ("mems", try cpu.string("mems"))] {
+                guard let value else { continue }
+                // "0-3,6": anything else would be written into the cgroup file as it is.
+                guard !value.isEmpty, value.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-" || $0 == ",") }) else {
+                    throw cpu.fail(key, "must be a list of numbers and ranges such as 0-3,6")
+                }
+                if key == "cpus" { limits.cpusetCpus = value } else { limits.cpusetMems = value }
+            }
+            if let v = try cpu.uint64("realtimePeriod") { limits.cpuRealtimePeriod = v }
+            if let v = try cpu.int("realtimeRuntime") { limits.cpuRealtimeRuntime = Int64(v) }
+            try cpu.finish()
+        }
+        if var pids = try resources.object("pids") {
+            if let v = try pids.int("limit", required: true) { limits.pidsMax = Int64(v) }
+            try pids.finish()
+        }
+        // In order after the deny-all every container starts from; the last matching rule decides.
+        for var d in try resources.objects("devices") {
+            let type = try d.string("type") ?? "a"
+            guard ["a", "c", "b"].contains(type) else { throw d.fail("type", "must be a, c or b") }
+            let access = try d.string("access") ?? "rwm"
+            guard !access.isEmpty, access.allSatisfy({ "rwm".contains($0) }) else { throw d.fail("access", "must be letters of rwm") }
+            let major = try d.int("major"), minor = try d.int("minor")
+            // -1 is "any" in some writers' configs, as it is in runc's.
+            guard let allow = try d.bool("allow") else { throw d.fail("allow", "is required") }
+            limits.devices.append(DeviceRule(allow: allow, type: type,
+                                             major: major.flatMap { $0 < 0 ? nil : Int64($0) },
+                                             minor: minor.flatMap { $0 < 0 ? nil : Int64($0) }, access: access))
+            try d.finish()
+        }
+        try resources.finish()
+    }
+
+    /// `update --resources FILE` ("-": stdin): a linux.resources object.
+    public static func resources(file: String) throws -> CgroupLimits {
+        var r = try object(file: file == "-" ? "/dev/stdin" : file, at: "linux.resources", limit: 1 << 20)
+        var limits = CgroupLimits()
+        try readResources(&r, into: &limits)
+        return limits
     }
 
     /// A `hooks` object: each kind a list of {path, args, env, timeout}.

@@ -35,6 +35,10 @@ let usage = """
                                  the container's processes: ps(1)'s lines (default -ef) for them, or
                                  their pids as a JSON list
       features                   what this runtime supports, as runc's `features` JSON
+      update [OPTIONS] ID        change a container's cgroup limits: --resources FILE (a linux.resources
+                                 object; - for stdin), --memory, --memory-reservation, --memory-swap
+                                 (bytes, or with k/m/g), --cpu-shares, --cpu-quota, --cpu-period,
+                                 --cpuset-cpus, --cpuset-mems, --pids-limit, --blkio-weight
       events [--stats] ID        the container's cgroup usage as JSON lines: with --stats once; otherwise
                                  every --interval (default 5s) and an "oom" event at each OOM kill,
                                  until the container stops
@@ -112,6 +116,8 @@ struct Arguments {
     var env: [String] = []
     var cwd: String?
     var user: String?
+    var resources: String?
+    var limits = CgroupLimits()
     var positional: [String] = []
 
     init(_ args: ArraySlice<String>) {
@@ -156,6 +162,19 @@ struct Arguments {
             case "-t", "--tty": tty = true
             case "-e", "--env": env.append(take(arg))
             case "--cwd": cwd = take(arg)
+            case "-r", "--resources": resources = take(arg)
+            case "--memory": limits.memoryBytes = bytes(arg, take(arg))
+            case "--memory-reservation": limits.memoryReservation = bytes(arg, take(arg))
+            case "--memory-swap": limits.memorySwap = bytes(arg, take(arg))
+            case "--cpu-shares": limits.cpuShares = UInt64(bytes(arg, take(arg)))
+            case "--cpu-quota": limits.cpuQuota = bytes(arg, take(arg))
+            case "--cpu-period": limits.cpuPeriod = UInt64(bytes(arg, take(arg)))
+            case "--pids-limit": limits.pidsMax = bytes(arg, take(arg))
+            case "--cpuset-cpus": limits.cpusetCpus = take(arg)
+            case "--cpuset-mems": limits.cpusetMems = take(arg)
+            case "--blkio-weight":
+                guard let w = UInt16(take(arg)), (10...1000).contains(w) else { fail("--blkio-weight is between 10 and 1000", status: 2) }
+                limits.blkioWeight = w
             case "-u", "--user": user = take(arg)
             case "--preserve-fds":
                 // Descriptors beyond stdio are not passed into containers.
@@ -219,6 +238,20 @@ struct Arguments {
         guard positional.count == 2 else { fail("\(command) needs a container id", status: 2) }
         return positional[1]
     }
+}
+
+/// A number of bytes: digits, optionally with k, m or g (binary, as runc's update takes them); -1 for
+/// "unlimited" where the field allows it.
+func bytes(_ option: String, _ text: String) -> Int64 {
+    let scales: [Character: Int64] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30]
+    var digits = Substring(text.lowercased())
+    if digits.hasSuffix("b") { digits = digits.dropLast() }
+    let scale = digits.last.flatMap { scales[$0] } ?? 1
+    if scale > 1 { digits = digits.dropLast() }
+    guard let n = Int64(digits), n >= -1, n.multipliedReportingOverflow(by: scale).overflow == false else {
+        fail("\(option) needs a number (k, m or g allowed), not \(text)", status: 2)
+    }
+    return n * (n < 0 ? 1 : scale)
 }
 
 let signalNames: [String: Int32] = ["TERM": SIGTERM, "KILL": SIGKILL, "INT": SIGINT, "HUP": SIGHUP, "QUIT": SIGQUIT,
@@ -349,6 +382,26 @@ case "ps":
         let fields = line.split(separator: " ")
         if fields.count > column, let pid = Int32(fields[column]), wanted.contains(pid) { say(String(line)) }
     }
+case "update":
+    let id = args.id(command)
+    var limits = args.limits
+    if let file = args.resources {
+        // The file's settings, with the options over them.
+        var fromFile = attempt { try OCIConfig.resources(file: file) }
+        let o = args.limits
+        fromFile.memoryBytes = o.memoryBytes ?? fromFile.memoryBytes
+        fromFile.memoryReservation = o.memoryReservation ?? fromFile.memoryReservation
+        fromFile.memorySwap = o.memorySwap ?? fromFile.memorySwap
+        fromFile.cpuShares = o.cpuShares ?? fromFile.cpuShares
+        fromFile.cpuQuota = o.cpuQuota ?? fromFile.cpuQuota
+        fromFile.cpuPeriod = o.cpuPeriod ?? fromFile.cpuPeriod
+        fromFile.pidsMax = o.pidsMax ?? fromFile.pidsMax
+        fromFile.cpusetCpus = o.cpusetCpus ?? fromFile.cpusetCpus
+        fromFile.cpusetMems = o.cpusetMems ?? fromFile.cpusetMems
+        fromFile.blkioWeight = o.blkioWeight ?? fromFile.blkioWeight
+        limits = fromFile
+    }
+    attempt { try args.manager.update(id: id, limits: limits) }
 case "pause", "resume":
     attempt { try args.manager.pause(id: args.id(command), command == "pause") }
 case "features":

@@ -605,6 +605,18 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
                 #expect(read("memory", "memory.oom_control").contains("oom_kill_disable 1"))
                 #expect(read("blkio", "blkio.throttle.read_bps_device") == "\(major):\(minor) \(1 << 20)")
             }
+            // update: past the old memory+swap limit (so that one is raised first), and from a file on stdin.
+            let updated = try berth(root, ["update", "--memory", "300m", "--memory-swap", "400m", "--pids-limit", "50", id])
+            #expect(updated.status == 0, "\(updated.stderr)")
+            #expect(read("memory", v2 ? "memory.max" : "memory.limit_in_bytes") == "\(300 << 20)")
+            #expect(read("pids", "pids.max") == "50")
+            let fromStdin = try Shell.run(Shell.berth, ["runtime", "update", "--root", root, "--resources", "-", id],
+                                          stdin: #"{"cpu": {"shares": 512}, "pids": {"limit": 60}}"#)
+            #expect(fromStdin.status == 0, "\(fromStdin.stderr)")
+            #expect(read("pids", "pids.max") == "60")
+            if !v2 { #expect(read("cpu", "cpu.shares") == "512") }
+            let devices = try Shell.run(Shell.berth, ["runtime", "update", "--root", root, "-r", "-", id], stdin: #"{"devices": [{"allow": true}]}"#)
+            #expect(devices.stderr == "berth runtime: update: linux.resources.devices are set when the container is created\n")
             #expect(try berth(root, ["delete", "--force", id]).status == 0)
             #expect(!FileManager.default.fileExists(atPath: v2 ? "/sys/fs/cgroup/\(path)" : "/sys/fs/cgroup/blkio/\(path)"))
 
