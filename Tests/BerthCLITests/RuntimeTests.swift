@@ -627,6 +627,8 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
                 let hugetlb = try b.run("hugetlb")
                 #expect(hugetlb.status == 1)
                 #expect(hugetlb.stderr.contains("hugetlb (the kernel has no hugetlb controller mounted)"), "\(hugetlb.stderr)")
+                // Nothing of the refused container is left in the controllers it did not get to.
+                #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/berth/hugetlb-\(getpid())"))
             }
             RuntimeLifecycleTests.reapShims()
         }
