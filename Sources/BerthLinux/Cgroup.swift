@@ -39,6 +39,19 @@ public struct CgroupLimits: Sendable, Hashable {
     var wantsBlkio: Bool { blkioWeight != nil || blkioLeafWeight != nil || !blkioDevices.isEmpty }
     var wantsNetwork: Bool { netClassID != nil || !netPriorities.isEmpty }
 
+    /// The v1 controllers a container joins only when it limits them.
+    static let optionalV1Controllers: Set<String> = ["blkio", "hugetlb", "net_cls", "net_prio"]
+
+    /// Whether these limits need one of `optionalV1Controllers`.
+    func wants(_ controller: String) -> Bool {
+        switch controller {
+        case "blkio": wantsBlkio
+        case "hugetlb": !hugepageLimits.isEmpty
+        case "net_cls", "net_prio": wantsNetwork
+        default: false
+        }
+    }
+
     /// Device rules after the deny-all that every container starts from (OCI linux.resources.devices,
     /// then an allow rule per linux.devices node); `DeviceRule.defaults` always follow.
     public var devices: [DeviceRule] = []
@@ -174,11 +187,8 @@ public struct Cgroup: Sendable {
         case .v1:
             var paths: [String] = []
             // Nothing is made when a controller the limits need is missing.
-            for c in ["blkio", "hugetlb", "net_cls", "net_prio"] where !Files.exists("\(root)/\(c)") {
-                if c == "blkio" && limits.wantsBlkio || c == "hugetlb" && !limits.hugepageLimits.isEmpty
-                    || (c == "net_cls" || c == "net_prio") && limits.wantsNetwork {
-                    throw LinuxError(stage: "cgroup", syscall: "\(c) (the kernel has no \(c) controller mounted)", path: "\(root)/\(c)", errno: ENOENT)
-                }
+            for c in CgroupLimits.optionalV1Controllers.sorted() where limits.wants(c) && !Files.exists("\(root)/\(c)") {
+                throw LinuxError(stage: "cgroup", syscall: "\(c) (the kernel has no \(c) controller mounted)", path: "\(root)/\(c)", errno: ENOENT)
             }
             // What was made goes again if a later step fails.
             do throws(LinuxError) {
@@ -186,9 +196,7 @@ public struct Cgroup: Sendable {
                     if c == "cpuacct", !Files.exists("\(root)/cpuacct") || Cgroup.sameDirectory("\(root)/cpuacct", "\(root)/cpu") { continue }
                     // The freezer (pause and resume) where the kernel has one.
                     if c == "freezer", !Files.exists("\(root)/freezer") { continue }
-                    // blkio, hugetlb, net_cls and net_prio only for a container that limits them.
-                    if c == "blkio" && !limits.wantsBlkio || c == "hugetlb" && limits.hugepageLimits.isEmpty
-                        || (c == "net_cls" || c == "net_prio") && !limits.wantsNetwork { continue }
+                    if CgroupLimits.optionalV1Controllers.contains(c) && !limits.wants(c) { continue }
                     let dir = "\(root)/\(c)/\(clean)"
                     try makeDirs(dir, below: "\(root)/\(c)")
                     paths.append(dir)
@@ -266,13 +274,12 @@ public struct Cgroup: Sendable {
             if let q = limits.cpuQuota { try Cgroup.write(String(q), to: cpu + "/cpu.cfs_quota_us") }
             if let s = limits.cpuShares { try Cgroup.write(String(s), to: cpu + "/cpu.shares") }
             if let p = limits.pidsMax { try Cgroup.write(p > 0 ? String(p) : "max", to: pids + "/pids.max") }
-            try applyV1Extras(limits)
+            try applyV1Extras(limits, memory: mem)
         }
     }
 
     /// Memory beyond the limit, blkio, hugetlb and network limits on v1; each file named when it fails.
-    func applyV1Extras(_ limits: CgroupLimits) throws(LinuxError) {
-        let mem = paths[0]
+    func applyV1Extras(_ limits: CgroupLimits, memory mem: String) throws(LinuxError) {
         if let r = limits.memoryReservation { try Cgroup.write(String(r), to: mem + "/memory.soft_limit_in_bytes") }
         if let swap = limits.memorySwap {
             guard Files.exists(mem + "/memory.memsw.limit_in_bytes") else {

@@ -11,6 +11,12 @@ public enum Files {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        return read(fd: fd, limit: limit)
+    }
+
+    /// What a descriptor gives until its end (a pipe: until every writer has closed it), or nil on an
+    /// error or past `limit`.
+    public static func read(fd: Int32, limit: Int = 64 << 20) -> [UInt8]? {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {

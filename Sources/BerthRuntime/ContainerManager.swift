@@ -165,7 +165,7 @@ public struct ContainerManager: Sendable {
                 close(fd)
                 state.status = .creating
                 for kind in ["prestart", "createRuntime", "createContainer"] {
-                    try ContainerManager.run(hooks: config.hooks[kind] ?? [], kind, state: state)
+                    try ContainerManager.runHooks(config.hooks[kind] ?? [], kind, state: state)
                 }
             } catch {
                 _ = Glibc.kill(started.container, SIGKILL)
@@ -188,7 +188,7 @@ public struct ContainerManager: Sendable {
     }
 
     /// Runs hooks in order with the state on stdin; the first that fails or outlives its timeout stops it.
-    static func run(hooks: [Hook], _ kind: String, state: ContainerState) throws {
+    static func runHooks(_ hooks: [Hook], _ kind: String, state: ContainerState) throws {
         for h in hooks {
             let r = try Subprocess.run(h.args.isEmpty ? [h.path] : h.args, executable: h.path, env: h.env, stdin: state.json,
                                        timeout: h.timeout.map(Double.init) ?? .infinity)
@@ -202,7 +202,7 @@ public struct ContainerManager: Sendable {
 
     /// poststart and poststop hooks: a failure is a warning (the runtime spec's rule), on stderr.
     func runAfter(_ kind: String, hooks: [String: [Hook]], state: ContainerState) {
-        do { try ContainerManager.run(hooks: hooks[kind] ?? [], kind, state: state) } catch {
+        do { try ContainerManager.runHooks(hooks[kind] ?? [], kind, state: state) } catch {
             let line = "berth runtime: warning: \(error)\n"
             _ = line.withCString { write(2, $0, strlen($0)) }
         }
@@ -495,14 +495,7 @@ public struct ContainerManager: Sendable {
         close(fds[1])
         if console >= 0 { close(console) }
         // The pid, then EOF once the process has exec'd; a line starting "error " if it could not.
-        var reply = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while reply.count < 65536 {
-            let n = read(fds[0], &buffer, buffer.count)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            reply += buffer[0..<n]
-        }
+        let reply = Files.read(fd: fds[0], limit: 65536) ?? []
         close(fds[0])
         let lines = String(decoding: reply, as: UTF8.self).split(separator: "\n")
         if let failure = lines.first(where: { $0.hasPrefix("error ") }) ?? (lines.contains { Int32($0) != nil } ? nil : "error the helper failed") {

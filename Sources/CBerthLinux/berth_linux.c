@@ -244,24 +244,14 @@ static void run_hook(int efd, const struct berth_hook *h, int state) {
     }
     signal(SIGPIPE, SIG_DFL);
     close(in[1]);
-    int status = 0;
-    long waited_ms = 0;
-    for (;;) {
-        pid_t w = waitpid(pid, &status, h->timeout ? WNOHANG : 0);
-        if (w == pid) break;
-        if (w < 0 && errno != EINTR) fail(efd, "startContainer hook", "waitpid", h->path);
-        if (w == 0) {
-            if (waited_ms >= (long)h->timeout * 1000) {
-                kill(pid, SIGKILL);
-                waitpid(pid, &status, 0);
-                errno = ETIMEDOUT;
-                fail(efd, "startContainer hook", "timeout", h->path);
-            }
-            struct timespec t = { 0, 1000000 };
-            nanosleep(&t, NULL);
-            waited_ms++;
-        }
+    if (berth_wait_pid_exit(pid, h->timeout ? (int)h->timeout * 1000 : -1) == 1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        errno = ETIMEDOUT;
+        fail(efd, "startContainer hook", "timeout", h->path);
     }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) if (errno != EINTR) fail(efd, "startContainer hook", "waitpid", h->path);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         errno = ECANCELED;
         fail(efd, "startContainer hook", "exit status", h->path);

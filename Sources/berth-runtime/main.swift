@@ -384,24 +384,10 @@ case "ps":
     }
 case "update":
     let id = args.id(command)
-    var limits = args.limits
-    if let file = args.resources {
-        // The file's settings, with the options over them.
-        var fromFile = attempt { try OCIConfig.resources(file: file) }
-        let o = args.limits
-        fromFile.memoryBytes = o.memoryBytes ?? fromFile.memoryBytes
-        fromFile.memoryReservation = o.memoryReservation ?? fromFile.memoryReservation
-        fromFile.memorySwap = o.memorySwap ?? fromFile.memorySwap
-        fromFile.cpuShares = o.cpuShares ?? fromFile.cpuShares
-        fromFile.cpuQuota = o.cpuQuota ?? fromFile.cpuQuota
-        fromFile.cpuPeriod = o.cpuPeriod ?? fromFile.cpuPeriod
-        fromFile.pidsMax = o.pidsMax ?? fromFile.pidsMax
-        fromFile.cpusetCpus = o.cpusetCpus ?? fromFile.cpusetCpus
-        fromFile.cpusetMems = o.cpusetMems ?? fromFile.cpusetMems
-        fromFile.blkioWeight = o.blkioWeight ?? fromFile.blkioWeight
-        limits = fromFile
-    }
-    attempt { try args.manager.update(id: id, limits: limits) }
+    let m = args.manager
+    // The file's settings, then the options over them.
+    if let file = args.resources { attempt { try m.update(id: id, limits: OCIConfig.resources(file: file)) } }
+    attempt { try m.update(id: id, limits: args.limits) }
 case "pause", "resume":
     attempt { try args.manager.pause(id: args.id(command), command == "pause") }
 case "features":
