@@ -61,7 +61,9 @@ struct PodmanTests {
                 #expect(once.stdout == "hello\n", "\(name): \(once.stdout)")
                 #expect(once.stderr.contains("oops"), "\(name): \(once.stderr)")
 
-                let onTerminal = try podman(runtime + ["run", "--rm", "-it"] + limits + [image, "sh", "-c", "tty; echo run-it ok; exit 6"], terminal: true)
+                // A moment before exiting: conmon relays the terminal's output after the process ends, and under
+                // load a process gone at once can end the session before its output is read (runc as berth).
+                let onTerminal = try podman(runtime + ["run", "--rm", "-it"] + limits + [image, "sh", "-c", "tty; echo run-it ok; sleep 0.3; exit 6"], terminal: true)
                 #expect(onTerminal.status == 6, "\(name): \(onTerminal.stdout) \(onTerminal.stderr)")
                 #expect(onTerminal.stdout.contains("/dev/pts/0") && onTerminal.stdout.contains("run-it ok"), "\(name): \(onTerminal.stdout)")
 
@@ -76,7 +78,7 @@ struct PodmanTests {
                 #expect(exec.stdout == "in exec\n", "\(name): \(exec.stdout)")
                 let missing = try podman(runtime + ["exec", id, "no-such-program"])
                 #expect(missing.status == 127, "\(name): \(missing.stderr)")
-                let execOnTerminal = try podman(runtime + ["exec", "-it", id, "sh", "-c", "tty; echo exec-it ok"], terminal: true)
+                let execOnTerminal = try podman(runtime + ["exec", "-it", id, "sh", "-c", "tty; echo exec-it ok; sleep 0.3"], terminal: true)
                 #expect(execOnTerminal.status == 0, "\(name): \(execOnTerminal.stdout)")
                 #expect(execOnTerminal.stdout.contains("/dev/pts/") && execOnTerminal.stdout.contains("exec-it ok"), "\(name): \(execOnTerminal.stdout)")
 
