@@ -90,9 +90,10 @@ import Testing
 
     @Test func coalescesChangesInTheWindow() async throws {
         try await GitWorkspace.with { ws in
-            // A window of 1 s: the five updates below fall in it even when the other tests of the process
-            // hold the pool's two threads (300 ms was once too short, and the last update made a second commit).
-            let t = try await setup(ws, window: .seconds(1))
+            // A window of 3 s: the five updates below fall in it even when the other tests of the process
+            // hold the pool's two threads (300 ms, then 1 s under the three test groups' load, were once too
+            // short, and the last update made a second commit).
+            let t = try await setup(ws, window: .seconds(3))
             defer { t.daemon.stop() }
             let snap = try snapshot(await t.source.poll())
             var s = status(for: snap, url: t.url)
@@ -100,7 +101,7 @@ import Testing
                 s.sourceError = i < 4 ? "attempt \(i)" : nil
                 await t.writer.update(s)
             }
-            // The window closes 1 s after the first update; give the flush time to finish on a busy machine.
+            // The window closes 3 s after the first update; give the flush time to finish on a busy machine.
             for _ in 0..<200 where await t.writer.commitsMade == 0 { try await Task.sleep(for: .milliseconds(50)) }
             try await Task.sleep(for: .milliseconds(400))
             #expect(await t.writer.commitsMade == 1)
