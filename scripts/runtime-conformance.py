@@ -65,6 +65,17 @@ def clean_root(binary, root):
             subprocess.run([binary, "--root", root, "delete", "--force", entry], capture_output=True, timeout=30)
 
 
+def detach_left_mounts():
+    """Detaches mounts a runtime left in the host's mount namespace under the programs' bundles (a container
+    without a mount namespace of its own mounts there; runc leaves them); returns how many."""
+    prefix = os.path.join(tempfile.gettempdir(), "ocitest")
+    with open("/proc/self/mountinfo") as f:
+        points = [l.split()[4] for l in f if l.split()[4].startswith(prefix)]
+    for point in reversed(points):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    return len(points)
+
+
 def run_program(tree, name, runtime, timeout):
     proc = subprocess.Popen([os.path.join(tree, "validation", name, name + ".t")], cwd=tree,
                             env=dict(os.environ, RUNTIME=runtime), stdout=subprocess.PIPE,
@@ -112,6 +123,9 @@ def main():
             for name in names:
                 ok, why, text = run_program(tree, name, wrap, args.timeout)
                 clean_root(os.path.abspath(binary), root)
+                left = detach_left_mounts()
+                if left:
+                    why += "; left %d mounts in the host's mount namespace" % left
                 results[(rname, name)] = (ok, why)
                 if args.logs:
                     os.makedirs(args.logs, exist_ok=True)

@@ -227,9 +227,19 @@ public struct ContainerManager: Sendable {
                     throw RuntimeError("cannot create the exec FIFO: \(String(cString: strerror(errno)))")
                 }
             }
+            let ownMounts = config.spec.namespaces.contains(.mount)
+            if case .bundle = source {} else if !ownMounts {
+                throw RuntimeError("\(bundle)/config.json: linux.namespaces: an image or host root needs a new mount namespace")
+            }
             switch source {
             case .bundle:
-                break
+                // In the host's mount namespace, what the container mounts under its root is undone when it
+                // is removed: the mounts there before it are noted (a joined namespace keeps its mounts).
+                if !ownMounts && !config.spec.joinNamespaces.contains(where: { $0.type == .mount }) {
+                    let root = MountTable.canonical(config.spec.rootfs)
+                    let before = MountTable.mounts(under: root).map { String($0.id) }
+                    try Files.write(([root] + before).joined(separator: "\n") + "\n", to: d + "/host-mounts", mode: 0o600)
+                }
             case .image(let name):
                 guard let lower = images.flatMap({ ImageRefs.rootfs(root: $0, name: name) }) else { throw RuntimeError("no image named \(name)") }
                 for sub in ["rootfs", "upper", "work"] { try Files.makeDirectories(d + "/" + sub) }
@@ -262,9 +272,17 @@ public struct ContainerManager: Sendable {
             return try start(d, config, cgroup)
         } catch {
             cgroup(of: id)?.remove()
+            undoHostMounts(id)
             try? Files.removeTree(d)
             throw error
         }
+    }
+
+    func undoHostMounts(_ id: String) {
+        guard let text = Files.readText(dir(id) + "/host-mounts", limit: 1 << 20) else { return }
+        let lines = text.split(separator: "\n").map(String.init)
+        guard let root = lines.first else { return }
+        MountTable.detach(under: root, keeping: Set(lines.dropFirst().compactMap { Int($0) }))
     }
 
     public func cgroup(of id: String) -> Cgroup? {
@@ -455,9 +473,10 @@ public struct ContainerManager: Sendable {
         runAfter("poststop", hooks: hooks, state: stopped)
     }
 
-    /// The cgroup and the state directory of a stopped container.
+    /// The cgroup, the mounts made in the host's namespace and the state directory of a stopped container.
     func remove(_ id: String) throws {
         cgroup(of: id)?.remove()
+        undoHostMounts(id)
         try Files.removeTree(dir(id))
     }
 

@@ -123,7 +123,7 @@ public struct OCIConfig {
                 throw n.fail("type", "\(type) is listed twice")
             }
             if let path = try n.string("path") {
-                guard ns != .mount, ns != .user else { throw n.fail("path", "joining an existing \(type) namespace is not supported") }
+                guard ns != .user else { throw n.fail("path", "joining an existing user namespace is not supported") }
                 guard path.hasPrefix("/") else { throw n.fail("path", "must be an absolute path") }
                 spec.joinNamespaces.append((ns, path))
             } else {
@@ -190,7 +190,6 @@ public struct OCIConfig {
                                            uid: UInt32(try d.int("uid") ?? 0), gid: UInt32(try d.int("gid") ?? 0)))
             try d.finish()
         }
-        if !spec.devices.isEmpty && !spec.namespaces.contains(.mount) { throw linux.fail("devices", "needs a mount namespace") }
         // A node the config makes is one the container may use (after the resources' own rules).
         let nodeRules = spec.devices.compactMap { d -> DeviceRule? in
             let kind = d.mode & 0o170000
@@ -215,10 +214,14 @@ public struct OCIConfig {
             spec.seccomp = try OCIConfig.seccomp(seccomp).compile(cacheDirectory: OCIConfig.seccompCache)
         }
         try linux.finish()
-        if !spec.namespaces.contains(.mount) { throw linux.fail("namespaces", "a mount namespace is required") }
-        // As runc: the hostname belongs to the UTS namespace, and a joined one is not the container's own.
-        if spec.hostname != nil && !spec.namespaces.contains(.uts) {
-            throw r.fail("hostname", "needs a new uts namespace (linux.namespaces without a path)")
+        // Without a mount namespace of its own the container chroots in the host's or the joined one, where
+        // its root's propagation is not its own to set.
+        if !spec.namespaces.contains(.mount) && spec.rootPropagation != 0 {
+            throw linux.fail("rootfsPropagation", "needs a new mount namespace (linux.namespaces without a path)")
+        }
+        // As runc: the hostname belongs to a UTS namespace, the container's own or one it joins.
+        if spec.hostname != nil && !spec.namespaces.contains(.uts) && !spec.joinNamespaces.contains(where: { $0.type == .uts }) {
+            throw r.fail("hostname", "needs a uts namespace in linux.namespaces")
         }
         try r.finish()
         self.spec = spec

@@ -103,11 +103,19 @@ pid_t berth_exec_in(pid_t target, const char *const *argv, const char *const *en
         fds[i] = open(path, O_RDONLY | O_CLOEXEC);
         if (fds[i] < 0) die(out, path);
     }
+    /* The container's root, which is its mount namespace's only when it pivoted (not when it chrooted
+       in a namespace it shares). */
+    char root_path[64];
+    snprintf(root_path, sizeof root_path, "/proc/%d/root", (int)target);
+    int root = open(root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) die(out, root_path);
     for (int i = 0; i < 5; i++) {
         /* The mount namespace last: /proc/PID paths above belong to the host's. */
         if (setns(fds[i], 0) != 0) die(out, kinds[i]);
         close(fds[i]);
     }
+    if (fchdir(root) != 0 || chroot(".") != 0) die(out, "chroot");
+    close(root);
     const char *cwd = identity->cwd && *identity->cwd ? identity->cwd : "/";
     if (chdir(cwd) != 0 && chdir("/") != 0) die(out, "chdir /");
     pid_t child = fork();

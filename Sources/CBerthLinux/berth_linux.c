@@ -333,9 +333,13 @@ static int child(void *arg) {
     if (s->stdout_fd >= 0 && dup2(s->stdout_fd, 1) < 0) fail(efd, "stdio", "dup2", "stdout");
     if (s->stderr_fd >= 0 && dup2(s->stderr_fd, 2) < 0) fail(efd, "stdio", "dup2", "stderr");
 
-    if (s->clone_flags & CLONE_NEWNS) {
-        /* Nothing we mount may propagate back to the host. */
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(efd, "rootfs", "mount", "/ (make private)");
+    /* With a mount namespace of its own the container pivots into its root. Without one (the host's, or
+       one joined by path) its mounts are made in that namespace, under a private bind of the root, and it
+       chroots: a pivot would move the root of every other process there. */
+    int own_mounts = (s->clone_flags & CLONE_NEWNS) != 0;
+    if (s->rootfs && *s->rootfs) {
+        /* Nothing we mount may propagate back to the host. A shared namespace keeps its propagation. */
+        if (own_mounts && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(efd, "rootfs", "mount", "/ (make private)");
         const char *root = s->rootfs;
         char layered[4096];
         if (s->rootfs_source) {
@@ -354,6 +358,7 @@ static int child(void *arg) {
             if (s->rootfs_overlay && mount("overlay", s->rootfs, "overlay", 0, s->rootfs_overlay) != 0)
                 fail(efd, "rootfs", "mount overlay", s->rootfs);
             if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) fail(efd, "rootfs", "mount", s->rootfs);
+            if (!own_mounts && mount(NULL, s->rootfs, NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(efd, "rootfs", "mount", "rootfs (make private)");
         }
         int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (rootfd < 0) fail(efd, "rootfs", "open", root);
@@ -415,11 +420,15 @@ static int child(void *arg) {
             close(dir);
         }
         close(rootfd);
-        /* runc's pivot_root sequence: the old root ends up under the new one and is detached there. */
         if (chdir(root) != 0) fail(efd, "pivot_root", "chdir", root);
-        if (syscall(SYS_pivot_root, ".", ".") != 0) fail(efd, "pivot_root", "pivot_root", s->rootfs);
-        if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) != 0) fail(efd, "pivot_root", "mount", "old root (slave)");
-        if (umount2(".", MNT_DETACH) != 0) fail(efd, "pivot_root", "umount2", "old root");
+        if (!own_mounts) {
+            if (chroot(".") != 0) fail(efd, "chroot", "chroot", s->rootfs);
+        } else {
+            /* runc's pivot_root sequence: the old root ends up under the new one and is detached there. */
+            if (syscall(SYS_pivot_root, ".", ".") != 0) fail(efd, "pivot_root", "pivot_root", s->rootfs);
+            if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) != 0) fail(efd, "pivot_root", "mount", "old root (slave)");
+            if (umount2(".", MNT_DETACH) != 0) fail(efd, "pivot_root", "umount2", "old root");
+        }
         if (chdir("/") != 0) fail(efd, "pivot_root", "chdir", "/");
         /* linux.rootfsPropagation: on this namespace's own root, so nothing reaches the host's mounts. */
         if (s->root_propagation && mount(NULL, "/", NULL, s->root_propagation, NULL) != 0) fail(efd, "rootfs", "mount", "/ (propagation)");
@@ -462,7 +471,8 @@ static int child(void *arg) {
         if (s->readonly_root && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags("/"), NULL) != 0)
             fail(efd, "rootfs", "remount", "/ (read-only)");
     }
-    if (s->hostname && (s->clone_flags & CLONE_NEWUTS) && sethostname(s->hostname, strlen(s->hostname)) != 0)
+    /* The config reader allows a hostname only with a UTS namespace, new or joined. */
+    if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) != 0)
         fail(efd, "hostname", "sethostname", s->hostname);
     const char *stage, *call;
     if (berth_apply_identity(s, &stage, &call) != 0) fail(efd, stage, call, NULL);

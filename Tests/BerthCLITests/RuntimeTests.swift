@@ -280,25 +280,111 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
                 // PID 1 of the joined pid namespace is the sandbox's shell.
                 #expect(lines.dropFirst(4).first?.hasPrefix("sh\0-c\0while true") == true)
 
-                // A hostname needs the container's own uts namespace; joining a mount namespace is refused.
-                try joiner.config("true") { c in
+                // A hostname set in a joined uts namespace is that namespace's (as runc).
+                try joiner.config("hostname") { c in
                     var linux = c["linux"] as! [String: Any]
                     linux["namespaces"] = [["type": "mount"], ["type": "uts", "path": "/proc/\(pid)/ns/uts"]]
                     c["linux"] = linux
+                    c["hostname"] = "renamed"
                 }
                 let named = try Shell.run(Shell.berth, ["runtime", "run", "--root", root, "--bundle", joiner.dir, "named-\(getpid())"])
-                #expect(named.status == 1)
-                #expect(named.stderr.contains("hostname: needs a new uts namespace"))
+                #expect(named.status == 0, "\(named.stderr)")
+                #expect(named.stdout == "renamed\n")
+                #expect(try Shell.run("/usr/bin/nsenter", ["-t", "\(pid)", "-u", "hostname"]).stdout == "renamed\n")
+                // No uts namespace at all: no hostname.
                 try joiner.config("true") { c in
                     var linux = c["linux"] as! [String: Any]
-                    linux["namespaces"] = [["type": "mount", "path": "/proc/\(pid)/ns/mnt"]]
+                    linux["namespaces"] = [["type": "mount"]]
                     c["linux"] = linux
                 }
-                let mnt = try Shell.run(Shell.berth, ["runtime", "run", "--root", root, "--bundle", joiner.dir, "mnt-\(getpid())"])
-                #expect(mnt.stderr.contains("joining an existing mount namespace is not supported"))
+                let unnamed = try Shell.run(Shell.berth, ["runtime", "run", "--root", root, "--bundle", joiner.dir, "unnamed-\(getpid())"])
+                #expect(unnamed.status == 1)
+                #expect(unnamed.stderr.contains("hostname: needs a uts namespace in linux.namespaces"))
                 let gone = try Shell.run(Shell.berth, ["runtime", "list", "--root", root]).stdout
-                #expect(!gone.contains("joiner-") && !gone.contains("named-") && !gone.contains("mnt-"))
+                #expect(!gone.contains("joiner-") && !gone.contains("named-"))
             }
+        }
+    }
+
+    /// Without a mount namespace of its own (runc's behaviour, which the OCI suite checks) a container
+    /// chroots: in the host's namespace its mounts are made under its root and undone when it is removed;
+    /// in a joined one they stay there, and the host's mount table never changes.
+    @Test func aContainerWithoutItsOwnMountNamespaceChroots() throws {
+        try BusyboxBundle.with { b in
+            for tool in ["readlink"] {
+                try FileManager.default.createSymbolicLink(atPath: b.dir + "/rootfs/bin/" + tool, withDestinationPath: "busybox")
+            }
+            let root = b.dir + "/state"
+            let rootfs = MountTable.canonical(b.dir + "/rootfs")
+            let hostMnt = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/mnt")
+            let script = "readlink /proc/self/ns/mnt; ls /; grep -c ' /proc ' /proc/self/mountinfo"
+
+            // The host's mount namespace.
+            try b.config(script + "; sleep 30") { c in
+                var linux = c["linux"] as! [String: Any]
+                linux["namespaces"] = [["type": "pid"], ["type": "uts"]]
+                c["linux"] = linux
+            }
+            let id = "hostmnt-\(getpid())"
+            defer {
+                _ = try? berth(root, ["delete", "--force", id])
+                MountTable.detach(under: rootfs, keeping: [])
+                RuntimeLifecycleTests.reapShims()
+            }
+            #expect(try berth(root, ["create", "--container-log", "--bundle", b.dir, id]).status == 0)
+            #expect(try berth(root, ["start", id]).status == 0)
+            #expect(!MountTable.mounts(under: rootfs).isEmpty)
+            // exec enters the container's root, not the namespace's.
+            let exec = try berth(root, ["exec", id, "ls", "/"])
+            #expect(exec.status == 0, "\(exec.stderr)")
+            #expect(exec.stdout.split(separator: "\n") == ["bin", "dev", "proc", "sys"])
+            #expect(try berth(root, ["delete", "--force", id]).status == 0)
+            #expect(MountTable.mounts(under: rootfs).isEmpty)
+
+            try b.config(script) { c in
+                var linux = c["linux"] as! [String: Any]
+                linux["namespaces"] = [["type": "pid"], ["type": "uts"]]
+                c["linux"] = linux
+            }
+            let r = try b.run("hostmnt-run")
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.split(separator: "\n") == [Substring(hostMnt), "bin", "dev", "proc", "sys", "1"])
+            #expect(MountTable.mounts(under: rootfs).isEmpty)
+
+            // A mount namespace joined by path: the one `unshare --mount` made.
+            let holder = Process()
+            holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+            holder.arguments = ["--mount", "--propagation", "private", "sleep", "60"]
+            try holder.run()
+            defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
+            var joined = hostMnt
+            for _ in 0..<100 where joined == hostMnt {
+                usleep(20_000)
+                joined = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(holder.processIdentifier)/ns/mnt")) ?? hostMnt
+            }
+            #expect(joined != hostMnt)
+            try b.config(script) { c in
+                var linux = c["linux"] as! [String: Any]
+                linux["namespaces"] = [["type": "pid"], ["type": "uts"], ["type": "mount", "path": "/proc/\(holder.processIdentifier)/ns/mnt"]]
+                c["linux"] = linux
+            }
+            let j = try b.run("joinmnt")
+            #expect(j.status == 0, "\(j.stderr)")
+            #expect(j.stdout.split(separator: "\n") == [Substring(joined), "bin", "dev", "proc", "sys", "1"])
+            #expect(MountTable.mounts(under: rootfs).isEmpty)
+            let inside = try Shell.run("/usr/bin/nsenter", ["-t", "\(holder.processIdentifier)", "-m", "grep", "-c", rootfs, "/proc/self/mountinfo"])
+            #expect(Int(inside.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 > 0)
+
+            // An image root, and the root's propagation, need a mount namespace of the container's own.
+            try b.config("true") { c in
+                var linux = c["linux"] as! [String: Any]
+                linux["namespaces"] = [["type": "pid"], ["type": "uts"]]
+                linux["rootfsPropagation"] = "shared"
+                c["linux"] = linux
+            }
+            let refused = try b.run("propagation")
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("linux.rootfsPropagation: needs a new mount namespace"))
         }
     }
 
