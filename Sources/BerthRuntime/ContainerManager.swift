@@ -170,6 +170,8 @@ public struct ContainerManager: Sendable {
             } catch {
                 _ = Glibc.kill(started.container, SIGKILL)
                 _ = berth_wait_pid_exit(started.container, 5000)
+                // A supervising shim records the exit right after; removing the directory under it would race.
+                for _ in 0..<5000 where !passStdio && !Files.exists(d + "/exit") { usleep(1000) }
                 throw error
             }
             return started
