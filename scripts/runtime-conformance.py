@@ -70,7 +70,7 @@ def detach_left_mounts():
     without a mount namespace of its own mounts there; runc leaves them); returns how many."""
     prefix = os.path.join(tempfile.gettempdir(), "ocitest")
     with open("/proc/self/mountinfo") as f:
-        points = [l.split()[4] for l in f if l.split()[4].startswith(prefix)]
+        points = [p for p in (l.split()[4] for l in f) if p.startswith(prefix)]
     for point in reversed(points):
         subprocess.run(["umount", "-l", point], capture_output=True)
     return len(points)

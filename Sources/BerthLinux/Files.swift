@@ -113,6 +113,24 @@ public enum Files {
     }
 
     /// The path without its last component ("/a/b" → "/a", "/a" → "/").
+    /// `text` with each `marker` followed by `digits` digits in `radix` replaced by that byte (the mount
+    /// table's \ooo, the image refs' %hh); a marker without valid digits stays as it is.
+    public static func decodeEscapes(_ text: Substring, marker: UInt8, digits: Int, radix: Int) -> String {
+        guard text.utf8.contains(marker) else { return String(text) }
+        var bytes: [UInt8] = []
+        var u = Array(text.utf8)[...]
+        while let b = u.first {
+            if b == marker, u.count > digits, let v = UInt8(String(decoding: u.dropFirst().prefix(digits), as: UTF8.self), radix: radix) {
+                bytes.append(v)
+                u = u.dropFirst(digits + 1)
+            } else {
+                bytes.append(b)
+                u = u.dropFirst()
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     public static func parentPath(_ path: String) -> String {
         var p = Substring(path)
         while p.count > 1 && p.hasSuffix("/") { p = p.dropLast() }

@@ -17,7 +17,8 @@ public enum MountTable {
         return text.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ", maxSplits: 5)
             guard fields.count > 4, let id = Int(fields[0]) else { return nil }
-            let point = unescape(fields[4])
+            // The kernel writes space, tab, newline and backslash in mount points as \ooo.
+            let point = Files.decodeEscapes(fields[4], marker: UInt8(ascii: "\\"), digits: 3, radix: 8)
             return point == root || point.hasPrefix(prefix) ? Entry(id: id, mountPoint: point) : nil
         }
     }
@@ -28,24 +29,6 @@ public enum MountTable {
             // Already gone with a parent detached before it: nothing left to undo.
             _ = umount2(entry.mountPoint, Int32(MNT_DETACH))
         }
-    }
-
-    /// The kernel writes space, tab, newline and backslash in mount points as \ooo.
-    static func unescape(_ field: Substring) -> String {
-        guard field.contains("\\") else { return String(field) }
-        var bytes: [UInt8] = []
-        var u = Array(field.utf8)[...]
-        while let b = u.first {
-            if b == UInt8(ascii: "\\"), u.count >= 4,
-               let v = UInt8(String(decoding: u.dropFirst().prefix(3), as: UTF8.self), radix: 8) {
-                bytes.append(v)
-                u = u.dropFirst(4)
-            } else {
-                bytes.append(b)
-                u = u.dropFirst()
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// `path` with its symbolic links resolved, as the mount table names it.

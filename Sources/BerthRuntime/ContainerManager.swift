@@ -123,7 +123,7 @@ public struct ContainerManager: Sendable {
             var container: pid_t = 0
             let spec = SpecEncoding.encode(config.spec, cgroups: cgroup.paths)
             let sup = berth_fork_supervisor(spec, spec.count, d, &container, &message, 512)
-            guard sup > 0 else { throw RuntimeError("container \(id): " + String(cString: message)) }
+            guard sup > 0 else { throw RuntimeError("container \(id): " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
             return (container, sup)
         }
         started(pid)
@@ -169,9 +169,7 @@ public struct ContainerManager: Sendable {
                 }
             } catch {
                 _ = Glibc.kill(started.container, SIGKILL)
-                _ = berth_wait_pid_exit(started.container, 5000)
-                // A supervising shim records the exit right after; removing the directory under it would race.
-                for _ in 0..<5000 where !passStdio && !Files.exists(d + "/exit") { usleep(1000) }
+                awaitExit(d, pid: started.container)
                 throw error
             }
             return started
@@ -463,16 +461,21 @@ public struct ContainerManager: Sendable {
             _ = Glibc.kill(s.pid, SIGKILL)
             // A frozen process dies only once thawed.
             if s.status == .paused { try? cgroup(of: id)?.freeze(false) }
-            _ = berth_wait_pid_exit(s.pid, 5000)
-            // The shim records the exit right after; removing the directory under it would race.
-            let supervised = !Files.exists(dir(id) + "/unsupervised")
-            for _ in 0..<5000 where supervised && !Files.exists(dir(id) + "/exit") { usleep(1000) }
+            awaitExit(dir(id), pid: s.pid)
         }
         let hooks = (try? OCIConfig.readHooks(file: dir(id) + "/hooks.json")) ?? [:]
         try remove(id)
         var stopped = s
         stopped.status = .stopped
         runAfter("poststop", hooks: hooks, state: stopped)
+    }
+
+    /// Waits for a killed container's process to go and, when a shim supervises it, for the shim to record
+    /// its exit: removing the state directory under the shim would race.
+    func awaitExit(_ d: String, pid: Int32) {
+        _ = berth_wait_pid_exit(pid, 5000)
+        let supervised = !Files.exists(d + "/unsupervised")
+        for _ in 0..<5000 where supervised && !Files.exists(d + "/exit") { usleep(1000) }
     }
 
     /// The cgroup, the mounts made in the host's namespace and the state directory of a stopped container.

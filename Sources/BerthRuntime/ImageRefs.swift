@@ -56,18 +56,7 @@ public enum ImageRefs {
     }
 
     static func name(ofFile file: String) -> String {
-        var bytes: [UInt8] = []
-        var u = Array(file.utf8)[...]
-        while let b = u.first {
-            if b == UInt8(ascii: "%"), u.count >= 3, let v = UInt8(String(decoding: u.dropFirst().prefix(2), as: UTF8.self), radix: 16) {
-                bytes.append(v)
-                u = u.dropFirst(3)
-            } else {
-                bytes.append(b)
-                u = u.dropFirst()
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        Files.decodeEscapes(file[...], marker: UInt8(ascii: "%"), digits: 2, radix: 16)
     }
 
     public static func list(root: String) -> [ImageRecord] {
