@@ -160,76 +160,92 @@ public struct Cgroup: Sendable {
 
     /// `relative` is the cgroupsPath (e.g. `berth/web-1`), without a leading slash.
     public static func create(relative: String, limits: CgroupLimits, root: String = "/sys/fs/cgroup") throws(LinuxError) -> Cgroup {
+        let cg = try plan(relative: relative, limits: limits, root: root)
+        try cg.make(limits)
+        return cg
+    }
+
+    /// The directories of a new cgroup, none made yet (`make` makes them): `run` makes them while the
+    /// container's namespaces are made. Refused when a controller the limits need is missing.
+    public static func plan(relative: String, limits: CgroupLimits, root: String = "/sys/fs/cgroup") throws(LinuxError) -> Cgroup {
         let clean = relative.split(separator: "/").filter { $0 != "." && $0 != ".." && !$0.isEmpty }.joined(separator: "/")
         guard !clean.isEmpty else { throw LinuxError(stage: "cgroup", syscall: "path", path: relative, errno: EINVAL) }
         switch detectVersion(root: root) {
         case .v2:
-            let dir = root + "/" + clean
-            try makeDirs(dir, below: root)
-            // Enable the controllers in the parents so the leaf can use them (cpuset only when asked for).
-            let controllers = "+memory +cpu +pids" + (limits.cpusetCpus != nil || limits.cpusetMems != nil ? " +cpuset" : "")
-                + (limits.wantsBlkio ? " +io" : "") + (limits.hugepageLimits.isEmpty ? "" : " +hugetlb")
-            var parent = root
-            for component in clean.split(separator: "/").dropLast() {
-                try? write(controllers, to: parent + "/cgroup.subtree_control")
-                parent += "/" + component
-            }
-            try? write(controllers, to: parent + "/cgroup.subtree_control")
-            let cg = Cgroup(version: .v2, paths: [dir])
-            do throws(LinuxError) {
-                try cg.apply(limits)
-                try attachDeviceProgram(dir, limits)
-            } catch {
-                cg.remove()
-                throw error
-            }
-            return cg
+            return Cgroup(version: .v2, paths: [root + "/" + clean], relative: clean)
         case .v1:
-            var paths: [String] = []
-            // Nothing is made when a controller the limits need is missing.
             for c in CgroupLimits.optionalV1Controllers.sorted() where limits.wants(c) && !Files.exists("\(root)/\(c)") {
                 throw LinuxError(stage: "cgroup", syscall: "\(c) (the kernel has no \(c) controller mounted)", path: "\(root)/\(c)", errno: ENOENT)
             }
-            // What was made goes again if a later step fails.
-            do throws(LinuxError) {
-                for c in v1Controllers {
-                    if c == "cpuacct", !Files.exists("\(root)/cpuacct") || Cgroup.sameDirectory("\(root)/cpuacct", "\(root)/cpu") { continue }
-                    // The freezer (pause and resume) where the kernel has one.
-                    if c == "freezer", !Files.exists("\(root)/freezer") { continue }
-                    if CgroupLimits.optionalV1Controllers.contains(c) && !limits.wants(c) { continue }
-                    let dir = "\(root)/\(c)/\(clean)"
-                    try makeDirs(dir, below: "\(root)/\(c)")
-                    paths.append(dir)
-                }
-                // cpuset too, as runc joins it: a new v1 cpuset directory has no CPUs and no memory nodes, and
-                // takes no process, until it is given its parent's.
-                let cpusetBase = "\(root)/cpuset"
-                if Files.exists(cpusetBase) {
-                    let dir = "\(cpusetBase)/\(clean)"
-                    try makeDirs(dir, below: cpusetBase)
-                    var parent = cpusetBase
-                    for component in clean.split(separator: "/") {
-                        let child = parent + "/" + component
-                        for file in ["/cpuset.cpus", "/cpuset.mems"] where !(Files.readText(child + file)?.contains(where: \.isNumber) ?? false) {
-                            try write(Files.readText(parent + file) ?? "", to: child + file)
-                        }
-                        parent = child
-                    }
-                    paths.append(dir)
-                } else if limits.cpusetCpus != nil || limits.cpusetMems != nil {
-                    throw LinuxError(stage: "cgroup", syscall: "cpuset (the kernel has no cpuset controller mounted)", path: cpusetBase, errno: ENOENT)
-                }
-                let cg = Cgroup(version: .v1, paths: paths)
-                try cg.apply(limits)
-                let devices = cg.v1("devices")!
-                for rule in deviceRules(limits) {
-                    try write(rule.v1Line, to: devices + (rule.allow ? "/devices.allow" : "/devices.deny"))
-                }
-                return cg
-            } catch {
-                Cgroup(version: .v1, paths: paths).remove()
-                throw error
+            var paths: [String] = []
+            for c in v1Controllers {
+                if c == "cpuacct", !Files.exists("\(root)/cpuacct") || Cgroup.sameDirectory("\(root)/cpuacct", "\(root)/cpu") { continue }
+                // The freezer (pause and resume) where the kernel has one.
+                if c == "freezer", !Files.exists("\(root)/freezer") { continue }
+                if CgroupLimits.optionalV1Controllers.contains(c) && !limits.wants(c) { continue }
+                paths.append("\(root)/\(c)/\(clean)")
             }
+            // cpuset too, as runc joins it (last in `paths`).
+            if Files.exists("\(root)/cpuset") {
+                paths.append("\(root)/cpuset/\(clean)")
+            } else if limits.cpusetCpus != nil || limits.cpusetMems != nil {
+                throw LinuxError(stage: "cgroup", syscall: "cpuset (the kernel has no cpuset controller mounted)", path: "\(root)/cpuset", errno: ENOENT)
+            }
+            return Cgroup(version: .v1, paths: paths, relative: clean)
+        }
+    }
+
+    /// Makes the planned directories and writes the limits and device rules; what it made goes again when a
+    /// step fails.
+    public func make(_ limits: CgroupLimits) throws(LinuxError) {
+        guard !relative.isEmpty else { throw LinuxError(stage: "cgroup", syscall: "path", path: paths.first ?? "", errno: EINVAL) }
+        do throws(LinuxError) {
+            for dir in paths {
+                // The hierarchy's root: the path less the cgroupsPath.
+                let base = String(dir.dropLast(relative.utf8.count + 1))
+                try Cgroup.makeDirs(dir, below: base)
+                if version == .v1 && base.hasSuffix("/cpuset") { try Cgroup.giveCpuset(dir, base: base, relative: relative) }
+            }
+            switch version {
+            case .v2:
+                // Enable the controllers in the parents so the leaf can use them (cpuset only when asked for).
+                let controllers = "+memory +cpu +pids" + (limits.cpusetCpus != nil || limits.cpusetMems != nil ? " +cpuset" : "")
+                    + (limits.wantsBlkio ? " +io" : "") + (limits.hugepageLimits.isEmpty ? "" : " +hugetlb")
+                var parent = String(paths[0].dropLast(relative.utf8.count + 1))
+                for component in relative.split(separator: "/").dropLast() {
+                    try? Cgroup.write(controllers, to: parent + "/cgroup.subtree_control")
+                    parent += "/" + component
+                }
+                try? Cgroup.write(controllers, to: parent + "/cgroup.subtree_control")
+                try apply(limits)
+                try Cgroup.attachDeviceProgram(paths[0], limits)
+            case .v1:
+                try apply(limits)
+                let devices = v1("devices")!
+                for rule in Cgroup.deviceRules(limits) {
+                    try Cgroup.write(rule.v1Line, to: devices + (rule.allow ? "/devices.allow" : "/devices.deny"))
+                }
+            }
+        } catch {
+            remove()
+            throw error
+        }
+    }
+
+    /// A new v1 cpuset directory has no CPUs and no memory nodes, and takes no process, until it is given
+    /// its parent's. Parents given theirs once pass them on at mkdir (clone_children): the leaf has them then.
+    static func giveCpuset(_ dir: String, base: String, relative: String) throws(LinuxError) {
+        func given(_ path: String) -> Bool { Files.read(path, limit: 65536)?.contains { $0 >= 48 && $0 <= 57 } ?? false }
+        if given(dir + "/cpuset.cpus") && given(dir + "/cpuset.mems") { return }
+        var parent = base
+        for component in relative.split(separator: "/") {
+            let child = parent + "/" + component
+            for file in ["/cpuset.cpus", "/cpuset.mems"] where !given(child + file) {
+                try write(Files.readText(parent + file) ?? "", to: child + file)
+            }
+            // Failing only costs the next leaf the copy above.
+            if child != dir { try? write("1", to: child + "/cgroup.clone_children") }
+            parent = child
         }
     }
 
@@ -343,9 +359,17 @@ public struct Cgroup: Sendable {
         return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
     }
 
+    /// The cgroupsPath below each hierarchy's root; empty for a cgroup read back from a container's state.
+    let relative: String
+
     public init(version: Version, paths: [String]) {
+        self.init(version: version, paths: paths, relative: "")
+    }
+
+    init(version: Version, paths: [String], relative: String) {
         self.version = version
         self.paths = paths
+        self.relative = relative
     }
 
     static func makeDirs(_ dir: String, below base: String) throws(LinuxError) {
@@ -492,11 +516,16 @@ public struct Cgroup: Sendable {
 
     /// Removes the directories; they must hold no process (the container has stopped).
     public func remove() {
+        // Parents made for it (berth/pod-x/, a slice) go too once empty, below the hierarchy's root
+        // (/sys/fs/cgroup/<controller> on v1), except the runtime's own parent berth/, which stays for the next
+        // container: making and removing it cost each start a mkdir and an rmdir per v1 controller and the
+        // cpuset parents' set-up.
+        let rootDepth = version == .v1 ? 4 : 3
         for p in paths {
             rmdir(p)
-            // Parents made for it (berth/) go too once empty; a non-empty one stays.
             var parent = Files.parentPath(p)
-            while parent.hasPrefix("/sys/fs/cgroup/"), parent.split(separator: "/").count > 4, rmdir(parent) == 0 {
+            while parent.hasPrefix("/sys/fs/cgroup/"), case let depth = parent.split(separator: "/").count, depth > rootDepth,
+                  !(depth == rootDepth + 1 && parent.hasSuffix("/berth")), rmdir(parent) == 0 {
                 parent = Files.parentPath(parent)
             }
         }

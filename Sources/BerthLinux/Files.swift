@@ -17,15 +17,27 @@ public enum Files {
     /// What a descriptor gives until its end (a pipe: until every writer has closed it), or nil on an
     /// error or past `limit`.
     public static func read(fd: Int32, limit: Int = 64 << 20) -> [UInt8]? {
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
+        // Sized by the file where it says (a regular file: one read and one at its end); otherwise from a
+        // page, doubling. No zero-filled chunk: a container start reads a dozen small files.
+        var st = stat()
+        var capacity = 4096
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0 { capacity = min(Int(st.st_size), limit) + 1 }
+        var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 1)
+        defer { buffer.deallocate() }
+        var count = 0
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count == buffer.count {
+                let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count * 2, alignment: 1)
+                bigger.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+                buffer.deallocate()
+                buffer = bigger
+            }
+            let n = Glibc.read(fd, buffer.baseAddress! + count, buffer.count - count)
             if n < 0 && errno == EINTR { continue }
             if n < 0 { return nil }
-            if n == 0 { return out }
-            out.append(contentsOf: chunk[0..<n])
-            if out.count > limit { return nil }
+            if n == 0 { return [UInt8](UnsafeRawBufferPointer(rebasing: buffer[..<count])) }
+            count += n
+            if count > limit { return nil }
         }
     }
 
@@ -74,12 +86,17 @@ public enum Files {
 
     /// mkdir -p.
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(LinuxError) {
-        if isDirectory(path) { return }
-        let parent = parentPath(path)
-        if parent != path && !parent.isEmpty { try makeDirectories(parent, mode: mode) }
-        if mkdir(path, mode) != 0 && errno != EEXIST {
-            throw LinuxError(stage: "mkdir", syscall: "mkdir", path: path, errno: errno)
+        // mkdir first: the parent is usually there, and one call then does it.
+        if mkdir(path, mode) == 0 { return }
+        var failure = errno
+        if failure == ENOENT {
+            let parent = parentPath(path)
+            if parent != path && !parent.isEmpty { try makeDirectories(parent, mode: mode) }
+            if mkdir(path, mode) == 0 { return }
+            failure = errno
         }
+        if failure == EEXIST && isDirectory(path) { return }
+        throw LinuxError(stage: "mkdir", syscall: "mkdir", path: path, errno: failure)
     }
 
     /// Names in a directory, without `.` and `..`; empty when it cannot be read.

@@ -120,25 +120,61 @@ public struct ContainerManager: Sendable {
             // Hooks wait on a process that waits for `start`: they need create and start.
             guard config.hooks.isEmpty else { throw RuntimeError("\(bundle)/config.json: hooks need create and start rather than run") }
             var message = [CChar](repeating: 0, count: 512)
-            var container: pid_t = 0
+            func failure() -> RuntimeError {
+                RuntimeError("container \(id): " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            }
+            // v1 directories are made while the container's namespaces are (the container waits for them,
+            // then joins by path). v2 is joined at clone (CLONE_INTO_CGROUP), and a child in a user
+            // namespace waits for its id maps: their directories are made first.
+            let overlap = cgroup.version == .v1 && !config.spec.namespaces.contains(.user)
+            var ready: [Int32] = [-1, -1]
+            if overlap {
+                guard berth_pipe_cloexec(&ready) == 0 else { throw RuntimeError("pipe: \(String(cString: strerror(errno)))") }
+            } else {
+                try cgroup.make(config.limits)
+            }
             let spec = SpecEncoding.encode(config.spec, cgroups: cgroup.paths)
-            let sup = berth_fork_supervisor(spec, spec.count, d, &container, &message, 512)
-            guard sup > 0 else { throw RuntimeError("container \(id): " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
+            var reply: Int32 = -1
+            let sup = berth_fork_supervisor(spec, spec.count, d, ready[0], &reply, &message, 512)
+            if ready[0] >= 0 { close(ready[0]) }
+            guard sup > 0 else {
+                if ready[1] >= 0 { close(ready[1]) }
+                throw failure()
+            }
+            var container: pid_t = 0
+            if overlap {
+                do {
+                    try cgroup.make(config.limits)
+                } catch {
+                    // Without its byte the container gives up; its supervisor then exits.
+                    close(ready[1])
+                    _ = berth_await_supervisor(sup, reply, &container, &message, 512)
+                    throw error
+                }
+                // A supervisor that failed before its container read the byte says why below: no SIGPIPE.
+                let previous = signal(SIGPIPE, SIG_IGN)
+                _ = write(ready[1], "1", 1)
+                signal(SIGPIPE, previous)
+                close(ready[1])
+            }
+            guard berth_await_supervisor(sup, reply, &container, &message, 512) == 0 else { throw failure() }
             return (container, sup)
         }
         started(pid)
         var status: Int32 = 0
         while waitpid(supervisor, &status, 0) < 0 && errno == EINTR {}
-        guard let text = Files.readText(dir(id) + "/exit", limit: 4096), let code = Int32(text.trimmed()) else {
-            try? delete(id: id, force: true)
-            throw RuntimeError("container \(id) stopped but its exit code was not recorded")
+        // The supervisor exits with the container's code (128+N for a signal).
+        guard status & 0x7f == 0 else {
+            try? delete(id: id, force: true) // the error below is the one to report; `delete --force` takes what stays
+            throw RuntimeError("container \(id): its supervisor was killed by signal \(status & 0x7f); its exit code is unknown")
         }
         try remove(id)
-        return code
+        return (status >> 8) & 0xff
     }
 
     func setUp(id: String, bundle: String, passStdio: Bool, root source: RootSource, consoleSocket: String? = nil) throws -> (container: Int32, shim: Int32) {
         try prepare(id: id, bundle: bundle, root: source, fifo: true) { d, config, cgroup in
+            try cgroup.make(config.limits)
             if config.spec.terminal && !passStdio { throw RuntimeError("process.terminal is true: a container with a terminal has no log") }
             let console = try ContainerManager.console(terminal: config.spec.terminal, socket: consoleSocket)
             defer { if console >= 0 { close(console) } }
@@ -208,7 +244,8 @@ public struct ContainerManager: Sendable {
         }
     }
 
-    /// The state directory, the root and the cgroup of a new container; `start` then starts its supervisor.
+    /// The state directory, the root and the cgroup's plan of a new container; `start` makes the cgroup and starts its
+    /// supervisor.
     /// With `fifo`, the container waits before exec until `start` opens the exec FIFO.
     func prepare<T>(id: String, bundle: String, root source: RootSource, fifo: Bool,
                     start: (String, OCIConfig, Cgroup) throws -> T) throws -> T {
@@ -264,7 +301,8 @@ public struct ContainerManager: Sendable {
             }
             try Files.write(Files.absolute(bundle), to: d + "/bundle", mode: 0o600)
             let relative = try config.cgroupsPath.map { systemdCgroup ? try ContainerManager.systemdPath($0) : String($0.drop { $0 == "/" }) } ?? "berth/\(id)"
-            let cgroup = try Cgroup.create(relative: relative, limits: config.limits)
+            // Made by `start` below (`run` makes it while the container's namespaces are made).
+            let cgroup = try Cgroup.plan(relative: relative, limits: config.limits)
             try Files.write(cgroup.paths.joined(separator: "\n") + "\n", to: d + "/cgroups", mode: 0o600)
             if let m = config.cgroupMount {
                 config.spec.mounts.insert(contentsOf: cgroup.mounts(at: m.destination, readonly: m.readonly), at: m.index)
@@ -288,8 +326,9 @@ public struct ContainerManager: Sendable {
     public func cgroup(of id: String) -> Cgroup? {
         guard let text = Files.readText(dir(id) + "/cgroups", limit: 65536) else { return nil }
         let paths = text.split(separator: "\n").map(String.init)
-        guard let first = paths.first else { return nil }
-        return Cgroup(version: first.contains("/memory/") && paths.count > 1 ? .v1 : .v2, paths: paths)
+        guard !paths.isEmpty else { return nil }
+        // v2 has one directory; v1 one per controller, memory, cpu, pids and devices at least.
+        return Cgroup(version: paths.count > 1 ? .v1 : .v2, paths: paths)
     }
 
     /// The shim gets the notify pipe as fd 3 and the console socket as fd 4: both are copied above 9 first,

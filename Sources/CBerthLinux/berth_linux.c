@@ -67,8 +67,8 @@ static void make_dev(int efd, int rootfd, int userns) {
     };
     for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
         const char *name = devices[i].name;
-        unlinkat(dev, name, 0);
         if (userns) {
+            unlinkat(dev, name, 0);
             /* mknod is refused inside a user namespace: bind the host's node, as runc does. */
             snprintf(host, sizeof host, "/dev/%s", name);
             int fd = openat(dev, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0666);
@@ -81,7 +81,11 @@ static void make_dev(int efd, int rootfd, int userns) {
             close(t);
             continue;
         }
-        if (mknodat(dev, name, devices[i].mode, makedev(devices[i].major, devices[i].minor)) != 0) fail(efd, "dev", "mknod", name);
+        /* /dev is usually a new tmpfs: unlink only what is in the way. */
+        int made = mknodat(dev, name, devices[i].mode, makedev(devices[i].major, devices[i].minor));
+        if (made != 0 && errno == EEXIST && unlinkat(dev, name, 0) == 0)
+            made = mknodat(dev, name, devices[i].mode, makedev(devices[i].major, devices[i].minor));
+        if (made != 0) fail(efd, "dev", "mknod", name);
         fchmodat(dev, name, devices[i].mode & 07777, 0);
     }
     static const struct { const char *link; const char *target; } links[] = {
@@ -89,8 +93,9 @@ static void make_dev(int efd, int rootfd, int userns) {
         {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"},
     };
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-        unlinkat(dev, links[i].link, 0);
-        if (symlinkat(links[i].target, dev, links[i].link) != 0 && errno != EEXIST) fail(efd, "dev", "symlink", links[i].link);
+        int made = symlinkat(links[i].target, dev, links[i].link);
+        if (made != 0 && errno == EEXIST && unlinkat(dev, links[i].link, 0) == 0) made = symlinkat(links[i].target, dev, links[i].link);
+        if (made != 0 && errno != EEXIST) fail(efd, "dev", "symlink", links[i].link);
     }
     close(dev);
 }
@@ -200,7 +205,10 @@ int berth_apply_identity(const struct berth_spec *s, const char **stage, const c
     /* Bounding set first, while CAP_SETPCAP is still held. */
     for (int cap = 0; cap <= 63; cap++) {
         if (s->cap_bounding & (1ULL << cap)) continue;
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) FAIL("capabilities", "PR_CAPBSET_DROP");
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
+        /* Past the kernel's last capability: none beyond it either. */
+        if (errno == EINVAL) break;
+        FAIL("capabilities", "PR_CAPBSET_DROP");
     }
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) FAIL("user", "PR_SET_KEEPCAPS");
     if (setgroups(s->ngroups, s->groups) != 0) FAIL("user", "setgroups");
@@ -281,6 +289,21 @@ static int child(void *arg) {
     /* Into its cgroups first, so that everything it does is counted and limited. A thread that moves
        itself through v1 `tasks` skips the global threadgroup lock whose RCU grace period costs a
        cgroup.procs write by another process 5-15 ms. */
+    if (s->cgroups_ready_fd >= 0) {
+        /* v1 directories made while this process was cloned: join them by path once they are there. */
+        char byte;
+        ssize_t n;
+        do { n = read(s->cgroups_ready_fd, &byte, 1); } while (n < 0 && errno == EINTR);
+        if (n != 1) { errno = ECANCELED; fail(efd, "cgroup", "wait", "the runtime made no cgroup"); }
+        close(s->cgroups_ready_fd);
+        for (size_t i = 0; i < s->ncgroups; i++) {
+            snprintf(path, sizeof path, "%s/tasks", s->cgroups[i]);
+            int fd = open(path, O_WRONLY | O_CLOEXEC);
+            if (fd < 0) fail(efd, "cgroup", "open", path);
+            if (write(fd, "0", 1) != 1) fail(efd, "cgroup", "write", path);
+            close(fd);
+        }
+    }
     for (size_t i = 0; a->cgroup_fds && i < s->ncgroups; i++) {
         if (a->cgroup_fds[i] < 0) continue;
         if (write(a->cgroup_fds[i], "0", 1) != 1) fail(efd, "cgroup", "write", s->cgroups[i]);
@@ -582,7 +605,10 @@ int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *e
         close(fds[0]); close(fds[1]);
         return -1;
     }
-    int failed = open_cgroups(spec, cgroup_fds, &into_fd, &v2_index, error);
+    /* Directories still being made are joined by the child itself (v1 only). */
+    int failed = 0;
+    if (spec->cgroups_ready_fd >= 0) for (size_t i = 0; i < spec->ncgroups; i++) cgroup_fds[i] = -1;
+    else failed = open_cgroups(spec, cgroup_fds, &into_fd, &v2_index, error);
     int join_fds[8];
     for (size_t i = 0; i < sizeof join_fds / sizeof join_fds[0]; i++) join_fds[i] = -1;
     if (!failed && spec->njoins > sizeof join_fds / sizeof join_fds[0]) { errno = E2BIG; spawn_error(error, "spawn", "namespaces", NULL); failed = 1; }
@@ -731,7 +757,7 @@ static int write_state(const char *dir, const char *name, const char *text) {
 }
 
 
-int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging, int detach) {
+int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging, int detach, pid_t waiter) {
     /* Its own session: a signal to the process group of the berth that started it does not reach it. */
     setsid();
     /* Orphans of the container are reparented here, and reaped. */
@@ -796,10 +822,12 @@ int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const 
     char exitline[64];
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     snprintf(exitline, sizeof exitline, "%d\n", code);
-    write_state(dir, "exit", exitline);
+    /* A `run` still waiting has the code from this process's status (and removes the container); the
+       file is for anyone who comes later. */
+    if (!waiter || getppid() != waiter) write_state(dir, "exit", exitline);
     /* Reap whatever else is left, then go. */
     while (waitpid(-1, NULL, WNOHANG) > 0) {}
-    return 0;
+    return waiter ? code : 0;
 }
 
 /* Keeps only stdio, the notify pipe (as fd 3) and the console socket when there is one (fd 4, put there by
@@ -815,10 +843,10 @@ static int keep_only_stdio_and(int notify, int console) {
 
 int berth_shim_main(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging, int detach) {
     int console = spec->terminal && spec->console_fd == 4;
-    return berth_supervise(spec, dir, keep_only_stdio_and(notify, console), logging, detach);
+    return berth_supervise(spec, dir, keep_only_stdio_and(notify, console), logging, detach, 0);
 }
 
-pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char *dir, pid_t *container, char *message, size_t size) {
+pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char *dir, int cgroups_ready, int *reply, char *message, size_t size) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) { snprintf(message, size, "pipe: %s", strerror(errno)); return -1; }
     pid_t sup = fork();
@@ -830,29 +858,44 @@ pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char
         close(fds[0]);
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null >= 0 && null != 0) { dup2(null, 0); close(null); }
-        int notify = keep_only_stdio_and(fds[1], 0);
+        /* The cgroups' pipe as fd 4 (kept, close-on-exec, as a console is): both are copied above 9
+           first, so that neither dup2 lands on the other's source. */
+        int notify = fds[1], ready = -1;
+        if (cgroups_ready >= 0) {
+            notify = fcntl(fds[1], F_DUPFD_CLOEXEC, 10);
+            int high = fcntl(cgroups_ready, F_DUPFD_CLOEXEC, 10);
+            if (notify < 0 || high < 0 || dup2(high, 4) != 4) _exit(1);
+            ready = 4;
+        }
+        notify = keep_only_stdio_and(notify, ready == 4);
         if (notify < 0) _exit(1);
         struct berth_spec spec;
         if (berth_decode_spec(encoded, len, &spec) != 0) { dprintf(notify, "error spec: damaged\n"); _exit(1); }
-        _exit(berth_supervise(&spec, dir, notify, NULL, 0));
+        spec.cgroups_ready_fd = ready;
+        _exit(berth_supervise(&spec, dir, notify, NULL, 0, getppid()));
     }
     close(fds[1]);
-    char reply[512];
+    *reply = fds[0];
+    return sup;
+}
+
+int berth_await_supervisor(pid_t supervisor, int reply, pid_t *container, char *message, size_t size) {
+    char text[512];
     size_t got = 0;
-    while (got < sizeof reply - 1) {
-        ssize_t n = read(fds[0], reply + got, sizeof reply - 1 - got);
+    while (got < sizeof text - 1) {
+        ssize_t n = read(reply, text + got, sizeof text - 1 - got);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         got += (size_t)n;
-        if (memchr(reply, '\n', got)) break;
+        if (memchr(text, '\n', got)) break;
     }
-    close(fds[0]);
-    reply[got] = 0;
-    char *nl = strchr(reply, '\n');
+    close(reply);
+    text[got] = 0;
+    char *nl = strchr(text, '\n');
     if (nl) *nl = 0;
-    if (strncmp(reply, "ok ", 3) == 0) { *container = (pid_t)atoi(reply + 3); return sup; }
-    snprintf(message, size, "%s", strncmp(reply, "error ", 6) == 0 ? reply + 6 : "the supervisor failed");
-    waitpid(sup, NULL, 0);
+    if (strncmp(text, "ok ", 3) == 0) { *container = (pid_t)atoi(text + 3); return 0; }
+    snprintf(message, size, "%s", strncmp(text, "error ", 6) == 0 ? text + 6 : "the supervisor failed");
+    waitpid(supervisor, NULL, 0);
     return -1;
 }
 
@@ -901,6 +944,7 @@ int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *s
     memset(s, 0, sizeof *s);
     s->stdin_fd = s->stdout_fd = s->stderr_fd = -1;
     s->console_fd = -1;
+    s->cgroups_ready_fd = -1;
     s->umask = 022;
     return berth_decode_spec_over(buf, len, s);
 }

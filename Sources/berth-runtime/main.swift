@@ -283,8 +283,8 @@ func utcNow() -> String {
     var parts = tm()
     gmtime_r(&now, &parts)
     var buf = [CChar](repeating: 0, count: 32)
-    strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
-    return String(cString: buf)
+    let n = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+    return String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 func attempt<T>(_ body: () throws -> T) -> T {

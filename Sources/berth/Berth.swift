@@ -16,6 +16,9 @@ struct Berth: AsyncParsableCommand {
     /// Usage errors exit 2 (as `berth validate` promises), not ArgumentParser's 64.
     static func main() async {
         var config: ConfigFile?
+        if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "runtime" {
+            RuntimeCommand.exec(Array(CommandLine.arguments.dropFirst(2)))
+        }
         do {
             var args = Array(CommandLine.arguments.dropFirst())
             if let name = args.first, let type = ConfigFile.commands[name], let (path, _) = ConfigFile.path(in: args) {

@@ -17,10 +17,16 @@ struct RuntimeCommand: ParsableCommand {
     var arguments: [String] = []
 
     func run() throws {
+        RuntimeCommand.exec(arguments)
+    }
+
+    /// Replaces this process with berth-runtime; `Berth.main` calls it before parsing anything else, since
+    /// ArgumentParser's set-up alone costs more than a container's start.
+    static func exec(_ arguments: [String]) -> Never {
         let runtime = Berth.binaryDirectory + "/berth-runtime"
         let argv: [UnsafeMutablePointer<CChar>?] = ([runtime] + arguments).map { strdup($0) } + [nil]
         execv(runtime, argv)
         StdStream.standardError.write("berth runtime: cannot run \(runtime): \(String(cString: strerror(errno)))\n")
-        throw ExitCode(1)
+        Glibc.exit(1)
     }
 }

@@ -116,6 +116,9 @@ struct berth_spec {
     const struct berth_hook *start_hooks;
     size_t nstart_hooks;
     const char *hook_state;
+    /* Not encoded: -1, or a pipe the child reads a byte from before it moves itself into its v1 cgroups,
+       which the caller makes meanwhile (no byte: the caller could not, and says why). */
+    int cgroups_ready_fd;
 };
 
 /* Where the child failed, sent back over a close-on-exec pipe. */
@@ -145,16 +148,24 @@ struct berth_log_config {
  * stdio), waits, writes DIR/exit. Returns the supervisor's exit status. With `detach` it returns once the
  * container is spawned, as runc does: the container is then reparented to the nearest subreaper (the
  * caller's containerd shim or conmon), which reaps it and learns its exit code; DIR/exit is not written.
+ * With `waiter` (the pid of a `run` that waits for this process), the exit status is the container's exit
+ * code, and DIR/exit is written only when that process is no longer its parent.
  */
-int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging, int detach);
+int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging, int detach, pid_t waiter);
 
 /* berth-shim's main: berth_supervise after closing every descriptor but stdio and notify. */
 int berth_shim_main(struct berth_spec *spec, const char *dir, int notify, const struct berth_log_config *logging, int detach);
 
 /* Forks a supervisor (the caller must be single-threaded) for a spec encoded as for berth-shim; returns
-   its pid with *container set once the container runs, or -1 with the reason in message. stdin is
-   /dev/null; stdout and stderr are shared. */
-pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char *dir, pid_t *container, char *message, size_t size);
+   its pid, with *reply the descriptor berth_await_supervisor reads, or -1 with the reason in message.
+   stdin is /dev/null; stdout and stderr are shared. cgroups_ready (-1: none) is the read end of a pipe
+   whose byte lets the container join its cgroups: the caller makes them while the container's
+   namespaces are made. */
+pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char *dir, int cgroups_ready, int *reply, char *message, size_t size);
+
+/* Waits for the forked supervisor's word: 0 with *container set once the container runs, or -1 with the
+   reason in message (the supervisor is reaped then). Closes reply. */
+int berth_await_supervisor(pid_t supervisor, int reply, pid_t *container, char *message, size_t size);
 
 /* Reads a spec serialized by berth (see SpecEncoding.swift) from a buffer; pointers point into it. */
 int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *spec);
