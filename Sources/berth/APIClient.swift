@@ -85,7 +85,9 @@ struct APIClient {
 
     /// GET and decode a JSON object; an error status becomes the server's message.
     func json(_ path: String) throws -> [String: Any] {
-        guard let object = (try? JSONSerialization.jsonObject(with: try data(path))) as? [String: Any] else {
+        let body = try data(path)
+        // A body that is no JSON gets the message below; the reason of a failed request is data's.
+        guard let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else {
             throw Failure(description: "the answer to \(path) is not a JSON object")
         }
         return object

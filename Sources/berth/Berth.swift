@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthLinux
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -50,9 +51,12 @@ struct Berth: AsyncParsableCommand {
 extension Berth {
     /// The directory of the running executable, where berth-runtime, berth-shim and berth-init are built
     /// (through /proc/self/exe: argv[0] may be a bare name found on PATH, or a symbolic link).
+    /// Without Foundation's URL and FileManager: `berth runtime` pays this before it execs.
     static var binaryDirectory: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: exe).deletingLastPathComponent().path
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count)
+        let exe = n > 0 && n < buffer.count ? String(decoding: buffer[..<n], as: UTF8.self) : CommandLine.arguments[0]
+        return Files.parentPath(Files.absolute(exe))
     }
 }
 
