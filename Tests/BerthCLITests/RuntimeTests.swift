@@ -242,6 +242,41 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
     /// Not the node agent's tests' shims: their pods stop when those tests end, not when these do.
     static func reapShims() { Orphans.reap(named: ["berth-shim"], waiting: true, excluding: "/berth-node-") }
 
+    /// `run` has the exit code from its supervisor; a `run` killed while its container runs leaves the code
+    /// in the state directory for `state`, and `delete` removes the container. A cgroup the kernel refuses
+    /// (made while the container's namespaces are, on v1) fails `run` with the reason and leaves nothing.
+    @Test func aKilledRunLeavesTheExitCodeAndARefusedCgroupLeavesNothing() throws {
+        try BusyboxBundle.with { b in
+            let root = b.dir + "/state", id = "orphan-\(getpid())"
+            try b.config("sleep 1; exit 7")
+            let run = Process()
+            run.executableURL = URL(fileURLWithPath: Shell.berthRuntime)
+            run.arguments = ["run", "--root", root, "--bundle", b.dir, id]
+            try run.run()
+            for _ in 0..<250 where !FileManager.default.fileExists(atPath: "\(root)/\(id)/pid") { usleep(20_000) }
+            #expect(FileManager.default.fileExists(atPath: "\(root)/\(id)/pid"))
+            kill(run.processIdentifier, SIGKILL)
+            run.waitUntilExit()
+            let state = try stateWhenStopped(root, id, tries: 250)
+            #expect(state?["status"] as? String == "stopped", "\(String(describing: state))")
+            #expect((state?["annotations"] as? [String: String])?["berth.exitCode"] == "7", "\(String(describing: state))")
+            let deleted = try berth(root, ["delete", id])
+            #expect(deleted.status == 0, "\(deleted.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: "\(root)/\(id)"))
+            RuntimeLifecycleTests.reapShims()
+
+            try b.config("true", linux: ["resources": ["cpu": ["cpus": "99"]]])
+            let refused = try b.run("refused")
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("cpuset.cpus"), "\(refused.stderr)")
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { $0.hasPrefix("refused-") }.isEmpty)
+            let v2 = Cgroup.detectVersion() == .v2
+            for controller in v2 ? [""] : ["memory/", "cpuset/", "pids/"] {
+                #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\(controller)berth/refused-\(getpid())"))
+            }
+        }
+    }
+
     /// A pod's containers share its sandbox's namespaces: the second container enters the first one's
     /// network, ipc, uts and pid namespaces by path.
     @Test func aContainerJoinsAnotherOnesNamespacesByPath() throws {
