@@ -514,6 +514,12 @@ public struct Cgroup: Sendable {
         return out
     }
 
+    /// Removes the runtime's own parent (berth/, which `remove` keeps) wherever it is empty: a node that
+    /// stops every workload leaves no cgroup behind. A parent still in use stays (rmdir refuses it).
+    public static func removeRuntimeParent(root: String = "/sys/fs/cgroup") {
+        for dir in [root + "/berth"] + Files.list(root).map({ "\(root)/\($0)/berth" }) { rmdir(dir) }
+    }
+
     /// Removes the directories; they must hold no process (the container has stopped).
     public func remove() {
         // Parents made for it (berth/pod-x/, a slice) go too once empty, below the hierarchy's root

@@ -312,6 +312,7 @@ public actor NodeAgent {
             tick()
             try? await Task.sleep(nanoseconds: 50_000_000)
         }
+        if pods.isEmpty { Cgroup.removeRuntimeParent() }
         network.deleteTable(family: "inet", name: "berth")
         network.removeLink(config.bridge)
         for cidr in appliedRoutes.keys { _ = try? network.run([HostNetwork.ip, "route", "del", cidr]) }  // gone already: nothing to undo

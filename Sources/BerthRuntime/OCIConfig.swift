@@ -604,11 +604,11 @@ struct Reader {
     /// the spec does not define is ignored, as the spec requires. Objects not listed take no unknown field.
     func finish() throws {
         // "linux.devices[2]" → "linux.devices[]"
-        var pattern = "", inIndex = false
-        for c in path {
-            if c == "[" { inIndex = true; pattern.append("[") } else if c == "]" { inIndex = false; pattern.append("]") } else if !inIndex { pattern.append(c) }
+        var pattern: [UInt8] = [], inIndex = false
+        for c in path.utf8 {
+            if c == UInt8(ascii: "[") { inIndex = true; pattern.append(c) } else if c == UInt8(ascii: "]") { inIndex = false; pattern.append(c) } else if !inIndex { pattern.append(c) }
         }
-        let known = Reader.specFields[pattern]
+        let known = Reader.specFields[String(decoding: pattern, as: UTF8.self)]
         for pair in pairs where !seen.contains(pair.key.scalarText ?? "") {
             if let known, !known.contains(pair.key.scalarText ?? "") { continue }
             throw Reader.error(file, pair.key, "\(name(pair.key.scalarText ?? "?")) is not supported by berth")
