@@ -158,15 +158,9 @@ public struct Cgroup: Sendable {
         return .v1
     }
 
-    /// `relative` is the cgroupsPath (e.g. `berth/web-1`), without a leading slash.
-    public static func create(relative: String, limits: CgroupLimits, root: String = "/sys/fs/cgroup") throws(LinuxError) -> Cgroup {
-        let cg = try plan(relative: relative, limits: limits, root: root)
-        try cg.make(limits)
-        return cg
-    }
-
     /// The directories of a new cgroup, none made yet (`make` makes them): `run` makes them while the
-    /// container's namespaces are made. Refused when a controller the limits need is missing.
+    /// container's namespaces are made. `relative` is the cgroupsPath (e.g. `berth/web-1`), without a
+    /// leading slash. Refused when a controller the limits need is missing.
     public static func plan(relative: String, limits: CgroupLimits, root: String = "/sys/fs/cgroup") throws(LinuxError) -> Cgroup {
         let clean = relative.split(separator: "/").filter { $0 != "." && $0 != ".." && !$0.isEmpty }.joined(separator: "/")
         guard !clean.isEmpty else { throw LinuxError(stage: "cgroup", syscall: "path", path: relative, errno: EINVAL) }
