@@ -193,19 +193,20 @@ public struct Cgroup: Sendable {
     /// step fails.
     public func make(_ limits: CgroupLimits) throws(LinuxError) {
         guard !relative.isEmpty else { throw LinuxError(stage: "cgroup", syscall: "path", path: paths.first ?? "", errno: EINVAL) }
+        // The hierarchy's root of a directory: its path less the cgroupsPath.
+        func base(_ dir: String) -> String { String(dir.dropLast(relative.utf8.count + 1)) }
         do throws(LinuxError) {
             for dir in paths {
-                // The hierarchy's root: the path less the cgroupsPath.
-                let base = String(dir.dropLast(relative.utf8.count + 1))
-                try Cgroup.makeDirs(dir, below: base)
-                if version == .v1 && base.hasSuffix("/cpuset") { try Cgroup.giveCpuset(dir, base: base, relative: relative) }
+                let hierarchy = base(dir)
+                try Cgroup.makeDirs(dir, below: hierarchy)
+                if version == .v1 && hierarchy.hasSuffix("/cpuset") { try Cgroup.giveCpuset(dir, base: hierarchy, relative: relative) }
             }
             switch version {
             case .v2:
                 // Enable the controllers in the parents so the leaf can use them (cpuset only when asked for).
                 let controllers = "+memory +cpu +pids" + (limits.cpusetCpus != nil || limits.cpusetMems != nil ? " +cpuset" : "")
                     + (limits.wantsBlkio ? " +io" : "") + (limits.hugepageLimits.isEmpty ? "" : " +hugetlb")
-                var parent = String(paths[0].dropLast(relative.utf8.count + 1))
+                var parent = base(paths[0])
                 for component in relative.split(separator: "/").dropLast() {
                     try? Cgroup.write(controllers, to: parent + "/cgroup.subtree_control")
                     parent += "/" + component

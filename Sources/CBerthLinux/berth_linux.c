@@ -94,8 +94,9 @@ static void make_dev(int efd, int rootfd, int userns) {
     };
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
         int made = symlinkat(links[i].target, dev, links[i].link);
-        if (made != 0 && errno == EEXIST && unlinkat(dev, links[i].link, 0) == 0) made = symlinkat(links[i].target, dev, links[i].link);
-        if (made != 0 && errno != EEXIST) fail(efd, "dev", "symlink", links[i].link);
+        /* What cannot be replaced (a directory there) stays, as before. */
+        if (made != 0 && errno == EEXIST) made = unlinkat(dev, links[i].link, 0) == 0 ? symlinkat(links[i].target, dev, links[i].link) : 0;
+        if (made != 0) fail(efd, "dev", "symlink", links[i].link);
     }
     close(dev);
 }
@@ -289,25 +290,24 @@ static int child(void *arg) {
     /* Into its cgroups first, so that everything it does is counted and limited. A thread that moves
        itself through v1 `tasks` skips the global threadgroup lock whose RCU grace period costs a
        cgroup.procs write by another process 5-15 ms. */
-    if (s->cgroups_ready_fd >= 0) {
-        /* v1 directories made while this process was cloned: join them by path once they are there. */
+    int late = s->cgroups_ready_fd >= 0;
+    if (late) {
+        /* v1 directories made while this process was cloned: joined by path once they are there. */
         char byte;
         ssize_t n;
         do { n = read(s->cgroups_ready_fd, &byte, 1); } while (n < 0 && errno == EINTR);
         if (n != 1) { errno = ECANCELED; fail(efd, "cgroup", "wait", "the runtime made no cgroup"); }
         close(s->cgroups_ready_fd);
-        for (size_t i = 0; i < s->ncgroups; i++) {
-            snprintf(path, sizeof path, "%s/tasks", s->cgroups[i]);
-            int fd = open(path, O_WRONLY | O_CLOEXEC);
-            if (fd < 0) fail(efd, "cgroup", "open", path);
-            if (write(fd, "0", 1) != 1) fail(efd, "cgroup", "write", path);
-            close(fd);
-        }
     }
-    for (size_t i = 0; a->cgroup_fds && i < s->ncgroups; i++) {
-        if (a->cgroup_fds[i] < 0) continue;
-        if (write(a->cgroup_fds[i], "0", 1) != 1) fail(efd, "cgroup", "write", s->cgroups[i]);
-        close(a->cgroup_fds[i]);
+    for (size_t i = 0; (late || a->cgroup_fds) && i < s->ncgroups; i++) {
+        int fd = late ? -1 : a->cgroup_fds[i];
+        if (late) {
+            snprintf(path, sizeof path, "%s/tasks", s->cgroups[i]);
+            if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) fail(efd, "cgroup", "open", path);
+        }
+        if (fd < 0) continue;
+        if (write(fd, "0", 1) != 1) fail(efd, "cgroup", "write", s->cgroups[i]);
+        close(fd);
     }
     /* A cgroup namespace is made here, not at clone: its root is the cgroup the process is in when it is
        made, which on v1 is the container's only from now on. */
