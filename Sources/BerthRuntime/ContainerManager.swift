@@ -116,7 +116,10 @@ public struct ContainerManager: Sendable {
     /// than berth-shim (no exec, no spec file, no exec FIFO: the container runs as soon as it is set up),
     /// and still outlives it. `started` gets the container's pid (to forward signals).
     public func run(id: String, bundle: String, root source: RootSource = .bundle, started: (Int32) -> Void = { _ in }) throws -> Int32 {
+        var reply: Int32 = -1
+        var made: Cgroup?
         let (pid, supervisor) = try prepare(id: id, bundle: bundle, root: source, fifo: false) { d, config, cgroup in
+            made = cgroup
             // Hooks wait on a process that waits for `start`: they need create and start.
             guard config.hooks.isEmpty else { throw RuntimeError("\(bundle)/config.json: hooks need create and start rather than run") }
             var message = [CChar](repeating: 0, count: 512)
@@ -134,7 +137,6 @@ public struct ContainerManager: Sendable {
                 try cgroup.make(config.limits)
             }
             let spec = SpecEncoding.encode(config.spec, cgroups: cgroup.paths)
-            var reply: Int32 = -1
             let sup = berth_fork_supervisor(spec, spec.count, d, ready[0], &reply, &message, 512)
             if ready[0] >= 0 { close(ready[0]) }
             guard sup > 0 else {
@@ -161,9 +163,22 @@ public struct ContainerManager: Sendable {
             return (container, sup)
         }
         started(pid)
+        // The supervisor sends the code, then removes the container's cgroups while this process removes
+        // its state.
+        let code = berth_await_exit(reply)
+        if code >= 0 {
+            defer {
+                while waitpid(supervisor, nil, 0) < 0 && errno == EINTR {}
+                made?.remove() // what the supervisor could not remove, and the parents made for the container
+            }
+            undoHostMounts(id)
+            try Files.removeTree(dir(id))
+            return code
+        }
         var status: Int32 = 0
         while waitpid(supervisor, &status, 0) < 0 && errno == EINTR {}
-        // The supervisor exits with the container's code (128+N for a signal).
+        // Without a word, the supervisor's status has the container's code (128+N for a signal), unless
+        // it was killed.
         guard status & 0x7f == 0 else {
             try? delete(id: id, force: true) // the error below is the one to report; `delete --force` takes what stays
             throw RuntimeError("container \(id): its supervisor was killed by signal \(status & 0x7f); its exit code is unknown")

@@ -267,6 +267,25 @@ static void run_hook(int efd, const struct berth_hook *h, int state) {
     }
 }
 
+/* While `run` makes v1 cgroups, the supervisor clones the container. A new child waits on its parent's
+   CPU even with another one idle, and the two would take turns: the supervisor is moved off that CPU
+   until the container has read the cgroups' byte, then the caller's CPUs are its own again (and the
+   container's, before it joins a cpuset). */
+static cpu_set_t caller_cpus;
+static int spread_cpus;
+
+static void restore_caller_cpus(void) {
+    if (spread_cpus) sched_setaffinity(0, sizeof caller_cpus, &caller_cpus);
+}
+
+static void spread_from_caller(pid_t child) {
+    int here = sched_getcpu();
+    if (here < 0 || !spread_cpus) return;
+    cpu_set_t others = caller_cpus;
+    CPU_CLR(here, &others);
+    if (CPU_COUNT(&others) > 0) sched_setaffinity(child, sizeof others, &others);
+}
+
 static int child(void *arg) {
     const struct child_args *a = arg;
     const struct berth_spec *s = a->spec;
@@ -298,6 +317,7 @@ static int child(void *arg) {
         do { n = read(s->cgroups_ready_fd, &byte, 1); } while (n < 0 && errno == EINTR);
         if (n != 1) { errno = ECANCELED; fail(efd, "cgroup", "wait", "the runtime made no cgroup"); }
         close(s->cgroups_ready_fd);
+        restore_caller_cpus();
     }
     for (size_t i = 0; (late || a->cgroup_fds) && i < s->ncgroups; i++) {
         int fd = late ? -1 : a->cgroup_fds[i];
@@ -792,8 +812,11 @@ int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const 
     }
     snprintf(pidline, sizeof pidline, "%d %llu\n", pid, start);
     if (write_state(dir, "pid", pidline) != 0) { dprintf(notify, "error state: cannot write pid\n"); kill(pid, SIGKILL); return 1; }
+    /* The container has read the cgroups' byte, so the caller is done moving this process. */
+    restore_caller_cpus();
     dprintf(notify, "ok %d\n", pid);
-    close(notify);
+    /* A forked supervisor's `run` keeps reading: the exit code comes the same way. */
+    if (!waiter || detach) { close(notify); notify = -1; }
     if (detach) return 0;
     /* The caller's stdio is the container's alone now: its reader sees the end when the container ends. */
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -822,11 +845,16 @@ int berth_supervise(struct berth_spec *spec, const char *dir, int notify, const 
     char exitline[64];
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     snprintf(exitline, sizeof exitline, "%d\n", code);
-    /* A `run` still waiting has the code from this process's status (and removes the container); the
-       file is for anyone who comes later. */
-    if (!waiter || getppid() != waiter) write_state(dir, "exit", exitline);
+    /* A `run` still waiting is told the code (and removes the container's state meanwhile, while this
+       process removes its cgroups); the file is for anyone who comes later. */
+    int told = notify >= 0 && getppid() == waiter && dprintf(notify, "exit %d\n", code) > 0;
+    if (notify >= 0) close(notify);
+    if (!told) write_state(dir, "exit", exitline);
     /* Reap whatever else is left, then go. */
     while (waitpid(-1, NULL, WNOHANG) > 0) {}
+    /* Empty now (all but a process that left the container's pid namespace: the caller's removal then
+       tries again). */
+    for (size_t i = 0; told && i < spec->ncgroups; i++) rmdir(spec->cgroups[i]);
     return waiter ? code : 0;
 }
 
@@ -849,8 +877,10 @@ int berth_shim_main(struct berth_spec *spec, const char *dir, int notify, const 
 pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char *dir, int cgroups_ready, int *reply, char *message, size_t size) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) { snprintf(message, size, "pipe: %s", strerror(errno)); return -1; }
+    spread_cpus = cgroups_ready >= 0 && sched_getaffinity(0, sizeof caller_cpus, &caller_cpus) == 0 && CPU_COUNT(&caller_cpus) > 1;
     pid_t sup = fork();
     if (sup < 0) { snprintf(message, size, "fork: %s", strerror(errno)); close(fds[0]); close(fds[1]); return -1; }
+    if (sup > 0) spread_from_caller(sup);
     if (sup == 0) {
         /* The caller is a single-threaded process; from here on only this file's C runs. Named as the
            other supervisors are, for ps and for whoever reaps them. */
@@ -879,24 +909,33 @@ pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char
     return sup;
 }
 
+/* One line, a byte at a time: what follows it is the next reader's. */
+static void read_line(int fd, char *text, size_t size) {
+    size_t got = 0;
+    while (got < size - 1) {
+        ssize_t n = read(fd, text + got, 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || text[got] == '\n') break;
+        got++;
+    }
+    text[got] = 0;
+}
+
 int berth_await_supervisor(pid_t supervisor, int reply, pid_t *container, char *message, size_t size) {
     char text[512];
-    size_t got = 0;
-    while (got < sizeof text - 1) {
-        ssize_t n = read(reply, text + got, sizeof text - 1 - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += (size_t)n;
-        if (memchr(text, '\n', got)) break;
-    }
-    close(reply);
-    text[got] = 0;
-    char *nl = strchr(text, '\n');
-    if (nl) *nl = 0;
+    read_line(reply, text, sizeof text);
     if (strncmp(text, "ok ", 3) == 0) { *container = (pid_t)atoi(text + 3); return 0; }
+    close(reply);
     snprintf(message, size, "%s", strncmp(text, "error ", 6) == 0 ? text + 6 : "the supervisor failed");
     waitpid(supervisor, NULL, 0);
     return -1;
+}
+
+int berth_await_exit(int reply) {
+    char text[64];
+    read_line(reply, text, sizeof text);
+    close(reply);
+    return strncmp(text, "exit ", 5) == 0 ? atoi(text + 5) : -1;
 }
 
 int berth_memfd(const char *name) {

@@ -38,22 +38,40 @@ int berth_resolve_in_root(int rootfd, const char *inside, int make) {
     size_t len = strlen(rel);
     if (len >= sizeof buf) { errno = ENAMETOOLONG; return -1; }
     memcpy(buf, rel, len + 1);
-    int dir = open_in_root(rootfd, "", O_DIRECTORY);
-    if (dir < 0) return -1;
-    char *start = buf;
+    while (len > 0 && buf[len - 1] == '/') buf[--len] = 0;
+    /* Back to the deepest prefix that exists (most often the parent): one look-up a level, rather than
+       one for every level from the root down. */
+    size_t missing = len;
+    int dir = -1;
+    while (dir < 0) {
+        size_t cut = missing;
+        while (cut > 0 && buf[cut - 1] != '/') cut--;
+        size_t end = cut;
+        while (end > 0 && buf[end - 1] == '/') end--;
+        if (end == 0) {
+            dir = open_in_root(rootfd, "", O_DIRECTORY);
+            if (dir < 0) return -1;
+            missing = 0;
+            break;
+        }
+        char kept = buf[end];
+        buf[end] = 0;
+        dir = open_in_root(rootfd, buf, 0);
+        int e = errno;
+        buf[end] = kept;
+        if (dir >= 0) { missing = cut; break; }
+        if (e != ENOENT) { errno = e; return -1; }
+        missing = end;
+    }
+    /* Then down, making each missing level. Each one is opened from the root again, so a link made or
+       planted in it meanwhile still resolves inside. */
+    char *start = buf + missing;
     for (;;) {
+        while (*start == '/') start++;
         char *slash = strchr(start, '/');
         int last = slash == NULL;
         if (slash) *slash = 0;
-        if (*start == 0 || strcmp(start, ".") == 0) {
-            if (last) return dir;
-            *slash = '/';
-            start = slash + 1;
-            continue;
-        }
-        /* Each prefix is resolved from the root again, so a link in it still resolves inside. */
-        int next = open_in_root(rootfd, buf, 0);
-        if (next < 0 && errno == ENOENT) {
+        if (*start != 0 && strcmp(start, ".") != 0) {
             int made;
             if (last && make == BERTH_RESOLVE_FILE) {
                 int f = openat(dir, start, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -63,11 +81,11 @@ int berth_resolve_in_root(int rootfd, const char *inside, int make) {
                 made = mkdirat(dir, start, 0755) == 0 || errno == EEXIST ? 0 : -1;
             }
             /* A dangling link stays dangling (EEXIST above, ENOENT here): nothing is made through it. */
-            next = made == 0 ? open_in_root(rootfd, buf, 0) : -1;
+            int next = made == 0 ? open_in_root(rootfd, buf, 0) : -1;
+            if (next < 0) { int e = errno; close(dir); errno = e; return -1; }
+            close(dir);
+            dir = next;
         }
-        if (next < 0) { int e = errno; close(dir); errno = e; return -1; }
-        close(dir);
-        dir = next;
         if (last) return dir;
         *slash = '/';
         start = slash + 1;

@@ -254,9 +254,23 @@ func bytes(_ option: String, _ text: String) -> Int64 {
     return n * (n < 0 ? 1 : scale)
 }
 
-let signalNames: [String: Int32] = ["TERM": SIGTERM, "KILL": SIGKILL, "INT": SIGINT, "HUP": SIGHUP, "QUIT": SIGQUIT,
-                                    "USR1": SIGUSR1, "USR2": SIGUSR2, "STOP": SIGSTOP, "CONT": SIGCONT, "ALRM": SIGALRM,
-                                    "WINCH": SIGWINCH]
+/// A function, not a dictionary: a global of main.swift is made at every start, whatever the command.
+func signalNumber(_ name: String) -> Int32? {
+    switch name {
+    case "TERM": SIGTERM
+    case "KILL": SIGKILL
+    case "INT": SIGINT
+    case "HUP": SIGHUP
+    case "QUIT": SIGQUIT
+    case "USR1": SIGUSR1
+    case "USR2": SIGUSR2
+    case "STOP": SIGSTOP
+    case "CONT": SIGCONT
+    case "ALRM": SIGALRM
+    case "WINCH": SIGWINCH
+    default: nil
+    }
+}
 
 /// The container `run` forwards signals to; read by the signal handler, so a plain global.
 nonisolated(unsafe) var forwardTo: pid_t = 0
@@ -355,7 +369,7 @@ case "kill":
     let name = args.positional.count == 3 ? args.positional[2] : "TERM"
     let upper = name.uppercased()
     let bare = upper.hasPrefix("SIG") ? String(upper.dropFirst(3)) : upper
-    guard let sig = signalNames[bare] ?? Int32(name), sig > 0, sig < 65 else { fail("unknown signal \(name)", status: 2) }
+    guard let sig = signalNumber(bare) ?? Int32(name), sig > 0, sig < 65 else { fail("unknown signal \(name)", status: 2) }
     attempt { try args.manager.kill(id: args.positional[1], signal: sig, all: args.all) }
 case "delete":
     attempt { try args.manager.delete(id: args.id(command), force: args.force) }

@@ -781,6 +781,34 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
         }
     }
 
+    /// `run` moves its supervisor to another CPU while it makes the cgroups; the container still gets its
+    /// caller's CPUs, and nothing of it stays once it has exited (the supervisor removes its cgroups while
+    /// `run` removes its state).
+    @Test func runKeepsItsCallersCPUsAndLeavesNothing() throws {
+        try BusyboxBundle.with { b in
+            try b.config("grep Cpus_allowed_list /proc/self/status")
+            let own = try String(contentsOfFile: "/proc/self/status", encoding: .utf8).split(separator: "\n")
+                .first { $0.hasPrefix("Cpus_allowed_list:") }.map { String($0) + "\n" }
+            let id = "cpus-\(getpid())"
+            func leftovers() -> [String] {
+                let dirs = Cgroup.detectVersion() == .v2 ? ["/sys/fs/cgroup/berth/" + id]
+                    : ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).map { "/sys/fs/cgroup/\($0)/berth/" + id }
+                return (dirs + [b.dir + "/state/" + id]).filter { FileManager.default.fileExists(atPath: $0) }
+            }
+            for _ in 0..<3 {
+                let r = try b.run("cpus")
+                #expect(r.status == 0, "\(r.stderr)")
+                #expect(r.stdout == own, "\(r.stdout)")
+                #expect(leftovers().isEmpty, "\(leftovers())")
+            }
+            guard sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 else { return }
+            let pinned = try Shell.run("/usr/bin/taskset", ["-c", "1", Shell.berth, "runtime", "run", "--root", b.dir + "/state", "--bundle", b.dir, id])
+            #expect(pinned.status == 0, "\(pinned.stderr)")
+            #expect(pinned.stdout == "Cpus_allowed_list:\t1\n")
+            #expect(leftovers().isEmpty, "\(leftovers())")
+        }
+    }
+
     /// runc's `ps` (ps(1)'s lines for the container's processes, or their pids as JSON), `kill --all` (every
     /// process of the container's cgroup) and `features`.
     @Test func psKillAllAndFeatures() throws {

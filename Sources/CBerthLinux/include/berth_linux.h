@@ -163,9 +163,13 @@ int berth_shim_main(struct berth_spec *spec, const char *dir, int notify, const 
    namespaces are made. */
 pid_t berth_fork_supervisor(const unsigned char *encoded, size_t len, const char *dir, int cgroups_ready, int *reply, char *message, size_t size);
 
-/* Waits for the forked supervisor's word: 0 with *container set once the container runs, or -1 with the
-   reason in message (the supervisor is reaped then). Closes reply. */
+/* Waits for the forked supervisor's word: 0 with *container set once the container runs (reply stays
+   open for berth_await_exit), or -1 with the reason in message (the supervisor is reaped, reply closed). */
 int berth_await_supervisor(pid_t supervisor, int reply, pid_t *container, char *message, size_t size);
+
+/* Waits for the container's exit code, which the supervisor sends before it removes the container's
+   cgroups and exits; -1 if it went without a word. Closes reply. */
+int berth_await_exit(int reply);
 
 /* Reads a spec serialized by berth (see SpecEncoding.swift) from a buffer; pointers point into it. */
 int berth_decode_spec(const unsigned char *buf, size_t len, struct berth_spec *spec);
