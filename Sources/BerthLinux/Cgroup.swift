@@ -471,7 +471,7 @@ public struct Cgroup: Sendable {
     /// runc does: v2 binds the cgroup's directory; v1 puts a tmpfs there with each controller's directory
     /// bound under the controller's name; the tmpfs is made read-only last (the binds need it writable).
     public func mounts(at destination: String, readonly: Bool) -> [MountSpec] {
-        let nosuid: UInt = 2, nodev: UInt = 4, noexec: UInt = 8, bind: UInt = 4096, recursive: UInt = 16384
+        let rdonly: UInt = 1, nosuid: UInt = 2, nodev: UInt = 4, noexec: UInt = 8, remount: UInt = 32, bind: UInt = 4096
         let flags = nosuid | nodev | noexec
         if version == .v2 {
             return [MountSpec(source: paths[0], target: destination, type: nil, flags: bind | flags, bindReadonly: readonly)]
@@ -479,11 +479,12 @@ public struct Cgroup: Sendable {
         var out = [MountSpec(source: "tmpfs", target: destination, type: "tmpfs", flags: flags, data: "mode=755,size=64k")]
         for path in paths {
             guard let name = path.split(separator: "/").dropFirst(3).first else { continue }
-            out.append(MountSpec(source: path, target: destination + "/" + name, type: nil, flags: bind | flags, bindReadonly: readonly))
+            out.append(MountSpec(source: path, target: destination + "/" + String(name), type: nil, flags: bind | flags, bindReadonly: readonly))
         }
         if readonly {
-            // An empty source binds the target onto itself, resolved inside the container's root.
-            out.append(MountSpec(source: "", target: destination, type: nil, flags: bind | recursive | flags, bindReadonly: true))
+            // The tmpfs itself (it is the container's alone): a bind of the tree onto itself would copy
+            // every controller's mount, and the namespace would hold them twice.
+            out.append(MountSpec(source: "tmpfs", target: destination, type: "tmpfs", flags: remount | rdonly | flags, data: "mode=755,size=64k"))
         }
         return out
     }
