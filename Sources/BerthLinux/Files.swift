@@ -169,7 +169,14 @@ public enum Files {
             if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
             parts.append(c)
         }
-        return "/" + parts.joined(separator: "/")
+        // Appended one by one: joined(separator:) over substrings is generic code the runtime instantiates at
+        // first use, a cost the runtime's start-up pays.
+        var out = ""
+        for c in parts {
+            out.append("/")
+            out.append(contentsOf: c)
+        }
+        return out.isEmpty ? "/" : out
     }
 
     public static func currentDirectory() -> String {

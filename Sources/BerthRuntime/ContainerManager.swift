@@ -118,7 +118,7 @@ public struct ContainerManager: Sendable {
     public func run(id: String, bundle: String, root source: RootSource = .bundle, started: (Int32) -> Void = { _ in }) throws -> Int32 {
         var reply: Int32 = -1
         var made: Cgroup?
-        let (pid, supervisor) = try prepare(id: id, bundle: bundle, root: source, fifo: false) { d, config, cgroup in
+        let (pid, supervisor) = try prepare(id: id, bundle: bundle, root: source, fifo: false) { d, config, cgroup, record in
             made = cgroup
             // Hooks wait on a process that waits for `start`: they need create and start.
             guard config.hooks.isEmpty else { throw RuntimeError("\(bundle)/config.json: hooks need create and start rather than run") }
@@ -134,6 +134,7 @@ public struct ContainerManager: Sendable {
             if overlap {
                 guard berth_pipe_cloexec(&ready) == 0 else { throw RuntimeError("pipe: \(String(cString: strerror(errno)))") }
             } else {
+                try record()
                 try cgroup.make(config.limits)
             }
             let spec = SpecEncoding.encode(config.spec, cgroups: cgroup.paths)
@@ -146,6 +147,8 @@ public struct ContainerManager: Sendable {
             var container: pid_t = 0
             if overlap {
                 do {
+                    // The state files too are written while the namespaces are made.
+                    try record()
                     try cgroup.make(config.limits)
                 } catch {
                     // Without its byte the container gives up; its supervisor then exits.
@@ -188,7 +191,8 @@ public struct ContainerManager: Sendable {
     }
 
     func setUp(id: String, bundle: String, passStdio: Bool, root source: RootSource, consoleSocket: String? = nil) throws -> (container: Int32, shim: Int32) {
-        try prepare(id: id, bundle: bundle, root: source, fifo: true) { d, config, cgroup in
+        try prepare(id: id, bundle: bundle, root: source, fifo: true) { d, config, cgroup, record in
+            try record()
             try cgroup.make(config.limits)
             if config.spec.terminal && !passStdio { throw RuntimeError("process.terminal is true: a container with a terminal has no log") }
             let console = try ContainerManager.console(terminal: config.spec.terminal, socket: consoleSocket)
@@ -262,8 +266,10 @@ public struct ContainerManager: Sendable {
     /// The state directory, the root and the cgroup's plan of a new container; `start` makes the cgroup and starts its
     /// supervisor.
     /// With `fifo`, the container waits before exec until `start` opens the exec FIFO.
+    /// `start` calls `record` (which writes the bundle's and the cgroups' state files) before it makes the
+    /// cgroup: clean-up, here or by `delete`, finds the cgroup by that file.
     func prepare<T>(id: String, bundle: String, root source: RootSource, fifo: Bool,
-                    start: (String, OCIConfig, Cgroup) throws -> T) throws -> T {
+                    start: (String, OCIConfig, Cgroup, _ record: () throws -> Void) throws -> T) throws -> T {
         try ContainerManager.validate(id)
         var config = try OCIConfig(bundle: bundle)
         let d = dir(id)
@@ -314,15 +320,17 @@ public struct ContainerManager: Sendable {
                     config.spec.maskedPaths.append(path)
                 }
             }
-            try Files.write(Files.absolute(bundle), to: d + "/bundle", mode: 0o600)
             let relative = try config.cgroupsPath.map { systemdCgroup ? try ContainerManager.systemdPath($0) : String($0.drop { $0 == "/" }) } ?? "berth/\(id)"
             // Made by `start` below (`run` makes it while the container's namespaces are made).
             let cgroup = try Cgroup.plan(relative: relative, limits: config.limits)
-            try Files.write(cgroup.paths.joined(separator: "\n") + "\n", to: d + "/cgroups", mode: 0o600)
             if let m = config.cgroupMount {
                 config.spec.mounts.insert(contentsOf: cgroup.mounts(at: m.destination, readonly: m.readonly), at: m.index)
             }
-            return try start(d, config, cgroup)
+            let absolute = Files.absolute(bundle)
+            return try start(d, config, cgroup) {
+                try Files.write(absolute, to: d + "/bundle", mode: 0o600)
+                try Files.write(cgroup.paths.joined(separator: "\n") + "\n", to: d + "/cgroups", mode: 0o600)
+            }
         } catch {
             cgroup(of: id)?.remove()
             undoHostMounts(id)

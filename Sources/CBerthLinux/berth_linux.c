@@ -301,9 +301,22 @@ static int child(void *arg) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int sig = 1; sig < NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP) continue;
-        signal(sig, SIG_DFL);
+    /* exec resets handlers; an ignored signal stays ignored. Those are read from SigIgn at once rather
+       than reset one by one (64 calls); every one is reset if the file cannot be read. The raw call: glibc
+       refuses its own two (32 and 33), which a caller can still have ignored. */
+    unsigned long long ignored = ~0ULL;
+    int status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (status_fd >= 0) {
+        char text[4096];
+        ssize_t n = read(status_fd, text, sizeof text - 1);
+        close(status_fd);
+        char *line = n > 0 ? (text[n] = 0, strstr(text, "\nSigIgn:\t")) : NULL;
+        if (line) ignored = strtoull(line + 9, NULL, 16);
+    }
+    for (int sig = 1; sig < NSIG && sig <= 64; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP || !(ignored & (1ULL << (sig - 1)))) continue;
+        struct { void (*handler)(int); unsigned long flags; void (*restorer)(void); unsigned long long mask; } dfl = { SIG_DFL, 0, NULL, 0 };
+        syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
     }
 
     /* Into its cgroups first, so that everything it does is counted and limited. A thread that moves

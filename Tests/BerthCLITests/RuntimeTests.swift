@@ -783,7 +783,7 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
 
     /// `run` moves its supervisor to another CPU while it makes the cgroups; the container still gets its
     /// caller's CPUs, and nothing of it stays once it has exited (the supervisor removes its cgroups while
-    /// `run` removes its state).
+    /// `run` removes its state). Signals the caller ignores are not ignored in the container.
     @Test func runKeepsItsCallersCPUsAndLeavesNothing() throws {
         try BusyboxBundle.with { b in
             try b.config("grep Cpus_allowed_list /proc/self/status")
@@ -801,7 +801,18 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
                 #expect(r.stdout == own, "\(r.stdout)")
                 #expect(leftovers().isEmpty, "\(leftovers())")
             }
+            // Signals its caller ignored or blocked are the container's default again.
+            try b.config("") { c in
+                // Not under sh, which ignores some signals of its own.
+                var process = c["process"] as! [String: Any]
+                process["args"] = ["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]
+                c["process"] = process
+            }
+            let deaf = try Shell.run("/bin/sh", ["-c", "trap '' HUP INT QUIT TERM USR1; exec \"$0\" runtime run --root \"$1\" --bundle \"$2\" \"$3\"",
+                                                 Shell.berth, b.dir + "/state", b.dir, id])
+            #expect(deaf.stdout == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n", "\(deaf.stdout) \(deaf.stderr)")
             guard sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 else { return }
+            try b.config("grep Cpus_allowed_list /proc/self/status")
             let pinned = try Shell.run("/usr/bin/taskset", ["-c", "1", Shell.berth, "runtime", "run", "--root", b.dir + "/state", "--bundle", b.dir, id])
             #expect(pinned.status == 0, "\(pinned.stderr)")
             #expect(pinned.stdout == "Cpus_allowed_list:\t1\n")
