@@ -275,20 +275,9 @@ func signalNumber(_ name: String) -> Int32? {
 /// The container `run` forwards signals to; read by the signal handler, so a plain global.
 nonisolated(unsafe) var forwardTo: pid_t = 0
 
-/// runc's `events` shape: {"type": "stats", "id": ..., "data": {"cpu": ..., "memory": ..., "pids": ...}}.
-func statsEvent(_ id: String, _ s: CgroupStats) -> String {
-    var cpu: [String: Any] = [:], usage: [String: Any] = [:], pids: [String: Any] = [:]
-    cpu["total"] = s.cpuUsageNanos
-    cpu["user"] = s.cpuUserNanos
-    cpu["kernel"] = s.cpuSystemNanos
-    usage["usage"] = s.memoryBytes
-    usage["max"] = s.memoryPeakBytes
-    usage["limit"] = s.memoryLimitBytes
-    pids["current"] = s.pids
-    pids["limit"] = s.pidsLimit
-    var memory: [String: Any] = ["usage": usage, "oomKills": s.oomKills]
-    memory["workingSet"] = s.workingSetBytes
-    return jsonText(["type": "stats", "id": id, "data": ["cpu": ["usage": cpu], "memory": memory, "pids": pids]], indent: nil)
+/// runc's `events` stats line: {"type": "stats", "id": ..., "data": {"cpu": ..., "memory": ..., ...}}.
+func statsEvent(_ id: String, _ cgroup: Cgroup) -> String {
+    jsonText(["type": "stats", "id": id, "data": cgroup.runcStats], indent: nil)
 }
 
 /// RFC 3339 in UTC, as runc's JSON log lines carry.
@@ -413,11 +402,11 @@ case "events":
     let id = args.id(command)
     let m = args.manager
     let first = attempt { try m.stats(id: id) }
+    guard let cgroup = m.cgroup(of: id) else { fail("container \(id) is not running") }
     if args.statsOnce {
-        say(statsEvent(id, first))
+        say(statsEvent(id, cgroup))
         exit(0)
     }
-    guard let cgroup = m.cgroup(of: id) else { fail("container \(id) is not running") }
     let pid = attempt { try m.state(id: id) }.pid
     // Wakes for an OOM kill, the container's exit, or the next interval.
     var fds = [pollfd(fd: cgroup.oomNotifier(), events: Int16(POLLIN), revents: 0),
@@ -429,13 +418,13 @@ case "events":
         if n < 0 && errno == EINTR { continue }
         if fds[0].revents != 0 { _ = read(fds[0].fd, &buf, buf.count) }
         let stopped = fds[1].revents != 0 || (try? m.state(id: id).status) ?? .stopped == .stopped
-        let now = cgroup.stats
-        if now.oomKills > ooms {
+        let kills = cgroup.oomKills
+        if kills > ooms {
             say(jsonText(["type": "oom", "id": id], indent: nil))
-            ooms = now.oomKills
+            ooms = kills
         }
         if stopped { exit(0) }
-        if n == 0 { say(statsEvent(id, now)) }
+        if n == 0 { say(statsEvent(id, cgroup)) }
     }
 case "spec":
     let path = args.bundle + "/config.json"

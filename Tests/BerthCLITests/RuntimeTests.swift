@@ -587,13 +587,26 @@ func stateWhenStopped(_ root: String, _ id: String, tries: Int = 100) throws -> 
             // Usage while it sleeps: the shell and its sleep, under the configured limit.
             let once = try berth(root, ["events", "--stats", id])
             let event = try JSONSerialization.jsonObject(with: Data(once.stdout.utf8)) as? [String: Any]
-            let data = event?["data"] as? [String: [String: Any]]
+            let whole = event?["data"] as? [String: Any]
+            let data = whole?.compactMapValues { $0 as? [String: Any] }
             let usage = data?["memory"]?["usage"] as? [String: Int]
             #expect(event?["type"] as? String == "stats", "\(once.stderr)")
             #expect(usage?["limit"] == 32 << 20)
             #expect((usage?["usage"] ?? 0) > 0 && (usage?["usage"] ?? 0) <= (usage?["max"] ?? 0))
             #expect(data?["pids"]?["current"] as? Int == 2)
-            #expect(((data?["cpu"]?["usage"] as? [String: Int])?["total"] ?? 0) > 0)
+            #expect(((data?["cpu"]?["usage"] as? [String: Any])?["total"] as? Int ?? 0) > 0)
+            // runc's whole shape: every section, memory's counters and raw memory.stat, CPU time per CPU.
+            #expect(Set(whole?.keys.map { $0 } ?? []) == ["cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt", "network_interfaces"], "\(once.stdout)")
+            #expect(whole?["network_interfaces"] is NSNull)
+            let memoryKeys = Set(data?["memory"]?.keys.map { $0 } ?? [])
+            #expect(memoryKeys.isSuperset(of: ["usage", "swap", "kernel", "kernelTCP", "raw"]), "\(memoryKeys)")
+            #expect((data?["memory"]?["raw"] as? [String: Int])?["total_rss"] != nil || Cgroup.detectVersion() == .v2)
+            #expect(data?["cpu"]?["throttling"] is [String: Any])
+            if Cgroup.detectVersion() == .v1 {
+                let percpu = (data?["cpu"]?["usage"] as? [String: Any])?["percpu"] as? [Int] ?? []
+                #expect(percpu.count == sysconf(Int32(_SC_NPROCESSORS_CONF)), "\(percpu)")
+                #expect((data?["cpuset"]?["cpus"] as? [Int])?.isEmpty == false)
+            }
             // Streaming events: the OOM kill is reported as it happens, and the stream ends with the container.
             let stream = try berth(root, ["events", "--interval", "60s", id])
             #expect(stream.status == 0, "\(stream.stderr)")
