@@ -79,7 +79,10 @@ public struct SeccompProfile: Sendable, Hashable {
     public var cacheKey: String {
         // Hashed as it goes (no text built: a start reads Docker's profile of some 400 names).
         var h: UInt64 = 0xcbf29ce484222325
-        func add(_ text: String) { for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 } }
+        func add(_ text: String) {
+            var text = text
+            text.withUTF8 { for b in $0 { h = (h ^ UInt64(b)) &* 0x100000001b3 } }
+        }
         func add<N: BinaryInteger>(_ n: N) { add(String(n)) }
         add(SeccompProfile.raw(defaultAction))
         add("|")
