@@ -612,6 +612,8 @@ struct Reader {
     /// A field the runtime spec defines and berth did not read is an error (berth would not honour it); one
     /// the spec does not define is ignored, as the spec requires. Objects not listed take no unknown field.
     func finish() throws {
+        // Most objects have only fields berth reads: the spec's table is built only for one that has others.
+        guard pairs.contains(where: { !seen.contains($0.key.scalarText ?? "") }) else { return }
         // "linux.devices[2]" → "linux.devices[]"
         var pattern: [UInt8] = [], inIndex = false
         for c in path.utf8 {
