@@ -30,6 +30,7 @@ struct ImageCommand: ParsableCommand {
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "import",
             abstract: "Import an OCI image layout directory or oci-archive tar (PATH or PATH:TAG).")
         @OptionGroup var options: Options
         @Argument var reference: String
@@ -46,6 +47,7 @@ struct ImageCommand: ParsableCommand {
 
     struct Pull: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "pull",
             abstract: "Pull an image from its registry (through the node's mirrors and credentials).")
         @OptionGroup var options: Options
         @OptionGroup var registry: RegistryFlags
@@ -101,7 +103,7 @@ struct ImageCommand: ParsableCommand {
     }
 
     struct Prune: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove every image no pod of this node uses.")
+        static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove every image no pod of this node uses.")
         @OptionGroup var options: Options
         func run() throws {
             let used = Set(NodeAgent.podImages(stateDir: options.stateDir).keys)

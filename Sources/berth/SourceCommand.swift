@@ -13,6 +13,7 @@ struct SourceCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "show",
             abstract: "Fetch once and print the commit, the objects found and the findings.",
             discussion: "Exit status: 0 when the commit would be applied, 1 when it would be rejected, 2 when the repository cannot be read."
         )
