@@ -232,12 +232,16 @@ extension DaemonTests {
                 #expect(try h.inNetns(["/usr/bin/curl", "-sf", "-m", "2", "http://\(ip)/index.html"]) == "hello")
                 #expect(try h.cli(["status"]).contains("source error"))
                 // A daemon restarted while the remote is down keeps the pods as they are.
-                let started = try h.pods().map(h.startedAt).sorted()
+                let running = try h.pods()
+                let started = running.map(h.startedAt).sorted()
                 h.stop(SIGKILL)
                 try h.start()
                 try await Task.sleep(for: .seconds(3))
-                #expect(try h.pods().map(h.startedAt).sorted() == started)
-                #expect(try h.pods().allSatisfy(h.isReady))
+                let adopted = try h.pods()
+                // Each pod by name, start time and restarts, before and after: what differs when this fails.
+                func listed(_ pods: [[String: Any]]) -> [String] { pods.map { "\(h.name($0)) \(h.startedAt($0)) \(h.restarts($0))" }.sorted() }
+                #expect(adopted.map(h.startedAt).sorted() == started, "before: \(listed(running)); after: \(listed(adopted))")
+                #expect(adopted.allSatisfy(h.isReady))
 
                 h.gitServer = try h.ws.gitDaemon(port: h.gitPort)
                 try h.ws.commit(["web.yaml": Manifests.web(page: "back")], in: h.work, message: "new page")
