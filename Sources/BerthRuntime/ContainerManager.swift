@@ -603,11 +603,16 @@ public struct ContainerManager: Sendable {
         return (s.pid, cgroup.paths, identity)
     }
 
-    /// The usage of a created or running container's cgroup.
-    public func stats(id: String) throws -> CgroupStats {
+    /// The cgroup of a created or running container.
+    public func liveCgroup(id: String) throws -> Cgroup {
         let s = try state(id: id)
         guard s.status != .stopped, let cgroup = cgroup(of: id) else { throw RuntimeError("container \(id) is not running") }
-        return cgroup.stats
+        return cgroup
+    }
+
+    /// The usage of a created or running container's cgroup.
+    public func stats(id: String) throws -> CgroupStats {
+        try liveCgroup(id: id).stats
     }
 
     public func list() -> [ContainerState] {

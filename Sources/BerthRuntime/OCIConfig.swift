@@ -440,30 +440,22 @@ public struct OCIConfig {
         return spec
     }
 
-    /// A seccomp action by its name in profiles, given the rule's errno (EPERM when it names none). A switch,
-    /// not a dictionary of closures: that one was built at every start with a seccomp profile.
-    static func seccompAction(_ name: String, errno: Int32) -> SeccompProfile.Action? {
-        switch name {
-        case "SCMP_ACT_ALLOW": .allow
-        case "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD": .kill
-        case "SCMP_ACT_KILL_PROCESS": .killProcess
-        case "SCMP_ACT_TRAP": .trap
-        case "SCMP_ACT_LOG": .log
-        case "SCMP_ACT_ERRNO": .errno(errno)
-        case "SCMP_ACT_TRACE": .trace(errno)
-        default: nil
-        }
-    }
+    /// Seccomp actions by their names in profiles, given the rule's errno (EPERM when it names none). A list
+    /// searched in order, not a dictionary: that one hashed every name at every start with a seccomp profile.
+    static let seccompActionsByName: [(name: String, action: @Sendable (Int32) -> SeccompProfile.Action)] = [
+        ("SCMP_ACT_ALLOW", { _ in .allow }), ("SCMP_ACT_ERRNO", { .errno($0) }), ("SCMP_ACT_KILL", { _ in .kill }),
+        ("SCMP_ACT_KILL_PROCESS", { _ in .killProcess }), ("SCMP_ACT_KILL_THREAD", { _ in .kill }), ("SCMP_ACT_LOG", { _ in .log }),
+        ("SCMP_ACT_TRACE", { .trace($0) }), ("SCMP_ACT_TRAP", { _ in .trap }),
+    ]
 
     /// The seccomp actions `action` takes (the runtime's `features` lists them).
-    static let seccompActions = ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
-                                 "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"]
+    static var seccompActions: [String] { seccompActionsByName.map(\.name).sorted() }
 
     static func action(_ r: inout Reader, _ key: String, errnoKey: String) throws -> SeccompProfile.Action {
         let name = try r.string(key, required: true)!
         let errno = try r.int(errnoKey)
-        guard let action = seccompAction(name, errno: Int32(errno ?? Int(EPERM))) else { throw r.fail(key, "unknown seccomp action \(name)") }
-        return action
+        guard let action = seccompActionsByName.first(where: { $0.name == name })?.action else { throw r.fail(key, "unknown seccomp action \(name)") }
+        return action(Int32(errno ?? Int(EPERM)))
     }
 
     static func seccomp(_ r: Reader) throws -> SeccompProfile {

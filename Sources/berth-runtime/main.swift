@@ -401,8 +401,7 @@ case "list":
 case "events":
     let id = args.id(command)
     let m = args.manager
-    let first = attempt { try m.stats(id: id) }
-    guard let cgroup = m.cgroup(of: id) else { fail("container \(id) is not running") }
+    let cgroup = attempt { try m.liveCgroup(id: id) }
     if args.statsOnce {
         say(statsEvent(id, cgroup))
         exit(0)
@@ -411,7 +410,7 @@ case "events":
     // Wakes for an OOM kill, the container's exit, or the next interval.
     var fds = [pollfd(fd: cgroup.oomNotifier(), events: Int16(POLLIN), revents: 0),
                pollfd(fd: berth_pidfd(pid), events: Int16(POLLIN), revents: 0)]
-    var ooms = first.oomKills
+    var ooms = cgroup.oomKills
     var buf = [UInt8](repeating: 0, count: 4096)
     while true {
         let n = poll(&fds, 2, args.intervalMs)
