@@ -203,23 +203,9 @@ final class ClusterHarness: @unchecked Sendable {
         etcd?.stop()
     }
 
-    /// A client in a node's namespace requesting `url` again and again until `stop`, which returns one
-    /// line per request: "ok", or "FAIL curl=CODE at TIME".
+    /// A client in a node's namespace requesting `url` again and again until `stop` (`requestLoop`).
     func client(in a: Agent, _ url: String) throws -> () -> [String] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        let stopFile = dir + "/stop-client-\(UInt32.random(in: 0..<1_000_000))"
-        p.arguments = ["--net=/run/netns/" + a.netns, "/bin/sh", "-c",
-                       "while [ ! -e \(stopFile) ]; do curl -sf -m 2 -o /dev/null \(url) && echo ok || echo \"FAIL curl=$? at $(date +%T.%N)\"; done"]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        return {
-            _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
-            let results = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init)
-            p.waitUntilExit()
-            return results
-        }
+        try requestLoop(namespace: "/run/netns/" + a.netns, url: url, stopFile: dir + "/stop-client-\(UInt32.random(in: 0..<1_000_000))")
     }
 
     /// The berth CLI against a server, with its API token for the commands that change things.

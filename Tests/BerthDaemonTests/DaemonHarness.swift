@@ -234,6 +234,11 @@ final class DaemonHarness: @unchecked Sendable {
         try DaemonHarness.run(["/usr/sbin/ip", "netns", "exec", netns] + argv)
     }
 
+    /// A client in the pods' network namespace requesting `url` again and again until `stop`.
+    func client(_ url: String) throws -> () -> [String] {
+        try requestLoop(namespace: "/run/netns/" + netns, url: url, stopFile: dir + "/stop-client")
+    }
+
     func waitFor(_ what: String, timeout: Double = 30, _ condition: () throws -> Bool) async throws {
         try await BerthDaemonTests.waitFor(what, timeout: timeout, condition)
     }
@@ -245,6 +250,28 @@ final class DaemonHarness: @unchecked Sendable {
 
     func note(_ commit: String) throws -> String {
         try ws.git(["notes", "--ref", "berth", "show", commit], in: bare)
+    }
+}
+
+/// A shell loop in network namespace `namespace` requesting `url` until `stopFile` exists; `stop` returns one
+/// line per request: "ok", or "FAIL curl=CODE connect=SECONDS first-byte=SECONDS at TIME" (a connect time of
+/// 0 means no connection was made: the SYN went unanswered or was refused).
+func requestLoop(namespace: String, url: String, stopFile: String) throws -> () -> [String] {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+    p.arguments = ["--net=" + namespace, "/bin/sh", "-c", """
+        while [ ! -e \(stopFile) ]; do
+          t=$(curl -sf -m 2 -o /dev/null -w 'connect=%{time_connect} first-byte=%{time_starttransfer}' \(url)) && echo ok || echo "FAIL curl=$? $t at $(date +%T.%N)"
+        done
+        """]
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    return {
+        _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
+        let results = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init)
+        p.waitUntilExit()
+        return results
     }
 }
 

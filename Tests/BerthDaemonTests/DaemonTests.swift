@@ -127,13 +127,7 @@ extension DaemonTests {
                 #expect(try h.cli(["get", "pods"]).contains("Running"))
 
                 // A new env → a rolling update; a client on the Service all along sees no failure.
-                let client = Process()
-                client.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-                client.arguments = ["netns", "exec", h.netns, "/bin/sh", "-c",
-                                    "while [ ! -e \(h.dir)/stop-client ]; do curl -sf -m 2 -o /dev/null http://\(ip)/index.html && echo ok || echo \"FAIL curl=$? at $(date +%T.%N)\"; done"]
-                let out = Pipe()
-                client.standardOutput = out
-                try client.run()
+                let stopClient = try h.client("http://\(ip)/index.html")
                 let second = try h.ws.commit(["web.yaml": Manifests.web(version: "2")], in: h.work, message: "web: version 2")
                 var updated = ""
                 try await h.waitFor("the new revision rolled out") {
@@ -142,9 +136,7 @@ extension DaemonTests {
                     return true
                 }
                 try await Task.sleep(for: .seconds(1))
-                _ = FileManager.default.createFile(atPath: h.dir + "/stop-client", contents: nil)
-                let results = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
-                client.waitUntilExit()
+                let results = stopClient()
                 let failures = results.filter { $0.hasPrefix("FAIL") }
                 #expect(failures.isEmpty, "\(failures.count) of \(results.count) requests failed during the rollout: \(failures)")
                 #expect(results.count > 10)

@@ -98,8 +98,10 @@ extension NodeAgentTests {
                 #expect(attempts.count == 3)
                 if attempts.count == 3 {
                     let first = attempts[1].timeIntervalSince(attempts[0]), second = attempts[2].timeIntervalSince(attempts[1])
-                    #expect(first > 0.8 && first < 2.5, "first back-off \(first)")
-                    #expect(second > 1.8 && second < 3.5, "second back-off \(second)")
+                    // An attempt is seen when the agent next answers, up to a tick late under load (0.65 s once in
+                    // the full suite), which shortens the interval before it by as much.
+                    #expect(first > 0.5 && first < 2.5, "first back-off \(first)")
+                    #expect(second > 1.5 && second < 3.5 && second > first, "second back-off \(second) after \(first)")
                 }
 
                 // `:latest` moves in the registry: a new pod (Always) runs the new image, the old one keeps running.
