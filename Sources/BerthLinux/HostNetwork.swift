@@ -23,6 +23,15 @@ public struct HostNetwork: Sendable {
         return r.output
     }
 
+    /// A locally administered MAC made from an IPv4 address (`0a:58:` and its four bytes): stable, and known
+    /// to other nodes without being published.
+    public static func derivedMAC(_ address: String) -> String {
+        "0a:58:" + address.split(separator: ".").map { part in
+            let hex = String(UInt8(part) ?? 0, radix: 16)
+            return hex.count == 1 ? "0" + hex : hex
+        }.joined(separator: ":")
+    }
+
     public func linkExists(_ name: String) -> Bool {
         (try? run([HostNetwork.ip, "-o", "link", "show", "dev", name])) != nil
     }
@@ -31,7 +40,12 @@ public struct HostNetwork: Sendable {
     /// overlay's, below the nodes' network).
     public func ensureBridge(_ name: String, address: String, mtu: Int? = nil) throws(LinuxError) {
         var batch = ""
-        if !linkExists(name) { batch += "link add name \(name) type bridge\n" }
+        let link = (try? run([HostNetwork.ip, "-o", "link", "show", "dev", name])) ?? ""
+        if link.isEmpty { batch += "link add name \(name) type bridge\n" }
+        // Unless given one, a bridge takes the lowest MAC of its ports and changes it when that port goes: the
+        // pods that still hold the old one for their gateway then send their replies nowhere for seconds.
+        let mac = HostNetwork.derivedMAC(String(address.prefix { $0 != "/" }))
+        if !link.contains(" link/ether \(mac) ") { batch += "link set \(name) address \(mac)\n" }
         let shown = (try? run([HostNetwork.ip, "-o", "-4", "addr", "show", "dev", name])) ?? ""
         if !shown.contains(" \(address) ") { batch += "addr replace \(address) dev \(name)\n" }
         batch += "link set \(name)\(mtu.map { " mtu \($0)" } ?? "") up\n"

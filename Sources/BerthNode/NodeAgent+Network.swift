@@ -95,9 +95,7 @@ extension NodeAgent {
     static let vxlanDevice = "berth.vxlan"
 
     /// The VXLAN device's MAC of the node at `address`: derived, so that no node has to publish its own.
-    static func vtepMAC(_ address: String) -> String {
-        "0a:58:" + address.split(separator: ".").map { String(format: "%02x", Int($0) ?? 0) }.joined(separator: ":")
-    }
+    static func vtepMAC(_ address: String) -> String { HostNetwork.derivedMAC(address) }
 
     /// Routes each other node's pod CIDR to that node (`routes`: CIDR → address), and removes those of
     /// nodes gone: pods reach pods on any node, and Services their backends there. Routed: via the node's

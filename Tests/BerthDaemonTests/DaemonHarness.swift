@@ -254,14 +254,21 @@ final class DaemonHarness: @unchecked Sendable {
 }
 
 /// A shell loop in network namespace `namespace` requesting `url` until `stopFile` exists; `stop` returns one
-/// line per request: "ok", or "FAIL curl=CODE connect=SECONDS first-byte=SECONDS at TIME" (a connect time of
-/// 0 means no connection was made: the SYN went unanswered or was refused).
+/// line per request: "ok", "SLOW …" (answered, after more than a second) or "FAIL curl=CODE …", with the
+/// connect and first-byte times (a connect time of 0: no connection was made), then "DIAG …" lines of the
+/// namespace's neighbours, unfinished connections and Service rules. A request fails when it is
+/// refused, reset or not answered within 2 s.
 func requestLoop(namespace: String, url: String, stopFile: String) throws -> () -> [String] {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
     p.arguments = ["--net=" + namespace, "/bin/sh", "-c", """
         while [ ! -e \(stopFile) ]; do
-          t=$(curl -sf -m 2 -o /dev/null -w 'connect=%{time_connect} first-byte=%{time_starttransfer}' \(url)) && echo ok || echo "FAIL curl=$? $t at $(date +%T.%N)"
+          if t=$(curl -sf -m 2 -o /dev/null -w 'total=%{time_total} connect=%{time_connect} first-byte=%{time_starttransfer}' \(url)); then
+            case $t in total=0.*) echo ok ;; *) echo "SLOW $t at $(date +%T.%N)" ;; esac
+          else
+            echo "FAIL curl=$? $t at $(date +%T.%N)"
+            { ip neigh; grep -v ESTABLISHED /proc/net/nf_conntrack; nft list table inet berth | grep -E 'dnat|elements'; } 2>&1 | sed 's/^/DIAG /'
+          fi
         done
         """]
     let out = Pipe()
@@ -271,6 +278,8 @@ func requestLoop(namespace: String, url: String, stopFile: String) throws -> () 
         _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
         let results = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init)
         p.waitUntilExit()
+        let slow = results.filter { $0.hasPrefix("SLOW") }
+        if !slow.isEmpty { print("\(slow.count) of \(results.count) requests to \(url) took over a second: \(slow)") }
         return results
     }
 }

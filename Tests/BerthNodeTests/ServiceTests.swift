@@ -102,8 +102,35 @@ extension NodeAgentTests {
 
                 for i in 1...3 { #expect(await agent.status(namespace: "default", name: "web-\(i)")?.restarts == 0) }
 
+                // A replica goes whose link to the bridge has the lowest MAC (made so here). A bridge left to itself
+                // takes its ports' lowest MAC and changes it when that port goes; the other replicas, which
+                // still hold the old one for the node, would then send their answers nowhere for seconds.
+                let bridge = h.config.bridge
+                func mac(_ link: String) throws -> String {
+                    let shown = try h.inNode("ip", "-o", "link", "show", "dev", link).output
+                    return String(shown.split(separator: " ").drop { $0 != "link/ether" }.dropFirst().first ?? "")
+                }
+                let web1 = try #require(addresses.first { $0.pod == "web-1" })
+                let podMAC = String(try h.inNode("ip", "neigh", "show", web1.ip).output.split(separator: " ").drop { $0 != "lladdr" }.dropFirst().first ?? "")
+                let fdb = try h.inNode("bridge", "fdb", "show", "br", bridge).output.split(separator: "\n")
+                let port = try #require(fdb.first { $0.hasPrefix(podMAC + " dev ") }?.split(separator: " ")[2], "web-1's port in \(fdb)")
+                #expect(try h.inNode("ip", "link", "set", "dev", String(port), "address", "02:00:00:00:00:01").status == 0)
+                let bridgeMAC = try mac(bridge)
+                for _ in 0..<10 { _ = try h.inNode("curl", "-sS", "-m", "2", "http://\(vip)/") }
+                let rest = addresses.filter { $0.pod != "web-1" }
+                await agent.update(pods: Array(pods.dropFirst()), view: ClusterView(services: [service], endpoints: [EndpointsRecord(namespace: "default", name: "web", addresses: rest)]))
+                try await NodeHarness.eventually("web-1 gone with its link") {
+                    let linkLeft = try h.inNode("ip", "link", "show", "dev", String(port)).status == 0
+                    return await agent.status(namespace: "default", name: "web-1") == nil && !linkLeft
+                }
+                #expect(try mac(bridge) == bridgeMAC)
+                for _ in 0..<10 {
+                    let r = try h.inNode("curl", "-sS", "-m", "2", "http://\(vip)/")
+                    #expect(r.status == 0 && r.output.hasPrefix("web-"), "\(r.output)")
+                }
+
                 // No ready endpoint: refused, not hung.
-                for i in 1...3 { _ = try await agent.exec(namespace: "default", name: "web-\(i)", container: "httpd", ["rm", "/www/ready"]) }
+                for i in 2...3 { _ = try await agent.exec(namespace: "default", name: "web-\(i)", container: "httpd", ["rm", "/www/ready"]) }
                 try await NodeHarness.eventually("no endpoints", timeout: 5) { await agent.endpoints(of: "default/web").isEmpty }
                 let started = Date()
                 let refused = try h.inNode("curl", "-sS", "-m", "5", "http://\(vip)/")
