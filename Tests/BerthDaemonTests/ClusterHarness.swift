@@ -91,6 +91,7 @@ final class ClusterHarness: @unchecked Sendable {
                     let tail = log.split(separator: "\n").suffix(25).joined(separator: "\n")
                     Issue.record("\(m.name) log (last lines):\n\(tail)")
                 }
+                if let etcd = h.etcd { Issue.record("etcd logs (last lines):\n\(etcd.logTails())") }
                 throw failure
             }
         }

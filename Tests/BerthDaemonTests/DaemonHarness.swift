@@ -90,6 +90,7 @@ final class DaemonHarness: @unchecked Sendable {
                 let log = (try? String(contentsOfFile: h.dir + "/daemon.log", encoding: .utf8)) ?? ""
                 let tail = log.split(separator: "\n").suffix(40).joined(separator: "\n")
                 Issue.record("daemon log (last lines):\n\(tail)")
+                if let etcd = h.etcd { Issue.record("etcd logs (last lines):\n\(etcd.logTails())") }
                 throw failure
             }
         }

@@ -126,7 +126,7 @@ public final class TestEtcd: @unchecked Sendable {
             "--listen-client-urls", scheme + m.endpoint, "--advertise-client-urls", scheme + m.endpoint,
             "--listen-peer-urls", "http://127.0.0.1:\(m.peerPort)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(m.peerPort)",
             "--initial-cluster", cluster, "--initial-cluster-token", token, "--initial-cluster-state", "new",
-            "--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap", "--log-level", "error",
+            "--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap", "--log-level", "warn",
         ] + (caFile == nil ? [] : ["--cert-file", dir + "/server.crt", "--key-file", dir + "/server.key"])
           + (clientCerts ? ["--client-cert-auth", "--trusted-ca-file", dir + "/ca.crt"] : []) + flags,
                                      port: m.clientPort, waitForPort: false, log: logPath(i))
@@ -162,6 +162,15 @@ public final class TestEtcd: @unchecked Sendable {
         Glibc.kill(p.pid, SIGKILL)
         p.stop()
         processes[i] = nil
+    }
+
+    /// The last lines of each member's log (warnings and errors: slow disk writes, leader changes), for the
+    /// report of a failing test.
+    public func logTails(lines: Int = 15) -> String {
+        members.indices.map { i in
+            let text = (try? String(contentsOfFile: logPath(i), encoding: .utf8)) ?? ""
+            return members[i].name + ":\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+        }.joined(separator: "\n")
     }
 
     public func pause(_ i: Int) { if let p = processes[i] { Glibc.kill(p.pid, SIGSTOP) } }
