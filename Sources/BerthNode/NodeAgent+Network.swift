@@ -13,7 +13,7 @@ extension NodeAgent {
                     return
                 }
                 let mtu = underlay - 50
-                try network.ensureVXLAN(Self.vxlanDevice, vni: overlay!.vni, port: overlay!.port, local: local, mac: Self.vtepMAC(local),
+                try network.ensureVXLAN(Self.vxlanDevice, vni: overlay!.vni, port: overlay!.port, local: local, mac: HostNetwork.derivedMAC(local),
                                         mtu: mtu, address: podCIDR.network.description)
                 podMTU = mtu
             }
@@ -94,9 +94,6 @@ extension NodeAgent {
 
     static let vxlanDevice = "berth.vxlan"
 
-    /// The VXLAN device's MAC of the node at `address`: derived, so that no node has to publish its own.
-    static func vtepMAC(_ address: String) -> String { HostNetwork.derivedMAC(address) }
-
     /// Routes each other node's pod CIDR to that node (`routes`: CIDR → address), and removes those of
     /// nodes gone: pods reach pods on any node, and Services their backends there. Routed: via the node's
     /// address. VXLAN: via the overlay, with the peer's neighbour and forwarding entries.
@@ -109,14 +106,14 @@ extension NodeAgent {
             batch += "route del \(cidr)\n"
             if vxlan {
                 batch += "neigh del \(gateway(cidr)) dev \(Self.vxlanDevice)\n"
-                fdb += "fdb del \(Self.vtepMAC(via)) dev \(Self.vxlanDevice) dst \(via)\n"
+                fdb += "fdb del \(HostNetwork.derivedMAC(via)) dev \(Self.vxlanDevice) dst \(via)\n"
             }
         }
         for (cidr, via) in routes.sorted(by: { $0.key < $1.key }) where appliedRoutes[cidr] != via {
             if vxlan {
                 batch += "route replace \(cidr) via \(gateway(cidr)) dev \(Self.vxlanDevice) onlink\n"
-                batch += "neigh replace \(gateway(cidr)) lladdr \(Self.vtepMAC(via)) dev \(Self.vxlanDevice) nud permanent\n"
-                fdb += "fdb append \(Self.vtepMAC(via)) dev \(Self.vxlanDevice) dst \(via) self permanent\n"
+                batch += "neigh replace \(gateway(cidr)) lladdr \(HostNetwork.derivedMAC(via)) dev \(Self.vxlanDevice) nud permanent\n"
+                fdb += "fdb append \(HostNetwork.derivedMAC(via)) dev \(Self.vxlanDevice) dst \(via) self permanent\n"
             } else {
                 batch += "route replace \(cidr) via \(via)\n"
             }

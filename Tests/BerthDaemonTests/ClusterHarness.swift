@@ -87,9 +87,7 @@ final class ClusterHarness: @unchecked Sendable {
             h.tearDown()
             if let failure {
                 for m in h.servers.map(\.member) + h.agents.map(\.member) {
-                    let log = (try? String(contentsOfFile: m.log, encoding: .utf8)) ?? ""
-                    let tail = log.split(separator: "\n").suffix(25).joined(separator: "\n")
-                    Issue.record("\(m.name) log (last lines):\n\(tail)")
+                    Issue.record("\(m.name) log (last lines):\n\(logTail(m.log, lines: 25))")
                 }
                 if let etcd = h.etcd { Issue.record("etcd logs (last lines):\n\(etcd.logTails())") }
                 throw failure

@@ -190,8 +190,8 @@ extension DaemonTests.Cluster {
                 return (status["appliedCommit"] as? [String: Any])?["id"] as? String == rolled && web.count == 3 && web.allSatisfy(\.ready) && updated == 3
             }
             let results = stop()
-            let failures = results.filter { $0.hasPrefix("FAIL") }, diagnostics = results.filter { $0.hasPrefix("DIAG") }
-            #expect(failures.isEmpty, "\(failures.count) of \(results.count) requests failed during the drain and the rollout: \(failures)\n\(diagnostics.joined(separator: "\n"))")
+            let (failures, diagnostics) = failedRequests(results)
+            #expect(failures.isEmpty, "\(failures.count) of \(results.count) requests failed during the drain and the rollout: \(failures)\n\(diagnostics)")
             #expect(results.count > 20)
 
             // A rotated token: the old one no longer admits anyone; the new one does; joined nodes go on.

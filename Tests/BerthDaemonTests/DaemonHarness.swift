@@ -87,9 +87,7 @@ final class DaemonHarness: @unchecked Sendable {
             } catch { failure = error }
             h.tearDown()
             if let failure {
-                let log = (try? String(contentsOfFile: h.dir + "/daemon.log", encoding: .utf8)) ?? ""
-                let tail = log.split(separator: "\n").suffix(40).joined(separator: "\n")
-                Issue.record("daemon log (last lines):\n\(tail)")
+                Issue.record("daemon log (last lines):\n\(logTail(h.dir + "/daemon.log", lines: 40))")
                 if let etcd = h.etcd { Issue.record("etcd logs (last lines):\n\(etcd.logTails())") }
                 throw failure
             }
@@ -283,6 +281,11 @@ func requestLoop(namespace: String, url: String, stopFile: String) throws -> () 
         if !slow.isEmpty { print("\(slow.count) of \(results.count) requests to \(url) took over a second: \(slow)") }
         return results
     }
+}
+
+/// The failed requests of a `requestLoop`, and the diagnostics printed after them, one per line.
+func failedRequests(_ results: [String]) -> (failures: [String], diagnostics: String) {
+    (results.filter { $0.hasPrefix("FAIL") }, results.filter { $0.hasPrefix("DIAG") }.joined(separator: "\n"))
 }
 
 /// Waits until `condition` holds, trying every 200 ms; an error it throws counts as "not yet" and is

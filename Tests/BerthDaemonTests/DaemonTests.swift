@@ -137,8 +137,8 @@ extension DaemonTests {
                 }
                 try await Task.sleep(for: .seconds(1))
                 let results = stopClient()
-                let failures = results.filter { $0.hasPrefix("FAIL") }, diagnostics = results.filter { $0.hasPrefix("DIAG") }
-                #expect(failures.isEmpty, "\(failures.count) of \(results.count) requests failed during the rollout: \(failures)\n\(diagnostics.joined(separator: "\n"))")
+                let (failures, diagnostics) = failedRequests(results)
+                #expect(failures.isEmpty, "\(failures.count) of \(results.count) requests failed during the rollout: \(failures)\n\(diagnostics)")
                 #expect(results.count > 10)
                 #expect((try h.get("/api/v1/status")["appliedCommit"] as? [String: Any])?["id"] as? String == second)
                 try await h.waitFor("the status branch shows the new revision") {

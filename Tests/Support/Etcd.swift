@@ -167,10 +167,7 @@ public final class TestEtcd: @unchecked Sendable {
     /// The last lines of each member's log (warnings and errors: slow disk writes, leader changes), for the
     /// report of a failing test.
     public func logTails(lines: Int = 15) -> String {
-        members.indices.map { i in
-            let text = (try? String(contentsOfFile: logPath(i), encoding: .utf8)) ?? ""
-            return members[i].name + ":\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
-        }.joined(separator: "\n")
+        members.indices.map { members[$0].name + ":\n" + logTail(logPath($0), lines: lines) }.joined(separator: "\n")
     }
 
     public func pause(_ i: Int) { if let p = processes[i] { Glibc.kill(p.pid, SIGSTOP) } }

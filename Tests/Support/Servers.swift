@@ -5,6 +5,12 @@ import Synchronization
 import Glibc
 #endif
 
+/// The last `lines` lines of a log file ("" when there is none), for the report of a failing test.
+public func logTail(_ path: String, lines: Int) -> String {
+    let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+}
+
 /// Real Git servers for integration tests, on loopback ports they pick, stopped and removed afterwards.
 public enum TestServers {
     /// A loopback TCP port nobody listens on right now, below the kernel's ephemeral range (32768 and up
