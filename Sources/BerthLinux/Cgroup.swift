@@ -140,6 +140,30 @@ public struct Cgroup: Sendable {
         [DeviceRule(allow: false, type: "a")] + limits.devices + DeviceRule.defaults
     }
 
+    /// v1 takes one rule a write. Each file is opened once for all of its rules, which are written in order; a
+    /// rule the same as the one before it (the config's deny-all after berth's own) is written once.
+    static func writeV1DeviceRules(_ rules: [DeviceRule], to dir: String) throws(LinuxError) {
+        var allowFd: Int32 = -1, denyFd: Int32 = -1
+        defer {
+            if allowFd >= 0 { close(allowFd) }
+            if denyFd >= 0 { close(denyFd) }
+        }
+        var previous: DeviceRule?
+        for rule in rules where rule != previous {
+            previous = rule
+            let path = dir + (rule.allow ? "/devices.allow" : "/devices.deny")
+            var fd = rule.allow ? allowFd : denyFd
+            if fd < 0 {
+                fd = open(path, O_WRONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw LinuxError(stage: "cgroup", syscall: "open", path: path, errno: errno) }
+                if rule.allow { allowFd = fd } else { denyFd = fd }
+            }
+            guard rule.v1Line.withCString({ Glibc.write(fd, $0, strlen($0)) }) >= 0 else {
+                throw LinuxError(stage: "cgroup", syscall: "write", path: path, errno: errno)
+            }
+        }
+    }
+
     /// cgroup v2's device controller: a BPF program on the cgroup directory that lets through what
     /// `deviceRules` allow.
     public static func attachDeviceProgram(_ dir: String, _ limits: CgroupLimits) throws(LinuxError) {
@@ -216,10 +240,7 @@ public struct Cgroup: Sendable {
                 try Cgroup.attachDeviceProgram(paths[0], limits)
             case .v1:
                 try apply(limits)
-                let devices = v1("devices")!
-                for rule in Cgroup.deviceRules(limits) {
-                    try Cgroup.write(rule.v1Line, to: devices + (rule.allow ? "/devices.allow" : "/devices.deny"))
-                }
+                try Cgroup.writeV1DeviceRules(Cgroup.deviceRules(limits), to: v1("devices")!)
             }
         } catch {
             remove()

@@ -166,9 +166,14 @@ public struct ContainerManager: Sendable {
             return (container, sup)
         }
         started(pid)
+        // Held here, the container's mount namespace outlives its last process: its mounts are taken down
+        // when this process lets go below, while the supervisor removes the cgroups, rather than before the
+        // supervisor hears of the exit.
+        let mounts = open("/proc/\(pid)/ns/mnt", O_RDONLY | O_CLOEXEC)
         // The supervisor sends the code, then removes the container's cgroups while this process removes
         // its state.
         let code = berth_await_exit(reply)
+        if mounts >= 0 { close(mounts) }
         if code >= 0 {
             defer {
                 while waitpid(supervisor, nil, 0) < 0 && errno == EINTR {}

@@ -324,6 +324,9 @@ static int child(void *arg) {
        cgroup.procs write by another process 5-15 ms. */
     int late = s->cgroups_ready_fd >= 0;
     if (late) {
+        /* The network namespace, the slowest to make, is made here rather than at clone: while the
+           caller makes the cgroups this process waits for. */
+        if ((s->clone_flags & CLONE_NEWNET) && unshare(CLONE_NEWNET) != 0) fail(efd, "namespaces", "unshare", "network");
         /* v1 directories made while this process was cloned: joined by path once they are there. */
         char byte;
         ssize_t n;
@@ -687,7 +690,9 @@ int berth_spawn(const struct berth_spec *spec, pid_t *pid, struct berth_error *e
         stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         if (stack == MAP_FAILED) { spawn_error(error, "spawn", "mmap", NULL); failed = 1; }
         else {
-            child_pid = clone(child, stack + stack_size, (spec->clone_flags & ~CLONE_NEWCGROUP) | SIGCHLD, &args);
+            /* Made by the child meanwhile: the network namespace when the caller is still making cgroups. */
+            int later = CLONE_NEWCGROUP | (spec->cgroups_ready_fd >= 0 ? CLONE_NEWNET : 0);
+            child_pid = clone(child, stack + stack_size, (spec->clone_flags & ~later) | SIGCHLD, &args);
             saved = errno;
         }
     }
