@@ -135,33 +135,14 @@ public struct Cgroup: Sendable {
         paths.first { $0.split(separator: "/").dropFirst(3).first.map(String.init) == controller }
     }
 
-    /// Every container starts from deny-all; then its own rules, then the defaults.
+    /// Every container starts from deny-all; then its own rules, then the defaults. A rule the same as the
+    /// one before it (a config's own deny-all after berth's) is left out.
     static func deviceRules(_ limits: CgroupLimits) -> [DeviceRule] {
-        [DeviceRule(allow: false, type: "a")] + limits.devices + DeviceRule.defaults
-    }
-
-    /// v1 takes one rule a write. Each file is opened once for all of its rules, which are written in order; a
-    /// rule the same as the one before it (the config's deny-all after berth's own) is written once.
-    static func writeV1DeviceRules(_ rules: [DeviceRule], to dir: String) throws(LinuxError) {
-        var allowFd: Int32 = -1, denyFd: Int32 = -1
-        defer {
-            if allowFd >= 0 { close(allowFd) }
-            if denyFd >= 0 { close(denyFd) }
+        var rules: [DeviceRule] = []
+        for rule in [DeviceRule(allow: false, type: "a")] + limits.devices + DeviceRule.defaults where rule != rules.last {
+            rules.append(rule)
         }
-        var previous: DeviceRule?
-        for rule in rules where rule != previous {
-            previous = rule
-            let path = dir + (rule.allow ? "/devices.allow" : "/devices.deny")
-            var fd = rule.allow ? allowFd : denyFd
-            if fd < 0 {
-                fd = open(path, O_WRONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw LinuxError(stage: "cgroup", syscall: "open", path: path, errno: errno) }
-                if rule.allow { allowFd = fd } else { denyFd = fd }
-            }
-            guard rule.v1Line.withCString({ Glibc.write(fd, $0, strlen($0)) }) >= 0 else {
-                throw LinuxError(stage: "cgroup", syscall: "write", path: path, errno: errno)
-            }
-        }
+        return rules
     }
 
     /// cgroup v2's device controller: a BPF program on the cgroup directory that lets through what
@@ -240,7 +221,14 @@ public struct Cgroup: Sendable {
                 try Cgroup.attachDeviceProgram(paths[0], limits)
             case .v1:
                 try apply(limits)
-                try Cgroup.writeV1DeviceRules(Cgroup.deviceRules(limits), to: v1("devices")!)
+                // One rule a write; each run of rules for the same file goes through one open.
+                let devices = v1("devices")!
+                var rules = Cgroup.deviceRules(limits)[...]
+                while let first = rules.first {
+                    let run = rules.prefix { $0.allow == first.allow }
+                    try Cgroup.write(lines: run.map(\.v1Line), to: devices + (first.allow ? "/devices.allow" : "/devices.deny"))
+                    rules = rules.dropFirst(run.count)
+                }
             }
         } catch {
             remove()
@@ -408,11 +396,17 @@ public struct Cgroup: Sendable {
     }
 
     static func write(_ text: String, to path: String) throws(LinuxError) {
+        try write(lines: [text], to: path)
+    }
+
+    /// Each line its own write, through one open: files such as v1's devices.allow take one entry a write.
+    static func write(lines: [String], to path: String) throws(LinuxError) {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw LinuxError(stage: "cgroup", syscall: "open", path: path, errno: errno) }
         defer { close(fd) }
-        let ok = text.withCString { Glibc.write(fd, $0, strlen($0)) } >= 0
-        if !ok { throw LinuxError(stage: "cgroup", syscall: "write", path: path, errno: errno) }
+        for line in lines where line.withCString({ Glibc.write(fd, $0, strlen($0)) }) < 0 {
+            throw LinuxError(stage: "cgroup", syscall: "write", path: path, errno: errno)
+        }
     }
 
     /// The processes in the cgroup (its first directory: every controller holds the same ones).
